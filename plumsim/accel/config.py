@@ -1,0 +1,42 @@
+"""Accelerator configuration: the timing-relevant fields of a STONNE .cfg.
+
+The parser/validator (:func:`load_config`) reads STONNE's own files unchanged; this module holds the
+domain object. numpy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+CONTROLLERS = ("MAERI_DENSE_WORKLOAD", "SIGMA_SPARSE_GEMM", "TPU_OS_DENSE", "MAGMA_SPARSE_DENSE")
+MS_TYPES = ("LINEAR", "OS_MESH")
+RN_TYPES = ("ASNETWORK", "FENETWORK", "TEMPORALRN")
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """One accelerator, in STONNE's terms.
+
+    ms_size: multipliers (a power of two); ms_rows x ms_cols for OS_MESH (ms_size = rows*cols).
+    dn_bw: distribution-network read ports (elements per cycle); rn_bw: write ports (elements per cycle).
+    accumulation_buffer: STONNE's ``accumulation_buffer_enabled``.
+    ``extra`` keeps every other key read from the file (latencies, port widths, capacities), which do
+    not change timing in STONNE but are written back on export.
+    """
+
+    controller_type: str
+    ms_type: str
+    rn_type: str
+    ms_size: int
+    dn_bw: int
+    rn_bw: int
+    ms_rows: int = 0
+    ms_cols: int = 0
+    accumulation_buffer: bool = False
+    name: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("extra")
+        return d

@@ -1,0 +1,1 @@
+"""CLI sub-commands; see plumsim/cli.py."""

@@ -1,0 +1,50 @@
+"""Shared output formatting for the CLI: table (human), json, csv."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+FORMATS = ("table", "json", "csv")
+
+
+def _clean(obj: Any) -> Any:
+    """Make numpy / pandas scalars JSON-serialisable; NaN -> null."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_clean(v) for v in obj.tolist()]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def print_json(obj: Any, stream=None) -> None:
+    """Write ``obj`` as indented JSON to stdout."""
+    stream = stream or sys.stdout
+    json.dump(_clean(obj), stream, indent=2)
+    stream.write("\n")
+
+
+def print_frame(df, fmt: str, stream=None, title: str | None = None) -> None:
+    """Write a pandas DataFrame as an aligned table or CSV."""
+    stream = stream or sys.stdout
+    if fmt == "csv":
+        df.to_csv(stream, index=False)
+        return
+    if title:
+        stream.write(title + "\n")
+    with __import__("pandas").option_context("display.max_rows", None, "display.max_columns", None,
+                                             "display.width", 200):
+        stream.write(df.to_string(index=False) + "\n")
