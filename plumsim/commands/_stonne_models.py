@@ -1,0 +1,5 @@
+"""CLI: placeholder, filled in by its issue."""
+
+
+def register(group) -> None:
+    return None
