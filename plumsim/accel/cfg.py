@@ -1,0 +1,282 @@
+"""Read, validate and write STONNE's TOML-like accelerator .cfg files.
+
+STONNE's files are read unchanged: ``[Section]`` headers, ``key=value`` lines, double-quoted strings,
+integers, ``#`` comments. Keys that are absent take STONNE's built-in defaults (e.g.
+``accumulation_buffer_enabled = 0``). Keys that STONNE reads but that do not change its timing
+(latencies, port widths, buffer capacities) are kept in :attr:`AcceleratorConfig.extra` and written back
+by :func:`dump_config`.
+
+Every user error is a :class:`~plumsim.errors.ConfigError` naming the file, the ``[Section] key`` and
+what is allowed. numpy-free, torch-free.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plumsim.accel.config import CONTROLLERS, MS_TYPES, RN_TYPES, AcceleratorConfig
+from plumsim.errors import ConfigError
+
+# Every section and key STONNE's configuration reader knows, with STONNE's default value.
+# Sections/keys outside this table are rejected (a typo would otherwise silently take a default).
+SCHEMA: dict[str, dict[str, object]] = {
+    "": {"print_stats_enabled": 1},  # keys before the first section header
+    "DSNetwork": {"type": "TREE", "n_switches_traversed_by_cycle": 23},
+    "DSwitch": {"latency": 1, "input_ports": 1, "output_ports": 2, "port_width": 16},
+    "MSNetwork": {"type": "LINEAR", "ms_size": 64, "ms_rows": 0, "ms_cols": 0},
+    "MSwitch": {"latency": 1, "input_ports": 1, "output_ports": 1, "forwarding_ports": 1,
+                "port_width": 16, "buffers_capacity": 2048},
+    "ReduceNetwork": {"type": "ASNETWORK", "accumulation_buffer_enabled": 0},
+    "ASwitch": {"latency": 1, "input_ports": 2, "output_ports": 1, "forwarding_ports": 1,
+                "port_width": 16, "buffers_capacity": 256},
+    "LookUpTable": {"latency": 1, "port_width": 1},
+    "SDMemory": {"dn_bw": 4, "rn_bw": 4, "controller_type": "MAERI_DENSE_WORKLOAD", "port_width": 16,
+                 "write_buffers_capacity": 256, "mem_controller_type": None},
+}
+# The timing-relevant keys, mapped to AcceleratorConfig fields.
+_CORE = {("MSNetwork", "type"): "ms_type", ("MSNetwork", "ms_size"): "ms_size",
+         ("MSNetwork", "ms_rows"): "ms_rows", ("MSNetwork", "ms_cols"): "ms_cols",
+         ("ReduceNetwork", "type"): "rn_type",
+         ("ReduceNetwork", "accumulation_buffer_enabled"): "accumulation_buffer",
+         ("SDMemory", "dn_bw"): "dn_bw", ("SDMemory", "rn_bw"): "rn_bw",
+         ("SDMemory", "controller_type"): "controller_type"}
+_STRING_KEYS = {("MSNetwork", "type"), ("ReduceNetwork", "type"), ("SDMemory", "controller_type"),
+                ("SDMemory", "mem_controller_type"), ("DSNetwork", "type")}
+
+
+def _is_pow2(n: int) -> bool:
+    return n >= 1 and (n & (n - 1)) == 0
+
+
+def _parse_value(raw: str, path, field: str, want_str: bool):
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        value = raw[1:-1]
+        if not want_str:
+            raise ConfigError(f"expected an integer, got the string {raw}", path=path, field=field)
+        return value
+    if want_str:
+        return raw  # STONNE also accepts bare words for enum values
+    try:
+        return int(raw)
+    except ValueError:
+        try:
+            f = float(raw)
+        except ValueError:
+            raise ConfigError(f"expected an integer, got {raw!r}", path=path, field=field) from None
+        if f != int(f):
+            raise ConfigError(f"expected an integer, got {raw!r}", path=path, field=field) from None
+        return int(f)
+
+
+def parse_cfg_text(text: str, path: str | Path = "<text>") -> dict[str, dict[str, object]]:
+    """Parse .cfg text into ``{section: {key: value}}`` (only what the file states), checking names."""
+    out: dict[str, dict[str, object]] = {}
+    section = ""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.split("#", 1)[0].strip() if not line.strip().startswith("#") else ""
+        if not s:
+            continue
+        if s.startswith("["):
+            if not s.endswith("]"):
+                raise ConfigError(f"line {lineno}: malformed section header {s!r}", path=path)
+            section = s[1:-1].strip()
+            if section not in SCHEMA or section == "":
+                valid = ", ".join(f"[{k}]" for k in SCHEMA if k)
+                raise ConfigError(f"line {lineno}: unknown section [{section}]; valid sections: {valid}",
+                                  path=path, field=f"[{section}]")
+            out.setdefault(section, {})
+            continue
+        if "=" not in s:
+            raise ConfigError(f"line {lineno}: expected 'key=value', got {s!r}", path=path,
+                              field=f"[{section}]")
+        key, raw = (p.strip() for p in s.split("=", 1))
+        field = f"[{section}] {key}" if section else key
+        if key not in SCHEMA[section]:
+            valid = ", ".join(SCHEMA[section])
+            raise ConfigError(f"line {lineno}: unknown key {key!r}; valid keys here: {valid}",
+                              path=path, field=field)
+        out.setdefault(section, {})[key] = _parse_value(raw, path, field, (section, key) in _STRING_KEYS)
+    return out
+
+
+def config_from_sections(sections: dict[str, dict[str, object]], path: str | Path = "<text>",
+                         name: str = "") -> AcceleratorConfig:
+    """Build and validate an :class:`AcceleratorConfig` from parsed sections (defaults filled in)."""
+    core: dict[str, object] = {}
+    extra: dict[str, dict[str, object]] = {}
+    for section, keys in sections.items():
+        for key, value in keys.items():
+            if (section, key) in _CORE:
+                core[_CORE[(section, key)]] = value
+            elif (section, key) == ("SDMemory", "mem_controller_type"):
+                core.setdefault("controller_type", value)
+            else:
+                extra.setdefault(section, {})[key] = value
+    defaults = {f: SCHEMA[s][k] for (s, k), f in _CORE.items()}
+    ms_type = str(core.get("ms_type", defaults["ms_type"]))
+    rows, cols = int(core.get("ms_rows", 0)), int(core.get("ms_cols", 0))
+    if "ms_size" not in core and ms_type == "OS_MESH" and rows and cols:
+        core["ms_size"] = rows * cols  # STONNE's mesh configs give rows and cols only
+    vals = {**defaults, **core}
+    cfg = AcceleratorConfig(
+        controller_type=str(vals["controller_type"]), ms_type=ms_type, rn_type=str(vals["rn_type"]),
+        ms_size=int(vals["ms_size"]), dn_bw=int(vals["dn_bw"]), rn_bw=int(vals["rn_bw"]),
+        ms_rows=rows, ms_cols=cols, accumulation_buffer=bool(int(vals["accumulation_buffer"])),
+        name=name, extra=extra)
+    validate_config(cfg, path)
+    return cfg
+
+
+def validate_config(cfg: AcceleratorConfig, path: str | Path | None = None) -> None:
+    """Raise :class:`ConfigError` for a machine STONNE would refuse or abort on."""
+    def bad(msg, field):
+        raise ConfigError(msg, path=path, field=field)
+
+    if cfg.controller_type not in CONTROLLERS:
+        bad(f"unknown controller {cfg.controller_type!r}; allowed: {', '.join(CONTROLLERS)}",
+            "[SDMemory] controller_type")
+    if cfg.ms_type not in MS_TYPES:
+        bad(f"unknown multiplier network {cfg.ms_type!r}; allowed: {', '.join(MS_TYPES)}", "[MSNetwork] type")
+    if cfg.rn_type not in RN_TYPES:
+        bad(f"unknown reduce network {cfg.rn_type!r}; allowed: {', '.join(RN_TYPES)}", "[ReduceNetwork] type")
+    if not _is_pow2(cfg.ms_size):
+        bad(f"ms_size={cfg.ms_size} is not a power of two (STONNE's trees need 2^n multipliers)",
+            "[MSNetwork] ms_size")
+    for key, v in (("dn_bw", cfg.dn_bw), ("rn_bw", cfg.rn_bw)):
+        if v < 1 or v > cfg.ms_size:
+            bad(f"{key}={v} out of range: allowed 1..ms_size ({cfg.ms_size})", f"[SDMemory] {key}")
+    if cfg.controller_type == "TPU_OS_DENSE":
+        if cfg.ms_type != "OS_MESH" or cfg.rn_type != "TEMPORALRN":
+            bad(f"controller TPU_OS_DENSE needs [MSNetwork] type=OS_MESH and [ReduceNetwork] type=TEMPORALRN, "
+                f"got {cfg.ms_type} / {cfg.rn_type}", "[SDMemory] controller_type")
+    elif cfg.controller_type in ("SIGMA_SPARSE_GEMM", "MAERI_DENSE_WORKLOAD"):
+        if cfg.ms_type != "LINEAR":
+            bad(f"controller {cfg.controller_type} needs [MSNetwork] type=LINEAR, got {cfg.ms_type}",
+                "[MSNetwork] type")
+        if cfg.rn_type == "TEMPORALRN":
+            bad(f"controller {cfg.controller_type} needs a tree reduce network (ASNETWORK or FENETWORK), "
+                "got TEMPORALRN", "[ReduceNetwork] type")
+    if cfg.ms_type == "OS_MESH":
+        if cfg.ms_rows < 1 or cfg.ms_cols < 1 or cfg.ms_rows * cfg.ms_cols != cfg.ms_size:
+            bad(f"OS_MESH needs ms_rows*ms_cols == ms_size, got {cfg.ms_rows}*{cfg.ms_cols} != {cfg.ms_size}",
+                "[MSNetwork] ms_rows")
+        lanes = cfg.ms_rows + cfg.ms_cols
+        if lanes % cfg.dn_bw or not _is_pow2(lanes // cfg.dn_bw):
+            bad(f"(ms_rows+ms_cols)/dn_bw = {lanes}/{cfg.dn_bw} is not a power of two "
+                "(STONNE aborts building this mesh); allowed dn_bw: "
+                + ", ".join(str(d) for d in range(1, lanes + 1) if lanes % d == 0 and _is_pow2(lanes // d)
+                            and d <= cfg.ms_size), "[SDMemory] dn_bw")
+
+
+def load_config(path: str | Path) -> AcceleratorConfig:
+    """Read a STONNE .cfg file into a validated :class:`AcceleratorConfig` (name = file stem)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("accelerator config file not found", path=p)
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=p) from None
+    return config_from_sections(parse_cfg_text(text, p), p, name=p.stem)
+
+
+def loads_config(text: str, name: str = "") -> AcceleratorConfig:
+    """Like :func:`load_config` from a string."""
+    return config_from_sections(parse_cfg_text(text, name or "<text>"), name or "<text>", name=name)
+
+
+def dump_config(cfg: AcceleratorConfig) -> str:
+    """A .cfg text STONNE reads, with the timing keys and every extra key kept from the source file."""
+    lines: list[str] = []
+    core = {"MSNetwork": {"type": f'"{cfg.ms_type}"', "ms_size": cfg.ms_size},
+            "ReduceNetwork": {"type": f'"{cfg.rn_type}"',
+                              "accumulation_buffer_enabled": int(cfg.accumulation_buffer)},
+            "SDMemory": {"dn_bw": cfg.dn_bw, "rn_bw": cfg.rn_bw, "controller_type": f'"{cfg.controller_type}"'}}
+    if cfg.ms_type == "OS_MESH":
+        core["MSNetwork"].update(ms_rows=cfg.ms_rows, ms_cols=cfg.ms_cols)
+    top = cfg.extra.get("", {})
+    for k, v in top.items():
+        lines.append(f"{k}={v}")
+    for section in SCHEMA:
+        if not section:
+            continue
+        keys = dict(core.get(section, {}))
+        for k, v in cfg.extra.get(section, {}).items():
+            keys[k] = f'"{v}"' if isinstance(v, str) else v
+        if keys:
+            lines.append(f"[{section}]")
+            lines.extend(f"{k}={v}" for k, v in keys.items())
+    return "\n".join(lines) + "\n"
+
+
+# --- tiles -----------------------------------------------------------------------------------------
+
+CONV_TILE_KEYS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X_", "T_Y_")
+
+
+def validate_tile(tile: dict[str, int], shape, cfg: AcceleratorConfig, source: str | Path | None = None) -> None:
+    """Check a MAERI conv tile (``T_R..T_Y_``) against a layer shape and the machine.
+
+    Rules (STONNE's): every T_* >= 1 and no larger than its dimension (T_C <= C/G, T_K <= K/G,
+    T_X_ <= X_out), and the multipliers used, T_R*T_S*T_C*T_K*T_G*T_N*T_X_*T_Y_ (+ one per virtual
+    neuron when folding without accumulation buffer), fit in ms_size.
+    """
+    limits = {"T_R": shape.R, "T_S": shape.S, "T_C": shape.C // shape.G, "T_K": shape.K // shape.G,
+              "T_G": shape.G, "T_N": shape.N, "T_X_": shape.X_out, "T_Y_": shape.Y_out}
+    for key in CONV_TILE_KEYS:
+        v = int(tile.get(key, 1))
+        if v < 1 or v > limits[key]:
+            raise ConfigError(f"{key}={v} out of range: allowed 1..{limits[key]} for this layer",
+                              path=source, field=key)
+    vn_size = tile.get("T_R", 1) * tile.get("T_S", 1) * tile.get("T_C", 1)
+    n_vns = 1
+    for key in ("T_K", "T_G", "T_N", "T_X_", "T_Y_"):
+        n_vns *= int(tile.get(key, 1))
+    nfold = -(-shape.R // tile.get("T_R", 1)) * -(-shape.S // tile.get("T_S", 1)) * \
+        -(-(shape.C // shape.G) // tile.get("T_C", 1))
+    used = vn_size * n_vns + (n_vns if nfold > 1 and not cfg.accumulation_buffer else 0)
+    if used > cfg.ms_size:
+        raise ConfigError(f"tile needs {used} multipliers (VN size {vn_size} x {n_vns} VNs"
+                          + (" + one per VN for folding" if used > vn_size * n_vns else "")
+                          + f"), more than ms_size={cfg.ms_size}", path=source, field="tile")
+
+
+def validate_tpu_tile(T_M: int, T_N: int, cfg: AcceleratorConfig, source=None) -> None:
+    """A TPU output tile T_M x T_N must fit the mesh (T_M <= ms_rows, T_N <= ms_cols)."""
+    if not 1 <= T_M <= cfg.ms_rows:
+        raise ConfigError(f"T_M={T_M} out of range: allowed 1..ms_rows ({cfg.ms_rows})", path=source, field="T_M")
+    if not 1 <= T_N <= cfg.ms_cols:
+        raise ConfigError(f"T_N={T_N} out of range: allowed 1..ms_cols ({cfg.ms_cols})", path=source, field="T_N")
+
+
+def load_tile(spec: str, source: str | Path | None = None) -> dict[str, int]:
+    """Parse a tile: ``"T_R=3,T_S=3,..."`` or a STONNE tile file (``tile_type="..."`` + ``T_x=n`` lines)."""
+    p = Path(spec)
+    text = spec
+    if "=" not in spec or p.is_file():
+        if not p.is_file():
+            raise ConfigError("tile file not found (or give T_R=..,T_S=.. inline)", path=p)
+        text, source = p.read_text(), p
+    out: dict[str, int] = {}
+    for part in text.replace("\n", ",").split(","):
+        part = part.split("#", 1)[0].strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ConfigError(f"expected KEY=VALUE, got {part!r}", path=source, field="tile")
+        k, v = (x.strip() for x in part.split("=", 1))
+        if k == "tile_type":
+            continue
+        if k == "T_X'":
+            k = "T_X_"
+        if k == "T_Y'":
+            k = "T_Y_"
+        allowed = CONV_TILE_KEYS + ("T_M",)
+        if k not in allowed:
+            raise ConfigError(f"unknown tile key {k!r}; allowed: {', '.join(allowed)}", path=source, field=k)
+        try:
+            out[k] = int(v.strip('"'))
+        except ValueError:
+            raise ConfigError(f"{k}={v!r} is not an integer", path=source, field=k) from None
+    return out
