@@ -286,14 +286,16 @@ def validate_layer(lyr: Layer, path, where: str) -> None:
             raise WorkloadError(f"shape {list(sample.shape)} does not match the layer shape: expected "
                                 f"[n <= {s.N}, {', '.join(map(str, want))}]", path=path,
                                 field=f"{where}.input_sample")
-    if (scale <= 0).any():
-        raise WorkloadError(f"scale must be > 0, got {float(scale.min())}", path=path, field=f"{where}.scale")
+    if (scale < 0).any():
+        raise WorkloadError(f"scale must be >= 0, got {float(scale.min())}", path=path, field=f"{where}.scale")
     if not np.isin(sign, (-1, 0, 1)).all():
         raise WorkloadError("sign must be -1, 0 or +1 per filter", path=path, field=f"{where}.sign")
     src = codes if codes is not None else lyr.weights
     flat = src.reshape(s.K, -1)
     if codes is not None and lyr.scheme in SCHEME_CODES:
         allowed = SCHEME_CODES[lyr.scheme]
+        if lyr.scheme == "binary" and _thinned(lyr.options):
+            allowed = (-1, 0, 1)  # thinned binary (plumsim.quant's keep_fraction < 1) keeps zeros
         bad = ~np.isin(flat, allowed)
         if bad.any():
             o, j = np.argwhere(bad)[0]
@@ -314,6 +316,12 @@ def validate_layer(lyr: Layer, path, where: str) -> None:
         raise WorkloadError(f"filter {o} is not {what}: sign[{o}] = {int(sign[o])} but it has "
                             f"{'negative' if sign[o] == 1 else 'positive'} values", path=path,
                             field=f"{where}.codes" if codes is not None else f"{where}.weights")
+
+
+def _thinned(options: dict) -> bool:
+    kf = options.get("quantizer_options", {}).get("keep_fraction") if isinstance(
+        options.get("quantizer_options"), dict) else None
+    return isinstance(kf, (int, float)) and kf < 1
 
 
 def _layer_from_entry(entry, npz, man_path, npz_path, where) -> Layer:

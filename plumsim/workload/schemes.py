@@ -53,7 +53,8 @@ def positive_filters(K: int, positive_fraction: float = PAPER_POSITIVE_FRACTION)
     if not 0.0 <= positive_fraction <= 1.0:
         raise WorkloadError(f"positive_fraction must be in [0, 1], got {positive_fraction}",
                             field="positive_fraction")
-    return int(np.floor(positive_fraction * K))
+    # the tiny epsilon makes e.g. 0.29 * 100 give 29, as plumsim.quant does
+    return int(np.floor(positive_fraction * K + 1e-9))
 
 
 def region_sign(codes: np.ndarray) -> np.ndarray:
