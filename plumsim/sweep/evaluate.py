@@ -1,0 +1,138 @@
+"""The work of one chunk: simulate (configuration x workload) pairs in every repetition mode, price the
+counters with an energy table, attribute the gains, return one row per (config, workload, layer, mode).
+
+Runs in worker processes (local pool or Dask), so it takes and returns plain picklable values. Workloads,
+their statistics, energy tables and MAERI tiles are cached per process: a worker evaluates many
+configurations of the same workload.
+
+Result columns (one row per configuration x workload x layer x mode):
+
+- identity: ``pair_key`` (``config_id|workload``), ``config_id``, ``accelerator`` (grid label),
+  ``tile_policy``, ``base_cfg``, every :class:`~plumsim.accel.AcceleratorConfig` field
+  (``controller_type, ms_type, rn_type, ms_size, dn_bw, rn_bw, ms_rows, ms_cols, accumulation_buffer,
+  config_name``), ``workload``, ``family``, ``workload_source``, ``workload_scheme``, ``density_target``, ``seed``;
+- layer: ``layer``, ``layer_index``, ``kind``, ``scheme`` (the layer's own: FP stem/classifier are "fp"),
+  the shape ``N G C K R S X Y stride padding``, ``macs`` (dense multiply-accumulates, count);
+- ``mode``: dense | skip | repeat | skip+repeat;
+- ``cycles`` (cycles), ``multiplications`` (count), ``energy`` (in ``energy_unit``: "pJ" or
+  "STONNE units"), ``energy_<group>`` per component group of the breakdown (same unit);
+- attribution (same value on the four mode rows of a layer; NaN unless all four modes are in the grid):
+  ``energy_dense``, ``energy_sparsity_share``, ``energy_repetition_share``, ``energy_remaining``
+  (= skip+repeat energy), and ``cycles_dense``, ``cycles_sparsity_share``, ``cycles_repetition_share``,
+  ``cycles_remaining``; the two shares add up to dense - skip+repeat exactly (two-player Shapley split);
+- weight statistics of the layer (see :mod:`plumsim.workload.stats`): ``density`` (0..1), ``nnz``,
+  ``numel``, ``nnz_per_region_mean``, ``mean_unique_nonzero_per_region``,
+  ``max_unique_nonzero_per_region``, ``repetition`` (weights per distinct non-zero value in a region).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+import pandas as pd
+
+STAT_COLUMNS = ("density", "nnz", "numel", "nnz_per_region_mean", "mean_unique_nonzero_per_region",
+                "max_unique_nonzero_per_region", "repetition")
+SHAPE_FIELDS = ("N", "G", "C", "K", "R", "S", "X", "Y", "stride", "padding")
+
+
+def group_column(group: str) -> str:
+    """``"distribution network"`` -> ``"energy_distribution_network"``."""
+    return "energy_" + re.sub(r"[^0-9a-z]+", "_", str(group).lower()).strip("_")
+
+
+@functools.lru_cache(maxsize=16)
+def _workload(path: str):
+    """(Workload, per-layer stats list) for a saved workload folder, loaded once per process."""
+    from plumsim.workload.format import Workload
+    from plumsim.workload.stats import layer_stats
+
+    wl = Workload.load(path)
+    return wl, [layer_stats(lyr) for lyr in wl.layers]
+
+
+@functools.lru_cache(maxsize=8)
+def _energy_table(name: str):
+    from plumsim.energy import load_energy_table
+
+    return load_energy_table(name)
+
+
+def simulate_mode(layer, config, mode: str):
+    """Cycles and counters of one layer on one configuration in one repetition mode (a SimResult)."""
+    from plumsim.accel.repetition import simulate_mode as _sim
+
+    return _sim(layer, config, mode)
+
+
+def price(result, table) -> tuple[float, str, dict[str, float]]:
+    """(total energy, unit, energy per component group) of one SimResult under an energy table."""
+    from plumsim.energy import energy_breakdown
+
+    br = energy_breakdown(result, table)
+    unit = str(br["unit"].iloc[0]) if len(br) else ""
+    groups = br.groupby("group", sort=False)["energy"].sum()
+    return float(br["energy"].sum()), unit, {group_column(g): float(v) for g, v in groups.items()}
+
+
+def shapley(d: float, s: float, r: float, sr: float) -> tuple[float, float]:
+    """Two-player Shapley split of d - sr between sparsity (dense->skip) and repetition (dense->repeat)."""
+    return ((d - s) + (r - sr)) / 2.0, ((d - r) + (s - sr)) / 2.0
+
+
+def evaluate_pair(accel_fields: dict, config, workload: dict, modes: tuple[str, ...],
+                  energy_table: str) -> pd.DataFrame:
+    """All layers x modes of one (configuration, workload) pair as a DataFrame (columns: module doc)."""
+    wl, stats = _workload(workload["dir"])
+    table = _energy_table(energy_table)
+    rows = []
+    for li, (layer, st) in enumerate(zip(wl.layers, stats)):
+        shape = layer.shape.as_dict()
+        per_mode = {}
+        for mode in modes:
+            res = simulate_mode(layer, config, mode)
+            energy, unit, groups = price(res, table)
+            row = dict(accel_fields)
+            row.update(workload=workload["name"], family=workload["family"], workload_source=workload["source"],
+                       workload_scheme=workload["scheme"], density_target=workload["density"],
+                       seed=workload["seed"], layer=layer.name, layer_index=li, kind=layer.kind,
+                       scheme=layer.scheme, **shape, macs=int(layer.shape.macs), mode=mode,
+                       cycles=int(res.cycles), multiplications=float(res.counter("MULTIPLIER.MULTIPLICATION")),
+                       energy=energy, energy_unit=unit, **groups)
+            row.update({k: st[k] for k in STAT_COLUMNS})
+            per_mode[mode] = row
+            rows.append(row)
+        full = all(m in per_mode for m in ("dense", "skip", "repeat", "skip+repeat"))
+        for metric in ("energy", "cycles"):
+            if full:
+                d, s, r, sr = (float(per_mode[m][metric]) for m in ("dense", "skip", "repeat", "skip+repeat"))
+                sp, rp = shapley(d, s, r, sr)
+                vals = {f"{metric}_dense": d, f"{metric}_sparsity_share": sp,
+                        f"{metric}_repetition_share": rp, f"{metric}_remaining": sr}
+            else:
+                vals = {f"{metric}_{k}": np.nan for k in ("dense", "sparsity_share", "repetition_share",
+                                                          "remaining")}
+            for row in per_mode.values():
+                row.update(vals)
+    df = pd.DataFrame(rows)
+    gcols = [c for c in df.columns if c.startswith("energy_") and c not in ATTR_COLUMNS and c != "energy_unit"]
+    df[gcols] = df[gcols].fillna(0.0)
+    return df
+
+
+ATTR_COLUMNS = tuple(f"{m}_{k}" for m in ("energy", "cycles")
+                     for k in ("dense", "sparsity_share", "repetition_share", "remaining"))
+
+
+def evaluate_chunk(tasks: list[dict]) -> pd.DataFrame:
+    """Evaluate a chunk: a list of ``{"pair_key", "accel_fields", "config", "workload", "modes",
+    "energy_table"}`` dicts. Returns the rows of every pair (whole pairs only: a chunk is stored as a unit).
+    """
+    frames = []
+    for t in tasks:
+        df = evaluate_pair(t["accel_fields"], t["config"], t["workload"], tuple(t["modes"]), t["energy_table"])
+        df.insert(0, "pair_key", t["pair_key"])
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)

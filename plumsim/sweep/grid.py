@@ -1,0 +1,403 @@
+"""Sweep grids: a YAML file naming accelerators (a base STONNE .cfg plus parameter axes), workloads,
+repetition modes and an energy table. The whole grid is validated before anything runs.
+
+Grid file (relative paths are relative to the grid file)::
+
+    name: resnet18-sigma            # optional, default: the file's stem
+    energy_table: stonne            # stonne | horowitz45 | path to a table file (default stonne)
+    modes: [dense, skip, repeat, skip+repeat]   # default: all four (needed for attribution)
+    accelerators:
+      - label: sigma                # optional, default: the base file's stem
+        base: ../sigma_128.cfg      # a STONNE .cfg (controller, network types, defaults)
+        axes:                       # each a list; the cartesian product is swept
+          ms_size: [64, 128, 256]
+          dn_bw: [16, ms_size/4, ms_size]   # ints, or "ms_size" / "ms_size/N"
+          rn_bw: [same]                      # "same" = equal to dn_bw
+          mesh: ["8x8", [16, 16]]            # OS_MESH only: rows x cols (sets ms_size)
+          accumulation_buffer: [true, false]
+          tile_policy: [auto]                # MAERI/TPU tile: chosen by the model's tile chooser
+    workloads:
+      - dir: ../../results/w/my-lowered-model    # a saved workload folder
+        family: my-model            # optional: plots compare schemes within a family (default: name)
+      - table: ../../workloads/resnet18-imagenet.yaml
+        schemes: [binary, ternary, signed-binary]
+        densities: [null, 0.36]     # null: the scheme's own density
+        seed: 0
+        name: resnet18              # optional prefix of the workload names (default: the table's stem)
+
+Structural errors (unknown key, missing file, wrong type) raise :class:`ConfigError` naming the grid file
+and the field. Axis *combinations* the hardware cannot have (dn_bw > ms_size, a mesh STONNE cannot build,
+...) are collected in :attr:`Grid.invalid` with the reason; they are reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from plumsim.errors import ConfigError
+
+MODES = ("dense", "skip", "repeat", "skip+repeat")
+TOP_KEYS = ("name", "energy_table", "modes", "accelerators", "workloads", "description")
+ACCEL_KEYS = ("label", "base", "axes")
+AXES = ("ms_size", "dn_bw", "rn_bw", "mesh", "accumulation_buffer", "tile_policy")
+TILE_POLICIES = ("auto",)
+WORKLOAD_DIR_KEYS = ("dir", "name", "family")
+WORKLOAD_TABLE_KEYS = ("table", "schemes", "densities", "seed", "name", "family", "positive_fraction")
+SCHEMES = ("fp", "binary", "ternary", "signed-binary")
+
+
+@dataclass(frozen=True)
+class AccelPoint:
+    """One accelerator configuration of the grid (a base .cfg with axis values applied)."""
+
+    label: str               # the accelerators entry it came from (plots group by it)
+    config: object           # plumsim.accel.AcceleratorConfig
+    tile_policy: str = "auto"
+    base: str = ""           # the base .cfg path
+
+    @property
+    def config_id(self) -> str:
+        """Readable, unique, stable id, e.g. ``sigma-ms128-dn32-rn32-ab0-auto``."""
+        c = self.config
+        mesh = f"-m{c.ms_rows}x{c.ms_cols}" if c.ms_type == "OS_MESH" else ""
+        return (f"{self.label}{mesh}-ms{c.ms_size}-dn{c.dn_bw}-rn{c.rn_bw}"
+                f"-ab{int(bool(c.accumulation_buffer))}-{self.tile_policy}")
+
+    def fields(self) -> dict:
+        """Every config field as flat columns (for the results table)."""
+        d = {"config_id": self.config_id, "accelerator": self.label, "tile_policy": self.tile_policy,
+             "base_cfg": self.base}
+        d.update(self.config.as_dict())
+        d["config_name"] = d.pop("name")
+        d["accumulation_buffer"] = bool(d["accumulation_buffer"])
+        return d
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """One workload of the grid: a saved folder, or a layer table synthesised with a scheme/density/seed."""
+
+    name: str
+    family: str = ""          # network the workload is a version of (plots compare schemes within one)
+    dir: str | None = None
+    table: str | None = None
+    scheme: str | None = None
+    density: float | None = None
+    seed: int = 0
+    positive_fraction: float = 0.5
+
+    @property
+    def workload_id(self) -> str:
+        return self.name
+
+    def source(self) -> str:
+        return self.dir if self.dir is not None else f"table:{self.table}"
+
+
+@dataclass
+class Grid:
+    """A validated sweep grid. ``points`` are the valid accelerator configurations, ``invalid`` the rejected
+    axis combinations (dicts with the accelerator label, the axis values and ``reason``)."""
+
+    name: str
+    path: str
+    raw: dict
+    energy_table: str
+    modes: tuple[str, ...]
+    accels: list[AccelPoint]
+    workloads: list[WorkloadSpec]
+    invalid: list[dict] = field(default_factory=list)
+
+    def pairs(self) -> list[tuple[AccelPoint, WorkloadSpec]]:
+        """(configuration, workload) pairs in grid order: the unit of resumable work."""
+        return [(a, w) for a in self.accels for w in self.workloads]
+
+    def digest(self) -> str:
+        """Hash of what determines the results (configs, workloads, modes, energy table)."""
+        payload = {
+            "accels": [a.config_id for a in self.accels],
+            "configs": [a.fields() for a in self.accels],
+            "workloads": [w.__dict__ for w in self.workloads],
+            "modes": list(self.modes),
+            "energy_table": self.energy_table,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def pair_key(accel: AccelPoint, workload: WorkloadSpec) -> str:
+    return f"{accel.config_id}|{workload.workload_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# structural checks
+
+def _need(cond: bool, msg: str, path, fieldname: str) -> None:
+    if not cond:
+        raise ConfigError(msg, path=path, field=fieldname)
+
+
+def _unknown_keys(d: dict, allowed, path, where: str) -> None:
+    bad = [k for k in d if k not in allowed]
+    if bad:
+        raise ConfigError(f"unknown key '{bad[0]}'; valid keys: {', '.join(allowed)}", path=path,
+                          field=f"{where}{bad[0]}")
+
+
+def _as_list(v, path, fieldname: str) -> list:
+    if not isinstance(v, list) or not v:
+        raise ConfigError(f"expected a non-empty list, got {v!r}", path=path, field=fieldname)
+    return v
+
+
+def _resolve(rel: str, grid_dir: Path) -> Path:
+    p = Path(rel).expanduser()
+    return p if p.is_absolute() else (grid_dir / p)
+
+
+def _is_pow2(n: int) -> bool:
+    return n >= 1 and (n & (n - 1)) == 0
+
+
+def _bw_value(v, ms_size: int, dn_bw: int | None, path, fieldname: str) -> int:
+    """Axis value for dn_bw / rn_bw: an int, "ms_size", "ms_size/N", or (rn_bw only) "same"."""
+    if isinstance(v, bool):
+        raise ConfigError(f"expected an integer or 'ms_size/N', got {v!r}", path=path, field=fieldname)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        s = v.replace(" ", "")
+        if s == "same" and dn_bw is not None:
+            return dn_bw
+        if s == "ms_size":
+            return ms_size
+        if s.startswith("ms_size/"):
+            try:
+                div = int(s.split("/", 1)[1])
+            except ValueError:
+                div = 0
+            if div >= 1:
+                return max(1, ms_size // div)
+    allowed = "an integer, 'ms_size', 'ms_size/N'" + (", 'same'" if dn_bw is not None else "")
+    raise ConfigError(f"bad value {v!r}; allowed: {allowed}", path=path, field=fieldname)
+
+
+def _mesh_value(v, path, fieldname: str) -> tuple[int, int]:
+    if isinstance(v, str) and "x" in v:
+        a, _, b = v.partition("x")
+        if a.strip().isdigit() and b.strip().isdigit():
+            return int(a), int(b)
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                             for x in v):
+        return int(v[0]), int(v[1])
+    raise ConfigError(f"bad mesh {v!r}; allowed: 'ROWSxCOLS' or [rows, cols]", path=path, field=fieldname)
+
+
+def hardware_problems(cfg) -> list[str]:
+    """Why STONNE could not build this configuration (empty list when it can)."""
+    out = []
+    if not _is_pow2(cfg.ms_size):
+        out.append(f"ms_size={cfg.ms_size} is not a power of two")
+    if not 1 <= cfg.dn_bw <= cfg.ms_size:
+        out.append(f"dn_bw={cfg.dn_bw} must be in 1..ms_size ({cfg.ms_size})")
+    if not 1 <= cfg.rn_bw <= cfg.ms_size:
+        out.append(f"rn_bw={cfg.rn_bw} must be in 1..ms_size ({cfg.ms_size})")
+    if cfg.ms_type == "OS_MESH":
+        if cfg.ms_rows * cfg.ms_cols != cfg.ms_size:
+            out.append(f"mesh {cfg.ms_rows}x{cfg.ms_cols} != ms_size {cfg.ms_size}")
+        lanes = cfg.ms_rows + cfg.ms_cols
+        if cfg.dn_bw >= 1 and (lanes % cfg.dn_bw or not _is_pow2(lanes // cfg.dn_bw)):
+            out.append(f"(ms_rows+ms_cols)/dn_bw = {lanes}/{cfg.dn_bw} is not a power of two "
+                       "(STONNE cannot build this mesh)")
+    if not out:  # the accelerator package's own validator has the last word (controller/network match...)
+        try:
+            from plumsim.accel.cfg import validate_config
+        except ImportError:  # pragma: no cover - only while plumsim.accel is incomplete
+            return out
+        try:
+            validate_config(cfg)
+        except ConfigError as exc:
+            out.append(exc.detail)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[AccelPoint], list[dict]]:
+    where = f"accelerators[{idx}]"
+    _need(isinstance(entry, dict), "expected a mapping with 'base' and 'axes'", grid_path, where)
+    _unknown_keys(entry, ACCEL_KEYS, grid_path, where + ".")
+    _need("base" in entry, "missing 'base' (a STONNE .cfg)", grid_path, where + ".base")
+    base_path = _resolve(str(entry["base"]), grid_path.parent)
+    _need(base_path.is_file(), f"base config {base_path} does not exist", grid_path, where + ".base")
+    base = loader(base_path)
+    label = str(entry.get("label") or base_path.stem)
+    axes = entry.get("axes") or {}
+    _need(isinstance(axes, dict), "expected a mapping of axis -> list of values", grid_path, where + ".axes")
+    _unknown_keys(axes, AXES, grid_path, where + ".axes.")
+    for k, v in axes.items():
+        _as_list(v, grid_path, f"{where}.axes.{k}")
+    is_mesh = base.ms_type == "OS_MESH"
+    if "mesh" in axes and not is_mesh:
+        raise ConfigError(f"'mesh' applies to OS_MESH (TPU) configs only; {base_path.name} has "
+                          f"ms_type {base.ms_type}", path=grid_path, field=where + ".axes.mesh")
+    if "mesh" in axes and "ms_size" in axes:
+        raise ConfigError("give either 'mesh' or 'ms_size' for an OS_MESH config (mesh sets ms_size)",
+                          path=grid_path, field=where + ".axes")
+    for v in axes.get("accumulation_buffer", []):
+        _need(isinstance(v, bool), f"bad value {v!r}; allowed: true, false", grid_path,
+              where + ".axes.accumulation_buffer")
+    for v in axes.get("tile_policy", []):
+        _need(v in TILE_POLICIES, f"bad value {v!r}; allowed: {', '.join(TILE_POLICIES)}", grid_path,
+              where + ".axes.tile_policy")
+    for v in axes.get("ms_size", []):
+        _need(isinstance(v, int) and not isinstance(v, bool), f"bad value {v!r}; expected an integer",
+              grid_path, where + ".axes.ms_size")
+
+    meshes = [_mesh_value(v, grid_path, where + ".axes.mesh") for v in axes.get("mesh", [])] or [None]
+    sizes = axes.get("ms_size", [None])
+    dns = axes.get("dn_bw", [None])
+    rns = axes.get("rn_bw", [None])
+    abs_ = axes.get("accumulation_buffer", [None])
+    tiles = axes.get("tile_policy", ["auto"])
+    points, invalid = [], []
+    seen = set()
+    for mesh, ms, dn, rn, ab, tile in itertools.product(meshes, sizes, dns, rns, abs_, tiles):
+        changes = {}
+        if mesh is not None:
+            changes.update(ms_rows=mesh[0], ms_cols=mesh[1], ms_size=mesh[0] * mesh[1])
+        if ms is not None:
+            changes["ms_size"] = ms
+        size = changes.get("ms_size", base.ms_size)
+        dn_v = base.dn_bw if dn is None else _bw_value(dn, size, None, grid_path, where + ".axes.dn_bw")
+        changes["dn_bw"] = dn_v
+        changes["rn_bw"] = base.rn_bw if rn is None else _bw_value(rn, size, dn_v, grid_path,
+                                                                  where + ".axes.rn_bw")
+        if ab is not None:
+            changes["accumulation_buffer"] = ab
+        cfg = replace(base, **changes)
+        point = AccelPoint(label=label, config=cfg, tile_policy=tile, base=str(base_path))
+        if point.config_id in seen:  # e.g. "ms_size/4" and 32 giving the same dn_bw
+            continue
+        seen.add(point.config_id)
+        reasons = hardware_problems(cfg)
+        if reasons:
+            invalid.append({"accelerator": label, "config_id": point.config_id,
+                            "ms_size": cfg.ms_size, "dn_bw": cfg.dn_bw, "rn_bw": cfg.rn_bw,
+                            "mesh": f"{cfg.ms_rows}x{cfg.ms_cols}" if is_mesh else "",
+                            "accumulation_buffer": bool(cfg.accumulation_buffer),
+                            "reason": "; ".join(reasons)})
+        else:
+            points.append(point)
+    return points, invalid
+
+
+def _expand_workloads(entries, grid_path: Path) -> list[WorkloadSpec]:
+    out = []
+    _as_list(entries, grid_path, "workloads")
+    for i, e in enumerate(entries):
+        where = f"workloads[{i}]"
+        _need(isinstance(e, dict), "expected a mapping with 'dir' or 'table'", grid_path, where)
+        if "dir" in e:
+            _unknown_keys(e, WORKLOAD_DIR_KEYS, grid_path, where + ".")
+            d = _resolve(str(e["dir"]), grid_path.parent)
+            _need(d.is_dir(), f"workload folder {d} does not exist", grid_path, where + ".dir")
+            name = str(e.get("name") or d.name)
+            out.append(WorkloadSpec(name=name, family=str(e.get("family") or name), dir=str(d)))
+            continue
+        _need("table" in e, "needs 'dir' (a saved workload) or 'table' (a layer table YAML)",
+              grid_path, where)
+        _unknown_keys(e, WORKLOAD_TABLE_KEYS, grid_path, where + ".")
+        t = _resolve(str(e["table"]), grid_path.parent)
+        _need(t.is_file(), f"layer table {t} does not exist", grid_path, where + ".table")
+        schemes = _as_list(e.get("schemes", ["signed-binary"]), grid_path, where + ".schemes")
+        for s in schemes:
+            _need(s in SCHEMES, f"unknown scheme {s!r}; valid: {', '.join(SCHEMES)}", grid_path,
+                  where + ".schemes")
+        dens = _as_list(e.get("densities", [None]), grid_path, where + ".densities")
+        for d in dens:
+            _need(d is None or (isinstance(d, (int, float)) and not isinstance(d, bool) and 0 < d <= 1),
+                  f"bad density {d!r}; allowed: null or a number in (0, 1]", grid_path, where + ".densities")
+        seed = e.get("seed", 0)
+        _need(isinstance(seed, int) and not isinstance(seed, bool), f"bad seed {seed!r}; expected an integer",
+              grid_path, where + ".seed")
+        pf = e.get("positive_fraction", 0.5)
+        _need(isinstance(pf, (int, float)) and 0 <= pf <= 1, f"bad positive_fraction {pf!r}; allowed 0..1",
+              grid_path, where + ".positive_fraction")
+        prefix = str(e.get("name") or t.stem)
+        try:
+            from plumsim.workload.synth import load_table
+        except ImportError:  # pragma: no cover - only while plumsim.workload is incomplete
+            load_table = None
+        if load_table is not None:
+            load_table(t)  # a bad layer table fails now, not in a worker
+        for s in schemes:
+            for d in dens:
+                if d is not None and s in ("binary", "fp") and d != 1:
+                    # binary/fp weights have no zeros: a density target would be a contradiction
+                    raise ConfigError(f"scheme {s!r} cannot take density {d}; use null", path=grid_path,
+                                      field=where + ".densities")
+                tag = f"{prefix}-{s}" + ("" if d is None else f"-d{int(round(d * 100)):02d}") + f"-s{seed}"
+                out.append(WorkloadSpec(name=tag, family=str(e.get("family") or prefix), table=str(t), scheme=s,
+                                        density=None if d is None else float(d), seed=int(seed),
+                                        positive_fraction=float(pf)))
+    names = [w.name for w in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"workload name {dup[0]!r} appears twice; give each entry a distinct 'name'",
+                          path=grid_path, field="workloads")
+    return out
+
+
+def load_grid(path, config_loader=None) -> Grid:
+    """Read and validate a grid YAML file (see the module docstring). ``config_loader(path) ->
+    AcceleratorConfig`` defaults to :func:`plumsim.accel.cfg.load_config`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("grid file does not exist", path=path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", path=path) from None
+    return grid_from_dict(raw, path, config_loader)
+
+
+def grid_from_dict(raw: dict, path, config_loader=None) -> Grid:
+    path = Path(path)
+    if config_loader is None:
+        from plumsim.accel.cfg import load_config as config_loader
+    _need(isinstance(raw, dict), "expected a mapping at the top level", path, "(top)")
+    _unknown_keys(raw, TOP_KEYS, path, "")
+    modes = tuple(_as_list(raw.get("modes", list(MODES)), path, "modes"))
+    for m in modes:
+        _need(m in MODES, f"unknown mode {m!r}; valid: {', '.join(MODES)}", path, "modes")
+    _need(len(set(modes)) == len(modes), "a mode is listed twice", path, "modes")
+    table = raw.get("energy_table", "stonne")
+    _need(isinstance(table, str) and table, f"bad energy_table {table!r}", path, "energy_table")
+    if table not in ("stonne", "horowitz45"):
+        tp = _resolve(table, path.parent)
+        _need(tp.is_file(), f"energy table {table!r} is neither 'stonne', 'horowitz45' nor an existing file",
+              path, "energy_table")
+        table = str(tp)
+    accels, invalid = [], []
+    for i, entry in enumerate(_as_list(raw.get("accelerators"), path, "accelerators")):
+        pts, bad = _expand_accel(entry, i, path, config_loader)
+        accels += pts
+        invalid += bad
+    ids = [a.config_id for a in accels]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ConfigError(f"configuration {dup[0]} appears twice; give the accelerators distinct labels",
+                          path=path, field="accelerators")
+    if not accels:
+        raise ConfigError(f"no valid configuration: all {len(invalid)} combinations are invalid "
+                          f"(first: {invalid[0]['config_id']}: {invalid[0]['reason']})" if invalid
+                          else "no configuration", path=path, field="accelerators")
+    workloads = _expand_workloads(raw.get("workloads"), path)
+    return Grid(name=str(raw.get("name") or path.stem), path=str(path), raw=raw, energy_table=table,
+                modes=modes, accels=accels, workloads=workloads, invalid=invalid)
