@@ -1,0 +1,147 @@
+"""Read STONNE's own output files into :class:`SimResult` objects.
+
+A STONNE run writes, per simulated layer (the PyTorch frontend: per batch item and group):
+* ``output_stats_*.txt``: JSON statistics (despite the extension): ``GlobalStats.N_cycles``,
+  ``SDMemoryStats`` (SRAM reads/writes, reconfigurations), ``hardwareConfiguration``, tiles;
+* ``output_stats_*.counters``: ``CYCLES=n`` then per-instance lines ``COMPONENT ACTION=count ...``
+  under ``[Group]`` headers (the input of STONNE's energy script);
+* ``energy_out.txt`` (from ``calculate_energy.py``): ``Total Energy: x`` and per-group lines.
+numpy-free.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from plumsim.accel.result import SimResult
+from plumsim.errors import DataError
+
+_SRAM_KEYS = {"N_SRAM_weight_reads": "weight_reads", "N_SRAM_input_reads": "input_reads",
+              "N_SRAM_psum_reads": "psum_reads", "N_SRAM_psum_writes": "psum_writes",
+              "N_reconfigurations": "reconfigurations"}
+
+
+def read_counters(path: str | Path) -> tuple[int, dict[str, float], dict[str, int]]:
+    """Parse a .counters file: (cycles, {"COMP.ACTION": sum over instances}, {"COMP": instances})."""
+    p = Path(path)
+    cycles = None
+    counters: dict[str, float] = {}
+    instances: dict[str, int] = {}
+    for lineno, line in enumerate(p.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("["):
+            continue
+        if line.startswith("CYCLES="):
+            cycles = int(line.split("=", 1)[1])
+            continue
+        parts = line.split()
+        comp = parts[0]
+        instances[comp] = instances.get(comp, 0) + 1
+        for kv in parts[1:]:
+            if "=" not in kv:
+                raise DataError(f"line {lineno}: expected ACTION=count, got {kv!r}", path=p)
+            action, val = kv.split("=", 1)
+            try:
+                counters[f"{comp}.{action}"] = counters.get(f"{comp}.{action}", 0) + float(val)
+            except ValueError:
+                raise DataError(f"line {lineno}: count {val!r} is not a number", path=p, field=action) from None
+    if cycles is None:
+        raise DataError("no 'CYCLES=' line: not a STONNE .counters file", path=p)
+    return cycles, counters, instances
+
+
+def read_stats(path: str | Path) -> dict:
+    """Parse STONNE's JSON stats (.txt) file."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc})", path=p) from None
+
+
+def read_energy(path: str | Path) -> dict[str, float]:
+    """Parse ``calculate_energy.py`` output: {"total", "static", "dynamic", "area", "<Group>_static", ...}
+    (STONNE units, undocumented by STONNE)."""
+    out: dict[str, float] = {}
+    for line in Path(path).read_text().splitlines():
+        m = re.match(r"Total (STATIC|DYNAMIC) Energy:\s*([-0-9.eE+]+)", line)
+        if m:
+            out[m.group(1).lower()] = float(m.group(2))
+        m = re.match(r"Total (Area|Energy):\s*([-0-9.eE+]+)", line)
+        if m:
+            out["area" if m.group(1) == "Area" else "total"] = float(m.group(2))
+        m = re.match(r"(\w+): STATIC=([-0-9.eE+]+) AREA=([-0-9.eE+]+) DYNAMIC=([-0-9.eE+]+)", line)
+        if m:
+            g = m.group(1)
+            out[f"{g}_static"], out[f"{g}_area"], out[f"{g}_dynamic"] = map(float, m.group(2, 3, 4))
+    return out
+
+
+@dataclass
+class StonneRun:
+    """One STONNE output folder: per-layer results, their sum, and the reported energy (if any)."""
+
+    folder: str
+    layers: dict[str, SimResult] = field(default_factory=dict)
+    energy: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total(self) -> SimResult:
+        res = None
+        for r in self.layers.values():
+            res = r if res is None else res + r
+        if res is None:
+            return SimResult(cycles=0)
+        res.instances = next(iter(self.layers.values())).instances
+        return res
+
+
+def read_stonne_dir(folder: str | Path) -> StonneRun:
+    """Read every ``output_stats_*`` pair (.txt JSON + .counters) and ``energy_out.txt`` in a folder."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise DataError("STONNE output folder not found", path=d)
+    counter_files = sorted(d.glob("*.counters"))
+    if not counter_files:
+        raise DataError("no STONNE .counters file here (expected output_stats_*.counters)", path=d)
+    run = StonneRun(folder=str(d))
+    for cf in counter_files:
+        cycles, counters, instances = read_counters(cf)
+        sram: dict[str, float] = {}
+        info: dict = {"counters_file": cf.name}
+        js = cf.with_suffix(".txt")
+        if js.is_file():
+            st = read_stats(js)
+            sd = st.get("SDMemoryStats", {})
+            sram = {v: float(sd[k]) for k, v in _SRAM_KEYS.items() if k in sd}
+            js_cycles = st.get("GlobalStats", {}).get("N_cycles")
+            if js_cycles is not None and int(js_cycles) != cycles:
+                raise DataError(f"N_cycles={js_cycles} disagrees with CYCLES={cycles} of {cf.name}",
+                                path=js, field="GlobalStats.N_cycles")
+            hw = st.get("hardwareConfiguration", {})
+            info.update(controller=hw.get("SDMemory", {}).get("mem_controller_type"),
+                        dataflow=sd.get("Dataflow"), layer=st.get("LayerConfiguration", {}),
+                        tile=st.get("TileConfiguration", {}))
+        run.layers[cf.stem] = SimResult(cycles=cycles, counters=counters, instances=instances, sram=sram,
+                                        info=info)
+    e = d / "energy_out.txt"
+    if e.is_file():
+        run.energy = read_energy(e)
+    return run
+
+
+def run_frame(run: StonneRun):
+    """One row per layer file: layer, cycles, sram_* and every counter column (pandas DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for name, r in run.layers.items():
+        row = {"layer": name, "cycles": r.cycles}
+        row.update({f"sram_{k}": v for k, v in r.sram.items()})
+        row.update(r.counters)
+        row.update({f"ninst_{k}": v for k, v in r.instances.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
