@@ -1,0 +1,149 @@
+"""Repetition-aware dataflow: the functional executor equals torch's conv and its operation counts equal
+the model's counters; storage, cycles and modes behave as the mechanism says."""
+
+import numpy as np
+import pytest
+import torch
+
+from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.executor import execute
+from plumsim.accel.repetition import MODES, region_plan, simulate_repetition
+from plumsim.errors import ConfigError
+from plumsim.workload.layer import Layer, LayerShape
+from plumsim.workload.schemes import quantize
+
+SIGMA = AcceleratorConfig("SIGMA_SPARSE_GEMM", "LINEAR", "FENETWORK", ms_size=64, dn_bw=16, rn_bw=16)
+SIGMA_FULL = AcceleratorConfig("SIGMA_SPARSE_GEMM", "LINEAR", "FENETWORK", ms_size=32, dn_bw=32, rn_bw=32)
+
+
+def make_layer(scheme, shape, seed=0, density=None, kind="conv"):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((shape.K, shape.C // shape.G, shape.R, shape.S))
+    codes, scale, sign = quantize(scheme, w, density=density)
+    weights = w.astype(np.float32) if scheme == "fp" else None
+    return Layer(name=f"{scheme}-{seed}", kind=kind, scheme=scheme, shape=shape, codes=codes,
+                 scale=scale, sign=sign, weights=weights)
+
+
+SHAPES = [
+    LayerShape(N=2, G=1, C=6, K=8, R=3, S=3, X=7, Y=6, stride=1, padding=1),
+    LayerShape(N=1, G=2, C=8, K=6, R=3, S=3, X=9, Y=9, stride=2, padding=0),
+    LayerShape(N=1, G=1, C=5, K=12, R=1, S=1, X=5, Y=5, stride=1, padding=0),
+]
+CASES = [(sch, d) for sch in ("binary", "ternary", "signed-binary", "fp")
+         for d in ([None] if sch in ("binary", "fp") else [None, 0.3])]
+
+
+def torch_ref(layer, x):
+    w = torch.from_numpy(layer.weight_tensor().astype(np.float64))
+    s = layer.shape
+    if layer.kind == "linear":
+        return torch.from_numpy(x).double() @ w.reshape(s.K, s.C).T
+    return torch.nn.functional.conv2d(torch.from_numpy(x).double(), w, stride=s.stride, padding=s.padding,
+                                      groups=s.G)
+
+
+@pytest.mark.parametrize("scheme,density", CASES)
+@pytest.mark.parametrize("si", range(len(SHAPES)))
+def test_executor_equals_torch_and_counts_equal_model(scheme, density, si):
+    shape = SHAPES[si]
+    layer = make_layer(scheme, shape, seed=si, density=density)
+    x = np.random.default_rng(100 + si).standard_normal((shape.N, shape.C, shape.X, shape.Y)).astype(np.float32)
+    ref = torch_ref(layer, x).numpy()
+    for mode in MODES:
+        for summerge in (True, False):
+            y, counts = execute(layer, x, mode, summerge=summerge)
+            np.testing.assert_allclose(y, ref, rtol=1e-9, atol=1e-9, err_msg=mode)
+            res = simulate_repetition(layer, SIGMA, mode, summerge=summerge)
+            assert counts["multiplies"] == res.counter("MULTIPLIER.MULTIPLICATION"), (mode, summerge)
+            assert counts["adds"] == res.counter("ADDER.ADD_2_1"), (mode, summerge)
+
+
+def test_linear_layer_executor():
+    shape = LayerShape(N=3, G=1, C=20, K=7, R=1, S=1, X=1, Y=1)
+    for scheme in ("binary", "ternary", "signed-binary"):
+        layer = make_layer(scheme, shape, seed=5, kind="linear")
+        x = np.random.default_rng(1).standard_normal((3, 20))
+        for mode in MODES:
+            y, counts = execute(layer, x, mode)
+            np.testing.assert_allclose(y, torch_ref(layer, x).numpy(), rtol=1e-9, atol=1e-9)
+            assert counts["multiplies"] == simulate_repetition(layer, SIGMA, mode).counter("MULTIPLIER.MULTIPLICATION")
+
+
+def test_dot_product_counts_follow_design():
+    # one row, L = 8: nnz = 3 with values {2, 2, -1}
+    w = np.array([[0, 2, 0, 0, 2, -1, 0, 0]], dtype=np.int8)
+    expect = {"dense": (8, 7), "skip": (3, 2), "repeat": (3, 7), "skip+repeat": (2, 2)}
+    for mode, (m, a) in expect.items():
+        p = region_plan(w, mode)
+        assert (p["mults"][0], p["adds"][0]) == (m, a), mode
+
+
+def test_summerge_shares_window_sum_for_binary():
+    w = np.array([[1, 1, 1, -1, 1, 1, 1, 1]] * 4, dtype=np.int8)  # minority: one -1 per row
+    p = region_plan(w, "repeat", summerge=True)
+    assert p["summerge"].all() and p["shared_adds"] == 7
+    assert list(p["adds"]) == [1] * 4 and list(p["mults"]) == [2] * 4 and list(p["slots"]) == [1] * 4
+    assert not region_plan(w, "repeat", summerge=False)["summerge"].any()
+    # a ternary row (has zeros) never uses SumMerge; one lone binary row does not pay for T
+    assert not region_plan(np.array([[1, 0, -1, 1]] * 3, dtype=np.int8), "repeat")["summerge"].any()
+    assert not region_plan(np.array([[1, -1, -1, 1]], dtype=np.int8), "repeat")["summerge"].any()
+
+
+def test_storage_bits_signed_binary_is_bitmap_plus_sign_bit():
+    shape = LayerShape(N=1, G=1, C=16, K=10, R=3, S=3, X=8, Y=8, padding=1)
+    layer = make_layer("signed-binary", shape, density=0.36)
+    L = 16 * 9
+    bits = {m: simulate_repetition(layer, SIGMA, m).counter("WEIGHT_STORAGE.BITS") for m in MODES}
+    assert bits["skip+repeat"] == 10 * L + 10          # bitmap + one sign bit per filter
+    assert bits["dense"] == 10 * L * 2                 # codes {-1, 0, 1}: 2 bits
+    assert bits["skip"] == 10 * L + layer.nnz * 1      # bitmap + 1-bit values
+    assert simulate_repetition(layer, SIGMA, "skip+repeat").counter("INDEX.READ") == 10 * L
+    binary = make_layer("binary", shape)
+    assert simulate_repetition(binary, SIGMA, "dense").counter("WEIGHT_STORAGE.BITS") == 10 * L
+
+
+def test_cycles_mechanism_full_bandwidth():
+    # dn_bw == ms_size: c = 1; iterations = greedy packs; cycles = iters*(2+9) + iters*N
+    shape = LayerShape(N=1, G=1, C=4, K=6, R=3, S=3, X=6, Y=6, padding=1)   # L = 36, N = 36
+    layer = make_layer("ternary", shape, density=0.25)
+    dense = simulate_repetition(layer, SIGMA_FULL, "dense")
+    # rows of 36 > 32 slots: each folds into 2 iterations -> 12 iterations
+    assert dense.sram["reconfigurations"] == 12
+    assert dense.cycles == 12 * 11 + 12 * 36
+    assert dense.sram["psum_reads"] == 6 * 36
+    skip = simulate_repetition(layer, SIGMA_FULL, "skip")
+    nnz = layer.nnz_per_region()
+    iters, fill = 0, 32
+    for p in nnz:
+        if fill + p > 32:
+            iters, fill = iters + 1, 0
+        fill += p
+    assert skip.sram["reconfigurations"] == iters
+    assert skip.cycles == iters * 11 + iters * 36
+    assert simulate_repetition(layer, SIGMA_FULL, "repeat").cycles == dense.cycles
+
+
+def test_modes_are_ordered_and_maeri_style_pads_rows():
+    shape = LayerShape(N=1, G=1, C=16, K=16, R=3, S=3, X=8, Y=8, padding=1)
+    for scheme, d in (("signed-binary", 0.36), ("ternary", None), ("binary", None)):
+        layer = make_layer(scheme, shape, density=d)
+        for style in ("sigma", "maeri"):
+            r = {m: simulate_repetition(layer, SIGMA, m, style=style) for m in MODES}
+            c = {m: r[m].cycles for m in MODES}
+            mul = {m: r[m].counter("MULTIPLIER.MULTIPLICATION") for m in MODES}
+            assert c["dense"] >= c["skip"] >= c["skip+repeat"], (scheme, style, c)
+            assert c["dense"] >= c["repeat"] >= c["skip+repeat"], (scheme, style, c)
+            assert mul["dense"] >= mul["skip"] >= mul["skip+repeat"]
+            assert mul["dense"] >= mul["repeat"] >= mul["skip+repeat"]
+    # MAERI-style uniform virtual neurons: never fewer cycles than SIGMA's per-row packing
+    layer = make_layer("ternary", shape)
+    assert simulate_repetition(layer, SIGMA, "skip", style="maeri").cycles >= simulate_repetition(layer, SIGMA, "skip").cycles
+
+
+def test_bad_mode_or_style():
+    layer = make_layer("binary", SHAPES[0])
+    with pytest.raises(ConfigError, match="dense, skip, repeat, skip\\+repeat"):
+        simulate_repetition(layer, SIGMA, "fast")
+    with pytest.raises(ConfigError, match="sigma, maeri"):
+        simulate_repetition(layer, SIGMA, "dense", style="tpu")
