@@ -1,17 +1,44 @@
 """MAERI dense-workload model (STONNE's MAERI_DENSE_WORKLOAD controller): CONV, FC and dense GEMM.
 
-numpy only. Work in progress: signatures are final, bodies are being calibrated.
+numpy only. The mechanism follows DESIGN.md "MAERI dense" and was fitted on the MAERI rows of
+tests/data/stonne/cases.csv:
+
+* A tile (T_R, T_S, T_C, T_K, T_G, T_N, T_X', T_Y') maps ``num_virtual_neurons`` virtual neurons (VNs) of
+  ``virtual_neuron_size`` = T_R*T_S*T_C multipliers each onto consecutive multipliers; VN index runs
+  n, g, k, x', y' (y' fastest), and inside a VN the multiplier offset runs c, r, s (s fastest).
+* Each of the dn_bw read ports feeds a distribution tree of ms_size/dn_bw consecutive multipliers and
+  sends one packet per cycle; a packet multicast to several multipliers takes one slot on every port that
+  has at least one destination.
+* For each (n, g, k) tile the controller issues, per fold (iR*iS*iC of them), one weight step and then
+  one input step per output position (x' rows outside, y' inside). When T_Y' = 1, T_S > 1, stride = 1 and
+  S % T_S == 0 only the new input column is sent after the first position of a row; the multipliers
+  forward the rest. Zero-padded remainder tiles are sent and multiplied like full ones.
+* Steps are issued one per cycle into per-port queues, so the tile's distribution finishes at
+  ``max over ports p, steps s of s + (p's load from step s on)``, computed in closed form here.
+* Barrier: the next (n, g, k) tile starts after the previous one has drained, a drain of
+  ``L = 6 + log2(dn_bw)`` cycles (fitted: within 1 cycle on every reference row). STONNE's controller does
+  not wait when T_N > 1 (observed on the one batched reference row), so the drain is paid once there.
+* Accumulation buffer off: folded partial sums are written to memory and read back as one extra packet
+  per VN and step in every fold after the first; see :func:`_psum_recirculation_cycles`.
+
+Returned cycles are STONNE cycles; counters are STONNE event counts with STONNE's component/action names.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
 TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
+
+#: Drain after the last packet of an (n, g, k) tile: DRAIN_BASE + log2(dn_bw) cycles (fitted).
+DRAIN_BASE = 6
 
 
 @dataclass(frozen=True)
@@ -39,27 +66,347 @@ class MaeriTile:
 
     @property
     def multipliers_used(self) -> int:
-        """Multipliers the tile occupies."""
+        """Multipliers the tile occupies (virtual_neuron_size * num_virtual_neurons)."""
         return self.virtual_neuron_size * self.num_virtual_neurons
 
     @classmethod
     def from_dict(cls, d: dict) -> "MaeriTile":
-        """Build from a dict with keys T_R..T_Y (also accepts STONNE's T_X_/T_Y_ spelling)."""
+        """Build from a dict with keys T_R..T_Y (STONNE's T_X_/T_Y_ spelling accepted); missing = 1."""
         vals = {}
         for f in TILE_FIELDS:
             v = d.get(f, d.get(f + "_", 1))
-            vals[f] = int(v)
+            try:
+                iv = int(v)
+            except (TypeError, ValueError):
+                raise ConfigError(f"tile value {v!r} is not an integer", field=f) from None
+            if iv != v and not (isinstance(v, str) and v.strip().isdigit()):
+                raise ConfigError(f"tile value {v!r} is not an integer", field=f)
+            vals[f] = iv
+        unknown = set(d) - set(TILE_FIELDS) - {f + "_" for f in TILE_FIELDS}
+        if unknown:
+            raise ConfigError(f"unknown tile field(s) {sorted(unknown)}; allowed: {list(TILE_FIELDS)}",
+                              field=sorted(unknown)[0])
         return cls(**vals)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
+# ----------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_config(config: AcceleratorConfig) -> None:
+    ms, dn = int(config.ms_size), int(config.dn_bw)
+    if ms < 2 or ms & (ms - 1):
+        raise ConfigError(f"ms_size={ms} must be a power of two >= 2", field="ms_size")
+    if dn < 1 or dn > ms or dn & (dn - 1):
+        raise ConfigError(f"dn_bw={dn} must be a power of two in [1, ms_size={ms}]", field="dn_bw")
+    rn = int(config.rn_bw)
+    if rn < 1 or rn > ms:
+        raise ConfigError(f"rn_bw={rn} must be in [1, ms_size={ms}]", field="rn_bw")
+
+
+def validate_tile(tile: MaeriTile, dims: dict[str, int], ms_size: int) -> None:
+    """Raise ConfigError when a tile does not fit the layer or the multiplier array.
+
+    ``dims``: the limit of each tile field, ``{"T_R": R, "T_S": S, "T_C": C/G, "T_K": K/G, "T_G": G,
+    "T_N": N, "T_X": X', "T_Y": Y'}``.
+    """
+    for f in TILE_FIELDS:
+        v = getattr(tile, f)
+        if v < 1:
+            raise ConfigError(f"tile {f}={v} must be >= 1", field=f)
+        if v > dims[f]:
+            raise ConfigError(f"tile {f}={v} exceeds the layer's {f[2:]}{'' if f[2:] in 'RSCKGN' else chr(39)}"
+                              f"={dims[f]} (allowed 1..{dims[f]})", field=f)
+    if tile.multipliers_used > ms_size:
+        raise ConfigError(
+            f"tile needs T_R*T_S*T_C*T_K*T_G*T_N*T_X'*T_Y' = {tile.multipliers_used} multipliers "
+            f"but ms_size = {ms_size}", field="T_C")
+
+
+# ----------------------------------------------------------------------------------------------
+# per-port loads of one tile
+
+
+def _unique_count_per(key: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarray:
+    """For each group id, the number of distinct keys among its elements."""
+    pair = np.unique(key.astype(np.int64) * ngroups + group)
+    return np.bincount(pair % ngroups, minlength=ngroups)
+
+
+def _distinct_pairs(key: np.ndarray, node: np.ndarray) -> int:
+    if key.size == 0:
+        return 0
+    big = int(node.max()) + 1
+    return int(np.unique(key.astype(np.int64) * big + node).size)
+
+
+@dataclass(frozen=True)
+class _TileTraffic:
+    """Per-port packet loads (one slot per packet per port) of the three kinds of step, and tree traffic."""
+
+    w_load: np.ndarray     # [dn_bw] weight step
+    f_load: np.ndarray     # [dn_bw] input step, full window
+    n_load: np.ndarray     # [dn_bw] input step, new column only (== f_load without forwarding)
+    w_packets: int
+    f_packets: int
+    n_packets: int
+    w_deliv: int           # multipliers fed from memory per step kind
+    f_deliv: int
+    n_deliv: int
+    w_routes: int          # switch routes (distinct packet x switch) per step kind
+    f_routes: int
+    n_routes: int
+
+
+def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool) -> _TileTraffic:
+    TR, TS, TC, TK, TG = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_G
+    TX, TY = tile.T_X, tile.T_Y
+    vns = tile.virtual_neuron_size
+    used = tile.multipliers_used
+    width = ms_size // dn_bw
+    m = np.arange(used, dtype=np.int64)
+    v, o = np.divmod(m, vns)
+    c, rs = np.divmod(o, TR * TS)
+    r, s = np.divmod(rs, TS)
+    y = v % TY
+    x = (v // TY) % TX
+    k = (v // (TY * TX)) % TK
+    g = (v // (TY * TX * TK)) % TG
+    n = v // (TY * TX * TK * TG)
+    port = m // width
+    xin = TR + (TX - 1) * stride
+    yin = TS + (TY - 1) * stride
+    wid = ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s
+    iid = (((n * TG + g) * TC + c) * xin + (x * stride + r)) * yin + (y * stride + s)
+    newcol = (s == TS - 1) if forwarding else np.ones(used, dtype=bool)
+    levels = int(math.log2(width))
+
+    def routes(key, sel):
+        # one route per distinct (packet, switch) at each of the tree's switch levels
+        return sum(_distinct_pairs(key[sel], m[sel] // (width >> j)) for j in range(levels))
+
+    nsel = newcol
+    allsel = np.ones(used, dtype=bool)
+    return _TileTraffic(
+        w_load=_unique_count_per(wid, port, dn_bw),
+        f_load=_unique_count_per(iid, port, dn_bw),
+        n_load=_unique_count_per(iid[nsel], port[nsel], dn_bw),
+        w_packets=TR * TS * TC * TK * TG,
+        f_packets=xin * yin * tile.T_N * TG * TC,
+        n_packets=(xin * (yin - (yin - 1 if forwarding else 0)) * tile.T_N * TG * TC),
+        w_deliv=used, f_deliv=used, n_deliv=int(nsel.sum()),
+        w_routes=routes(wid, allsel), f_routes=routes(iid, allsel), n_routes=routes(iid, nsel),
+    )
+
+
+def _finish(w, f, nl, nfold: int, iX: int, iY: int):
+    """Cycles until every port has sent its last packet of one (n,g,k) tile (closed form).
+
+    Works element-wise on arrays of per-port loads. Steps are issued one per cycle; port p's queue
+    empties at T_p + max_s(s - sent-before-s), the max of a periodic piecewise-linear sequence, taken at
+    the ends of each period (fold, row).
+    """
+    w = np.asarray(w, dtype=np.int64)
+    f = np.asarray(f, dtype=np.int64)
+    nl = np.asarray(nl, dtype=np.int64)
+    a, b, cw = 1 - f, 1 - nl, 1 - w
+    row_delta = a + (iY - 1) * b
+    in_row = np.maximum(0, np.maximum(a, row_delta))
+    rows_max = np.maximum(in_row, (iX - 1) * row_delta + in_row)
+    in_fold = np.maximum(0, cw + rows_max)
+    fold_delta = cw + iX * row_delta
+    deficit = np.maximum(in_fold, (nfold - 1) * fold_delta + in_fold)
+    deficit = np.maximum(deficit, nfold * fold_delta)  # point after the last step: at least one cycle/step
+    total = nfold * (w + iX * (f + (iY - 1) * nl))
+    return total + np.maximum(deficit, 0)
+
+
+def drain_cycles(dn_bw: int) -> int:
+    """Cycles from the last packet of a tile to its last output written (fitted): 6 + log2(dn_bw)."""
+    return DRAIN_BASE + int(math.log2(dn_bw))
+
+
+# ----------------------------------------------------------------------------------------------
+# the model
+
+
+def _three_way_adds(vn_size: int, start: int) -> int:
+    """ADD_3_1 adders used by one virtual neuron on multipliers [start, start+vn_size) of the ASNetwork.
+
+    Placeholder refined below (see module doc); returns 0 until fitted.
+    """
+    return 0
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    X_out: int
+    Y_out: int
+    iR: int
+    iS: int
+    iC: int
+    iK: int
+    iG: int
+    iN: int
+    iX: int
+    iY: int
+
+    @property
+    def nfold(self) -> int:
+        return self.iR * self.iS * self.iC
+
+    @property
+    def iters(self) -> int:
+        return self.iN * self.iG * self.iK
+
+
+def _geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, ms_size: int) -> _Geometry:
+    if G < 1 or C % G or K % G:
+        raise ConfigError(f"groups G={G} must divide C={C} and K={K}", field="G")
+    if X < R or Y < S:
+        raise ConfigError(f"input {X}x{Y} (after padding) is smaller than the kernel {R}x{S}", field="X")
+    X_out = (X - R + stride) // stride
+    Y_out = (Y - S + stride) // stride
+    dims = {"T_R": R, "T_S": S, "T_C": C // G, "T_K": K // G, "T_G": G, "T_N": N, "T_X": X_out, "T_Y": Y_out}
+    validate_tile(tile, dims, ms_size)
+    cd = math.ceil
+    return _Geometry(X_out, Y_out, cd(R / tile.T_R), cd(S / tile.T_S), cd((C // G) / tile.T_C),
+                     cd((K // G) / tile.T_K), cd(G / tile.T_G), cd(N / tile.T_N),
+                     cd(X_out / tile.T_X), cd(Y_out / tile.T_Y))
+
+
+def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:
+    return tile.T_Y == 1 and tile.T_S > 1 and stride == 1 and S % tile.T_S == 0
+
+
+def _psum_recirculation_cycles(geo: _Geometry, tile: MaeriTile, config: AcceleratorConfig) -> int:
+    """Extra cycles per (n,g,k) tile when partial sums go back through memory (accumulation buffer off).
+
+    Placeholder until fitted: 0.
+    """
+    return 0
+
+
+def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
+              real_weights: int, real_outputs: int, op: str) -> SimResult:
+    _check_config(config)
+    ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
+    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, ms)
+    fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
+    tr = _tile_traffic(tile, stride, ms, dn, fwd)
+    nfold, iX, iY, iters = geo.nfold, geo.iX, geo.iY, geo.iters
+    finish = int(np.max(_finish(tr.w_load, tr.f_load, tr.n_load, nfold, iX, iY)))
+    drain = drain_cycles(dn)
+    ab = bool(config.accumulation_buffer)
+    extra = 0 if (ab or nfold == 1) else _psum_recirculation_cycles(geo, tile, config)
+    if tile.T_N > 1:
+        # STONNE's controller releases the (n,g,k) barrier early when T_N > 1: one drain at the end.
+        cycles = iters * (finish + extra) + drain
+    else:
+        cycles = iters * (finish + extra + drain)
+
+    nv, vns, used = tile.num_virtual_neurons, tile.virtual_neuron_size, tile.multipliers_used
+    positions = iX * iY
+    steps = iters * nfold * positions            # input steps (each multiplies on every used multiplier)
+    vn_steps = steps * nv
+    out_per_pass = iters * positions * nv         # padded outputs produced per fold
+    in_steps_full = iters * nfold * iX            # first position of each row
+    in_steps_new = iters * nfold * iX * (iY - 1)  # later positions (new column only when forwarding)
+    w_steps = iters * nfold
+
+    input_reads = in_steps_full * tr.f_packets + in_steps_new * tr.n_packets
+    weight_reads = geo.iN * real_weights
+    psum_reads = 0 if ab else (nfold - 1) * out_per_pass
+    psum_writes = real_outputs * (1 if ab else nfold)
+
+    n3 = sum(_three_way_adds(vns, i * vns) for i in range(nv))
+    adds_per_pass = nv * (vns - 1) - 2 * n3       # ADD_2_1 per input step
+    deliv = w_steps * tr.w_deliv + in_steps_full * tr.f_deliv + in_steps_new * tr.n_deliv
+    routes = w_steps * tr.w_routes + in_steps_full * tr.f_routes + in_steps_new * tr.n_routes
+
+    counters = {
+        "MULTIPLIER.MULTIPLICATION": steps * used,
+        "MULTIPLIER.FORWARD_PSUM": psum_reads,
+        "MULTIPLIER.CONFIGURATION": used,
+        "ADDER.ADD_2_1": steps * adds_per_pass,
+        "ADDER.ADD_3_1": steps * n3,
+        "GLOBALBUFFER.READ": weight_reads + input_reads + psum_reads,
+        "GLOBALBUFFER.WRITE": psum_writes,
+        "SWITCH.ROUTE_UNICAST": routes,
+        "SWITCH.ROUTE_BROADCAST": 0,
+        "DN_WIRE.WRITE": routes + deliv,
+        "MN_WIRE.WRITE": in_steps_new * (used - tr.n_deliv),
+        "RN_WIRE.WRITE": steps * (nv * vns + adds_per_pass + n3) + (vn_steps if ab else 0),
+        "CB_WIRE.WRITE": 2 * out_per_pass * (1 if ab else nfold),
+    }
+    if ab:
+        counters["ACCUMULATOR.WRITE"] = vn_steps
+        counters["ACCUMULATOR.ADD"] = vn_steps - out_per_pass
+        counters["ACCUMULATOR.READ"] = vn_steps - out_per_pass
+    counters = {k_: float(v_) for k_, v_ in counters.items()}
+    instances = {
+        "MULTIPLIER": ms, "ADDER": ms - 1, "MN_WIRE": ms - 1, "SWITCH": ms - dn, "DN_WIRE": 2 * ms - dn,
+        "CB_WIRE": ms + 2 * rn, "GLOBALBUFFER": 1,
+        # reduction-network wires: 2 per adder, the collection links, plus one per accumulator
+        "RN_WIRE": 2 * (ms - 1) + ms // 2 - int(math.log2(ms)) + ((ms - 1) if ab else 0),
+    }
+    if ab:
+        instances["ACCUMULATOR"] = ms - 1
+    sram = {"weight_reads": float(weight_reads), "input_reads": float(input_reads),
+            "psum_reads": float(psum_reads), "psum_writes": float(psum_writes)}
+    info = {"controller": "MAERI_DENSE_WORKLOAD", "op": op, "tile": tile.as_dict(), "nfold": nfold,
+            "iterations": iters, "steps_per_iteration": nfold * (1 + positions), "finish": finish,
+            "drain": drain, "psum_extra": extra, "forwarding": fwd, "X_out": geo.X_out, "Y_out": geo.Y_out,
+            "virtual_neuron_size": vns, "num_virtual_neurons": nv}
+    return SimResult(cycles=int(cycles), counters=counters, instances=instances, sram=sram, info=info)
+
+
 def maeri_conv(shape, config: AcceleratorConfig, tile: MaeriTile) -> SimResult:
-    """Cycles and counters of one conv layer on MAERI (see module doc)."""
-    raise NotImplementedError
+    """Cycles (STONNE cycles) and counters (events) of one conv layer on MAERI.
+
+    ``shape``: a :class:`plumsim.workload.layer.LayerShape` (padding is applied to X and Y first; STONNE's
+    CLI has no padding of its own). ``tile``: a :class:`MaeriTile` that fits (else ConfigError).
+    """
+    p = int(getattr(shape, "padding", 0))
+    N, G, C, K, R, S = (int(getattr(shape, a)) for a in "NGCKRS")
+    X, Y = int(shape.X) + 2 * p, int(shape.Y) + 2 * p
+    stride = int(getattr(shape, "stride", 1))
+    if stride < 1:
+        raise ConfigError(f"stride={stride} must be >= 1", field="stride")
+    X_out = (X - R + stride) // stride
+    Y_out = (Y - S + stride) // stride
+    return _simulate(N, G, C, K, R, S, X, Y, stride, tile, config,
+                     real_weights=K * (C // G) * R * S, real_outputs=N * K * X_out * Y_out, op="CONV")
+
+
+def gemm_as_conv(M: int, N: int, K: int, T_M: int, T_N: int, T_K: int):
+    """STONNE CLI's GEMM-as-conv mapping: X = M rows, K filters = N columns, R = 1, S = Y = K (reduction).
+
+    Tile: T_X' = T_M, T_K = T_N, T_S = T_K (VN size = T_K, number of VNs = T_M*T_N). Returns
+    (dims dict N,G,C,K,R,S,X,Y,stride) and the :class:`MaeriTile`.
+    """
+    dims = dict(N=1, G=1, C=1, K=int(N), R=1, S=int(K), X=int(M), Y=int(K), stride=1)
+    return dims, MaeriTile(T_R=1, T_S=int(T_K), T_C=1, T_K=int(T_N), T_G=1, T_N=1, T_X=int(T_M), T_Y=1)
 
 
 def maeri_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: int, T_K: int) -> SimResult:
-    """Cycles and counters of a dense GEMM (STONNE CLI DenseGEMM/FC convention)."""
-    raise NotImplementedError
+    """Cycles (STONNE cycles) and counters (events) of a dense GEMM / FC layer on MAERI.
+
+    STONNE CLI DenseGEMM/FC convention: output M x N, reduction length K; the tile (T_M, T_N, T_K) gives
+    virtual neurons of T_K multipliers, T_M*T_N of them. A tile field out of range raises ConfigError
+    naming T_M, T_N or T_K.
+    """
+    for name, v, lim in (("T_M", T_M, M), ("T_N", T_N, N), ("T_K", T_K, K)):
+        if int(v) < 1 or int(v) > int(lim):
+            raise ConfigError(f"tile {name}={v} must be in 1..{lim}", field=name)
+    if int(T_M) * int(T_N) * int(T_K) > int(config.ms_size):
+        raise ConfigError(f"tile needs T_M*T_N*T_K = {int(T_M) * int(T_N) * int(T_K)} multipliers but "
+                          f"ms_size = {config.ms_size}", field="T_K")
+    dims, tile = gemm_as_conv(M, N, K, T_M, T_N, T_K)
+    res = _simulate(**dims, tile=tile, config=config, real_weights=int(N) * int(K),
+                    real_outputs=int(M) * int(N), op="GEMM")
+    res.info["gemm_tile"] = {"T_M": int(T_M), "T_N": int(T_N), "T_K": int(T_K)}
+    return res
