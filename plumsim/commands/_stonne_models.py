@@ -1,5 +1,52 @@
-"""CLI: placeholder, filled in by its issue."""
+"""CLI: `plumsim stonne read DIR` and `plumsim stonne validate CASES_CSV`."""
+
+from __future__ import annotations
 
 
 def register(group) -> None:
-    return None
+    p = group.add_parser("read", help="parse STONNE output files (JSON stats, .counters, energy_out.txt)",
+                         description="Read STONNE's output files in DIR into per-layer cycles, SRAM accesses "
+                         "and counters (and the energy STONNE's script reported, in STONNE units).")
+    p.add_argument("dir", metavar="DIR", help="folder with output_stats_*.txt/.counters files")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=run_read)
+
+    v = group.add_parser("validate", help="compare our models with STONNE reference runs (cases.csv)",
+                         description="Run our model on every row of a reference cases.csv (cfgs/, weights/ "
+                         "beside it) and report cycles and counters against STONNE, per case and per family.")
+    v.add_argument("cases_csv", metavar="CASES_CSV")
+    v.add_argument("--format", choices=("table", "json"), default="table")
+    v.set_defaults(func=run_validate)
+
+
+def run_read(args) -> int:
+    from plumsim.accel.stonne_io import read_stonne_dir, run_frame
+    from plumsim.commands._output import print_frame, print_json
+
+    run = read_stonne_dir(args.dir)
+    df = run_frame(run)
+    if args.format == "json":
+        print_json({"folder": run.folder, "layers": df.to_dict(orient="records"),
+                    "total_cycles": run.total.cycles, "energy_stonne_units": run.energy})
+    elif args.format == "csv":
+        print_frame(df, "csv")
+    else:
+        t = df.set_index("layer").T.reset_index().rename(columns={"index": "field"})
+        print_frame(t, "table", title=f"STONNE run {run.folder}")
+        if run.energy:
+            print(f"energy (STONNE units): total {run.energy.get('total')}")
+    return 0
+
+
+def run_validate(args) -> int:
+    from plumsim.accel.validate import validate_cases
+    from plumsim.commands._output import print_frame, print_json
+
+    rep = validate_cases(args.cases_csv)
+    if args.format == "json":
+        print_json({"cases": rep.cases.to_dict(orient="records"), "summary": rep.summary.to_dict(orient="records")})
+        return 0
+    cols = ["case_id", "family", "op", "cycles_ref", "cycles_model", "rel_err", "model_seconds", "stonne_wall_s"]
+    print_frame(rep.cases[cols], "table", title="cases")
+    print_frame(rep.summary, "table", title="\nsummary per family (|rel err| as fractions)")
+    return 0
