@@ -282,12 +282,22 @@ def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:
     return tile.T_Y == 1 and tile.T_S > 1 and stride == 1 and S % tile.T_S == 0
 
 
-def _psum_recirculation_cycles(geo: _Geometry, tile: MaeriTile, config: AcceleratorConfig) -> int:
+#: Accumulation buffer off: a step of a later fold waits for its partial sum's round trip through memory,
+#: about the drain minus PSUM_RT_SHORTER cycles (fitted on the 3 reference rows with folding).
+PSUM_RT_SHORTER = 3
+
+
+def _psum_recirculation_cycles(geo: _Geometry, f_max: int, n_max: int, drain: int) -> int:
     """Extra cycles per (n,g,k) tile when partial sums go back through memory (accumulation buffer off).
 
-    Placeholder until fitted: 0.
+    In every fold after the first, each input step also needs the partial sum written by the previous
+    fold, read back and sent down the distribution network; STONNE then issues such steps at the pace of
+    that round trip (``drain - PSUM_RT_SHORTER`` cycles) instead of the port load (f_max cycles for the
+    first position of a row, n_max for the others). Coarse: within about 10% on the reference rows.
     """
-    return 0
+    rt = drain - PSUM_RT_SHORTER
+    per_fold = geo.iX * (max(0, rt - f_max) + (geo.iY - 1) * max(0, rt - n_max))
+    return (geo.nfold - 1) * per_fold
 
 
 def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
@@ -301,7 +311,8 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     finish = int(np.max(_finish(tr.w_load, tr.f_load, tr.n_load, nfold, iX, iY)))
     drain = drain_cycles(dn)
     ab = bool(config.accumulation_buffer)
-    extra = 0 if (ab or nfold == 1) else _psum_recirculation_cycles(geo, tile, config)
+    extra = 0 if (ab or nfold == 1) else _psum_recirculation_cycles(
+        geo, int(tr.f_load.max()), int(tr.n_load.max()), drain)
     if tile.T_N > 1:
         # STONNE's controller releases the (n,g,k) barrier early when T_N > 1: one drain at the end.
         cycles = iters * (finish + extra) + drain
@@ -317,7 +328,9 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     in_steps_new = iters * nfold * iX * (iY - 1)  # later positions (new column only when forwarding)
     w_steps = iters * nfold
 
-    input_reads = in_steps_full * tr.f_packets + in_steps_new * tr.n_packets
+    # input packets of zero-padded channels are sent but not read from SRAM
+    real_ch = (C // G) * geo.iR * geo.iS / (nfold * tile.T_C)
+    input_reads = round((in_steps_full * tr.f_packets + in_steps_new * tr.n_packets) * real_ch)
     weight_reads = geo.iN * real_weights
     psum_reads = 0 if ab else (nfold - 1) * out_per_pass
     psum_writes = real_outputs * (1 if ab else nfold)
@@ -326,6 +339,9 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     adds_per_pass = nv * (vns - 1) - 2 * n3       # ADD_2_1 per input step
     deliv = w_steps * tr.w_deliv + in_steps_full * tr.f_deliv + in_steps_new * tr.n_deliv
     routes = w_steps * tr.w_routes + in_steps_full * tr.f_routes + in_steps_new * tr.n_routes
+    # partial sums read back (accumulation buffer off) go down one port's tree to one multiplier
+    routes += psum_reads * int(math.log2(ms // dn))
+    deliv += psum_reads
 
     counters = {
         "MULTIPLIER.MULTIPLICATION": steps * used,
