@@ -13,7 +13,8 @@ Result columns (one row per configuration x workload x layer x mode):
   config_name``), ``workload``, ``family``, ``workload_source``, ``workload_scheme``, ``density_target``, ``seed``;
 - layer: ``layer``, ``layer_index``, ``kind``, ``scheme`` (the layer's own: FP stem/classifier are "fp"),
   the shape ``N G C K R S X Y stride padding``, ``macs`` (dense multiply-accumulates, count);
-- ``mode``: dense | skip | repeat | skip+repeat;
+- ``mode``: dense | skip | repeat | skip+repeat (plumsim's repetition-aware dataflow) | native (the
+  controller's STONNE model);
 - ``cycles`` (cycles), ``multiplications`` (count), ``energy`` (in ``energy_unit``: "pJ" or
   "STONNE units"), ``energy_<group>`` per component group of the breakdown (same unit);
 - attribution (same value on the four mode rows of a layer; NaN unless all four modes are in the grid):
@@ -60,11 +61,25 @@ def _energy_table(name: str):
     return load_energy_table(name)
 
 
-def simulate_mode(layer, config, mode: str):
-    """Cycles and counters of one layer on one configuration in one repetition mode (a SimResult)."""
-    from plumsim.accel.repetition import simulate_mode as _sim
+def repetition_style(config) -> str:
+    """Which repetition-aware dataflow stands for a controller: SIGMA packs rows of any length ("sigma");
+    MAERI and the TPU mesh map uniform virtual neurons / dense tiles ("maeri": rows padded to the longest)."""
+    return "sigma" if config.controller_type == "SIGMA_SPARSE_GEMM" else "maeri"
 
-    return _sim(layer, config, mode)
+
+def simulate_mode(layer, config, mode: str):
+    """Cycles and counters of one layer on one configuration in one mode (a SimResult).
+
+    ``native``: the controller's STONNE-faithful model (:func:`plumsim.accel.simulate.simulate_layer`,
+    tile chosen by the model's tile chooser); the four repetition modes: plumsim's repetition-aware
+    dataflow (:func:`plumsim.accel.repetition.simulate_repetition`) in the controller's style."""
+    if mode == "native":
+        from plumsim.accel.simulate import simulate_layer
+
+        return simulate_layer(layer, config)
+    from plumsim.accel.repetition import simulate_repetition
+
+    return simulate_repetition(layer, config, mode, style=repetition_style(config))
 
 
 def price(result, table) -> tuple[float, str, dict[str, float]]:

@@ -5,7 +5,8 @@ Grid file (relative paths are relative to the grid file)::
 
     name: resnet18-sigma            # optional, default: the file's stem
     energy_table: stonne            # stonne | horowitz45 | path to a table file (default stonne)
-    modes: [dense, skip, repeat, skip+repeat]   # default: all four (needed for attribution)
+    modes: [dense, skip, repeat, skip+repeat]   # default: these four (needed for attribution); also
+                                                #   native = the controller's STONNE-faithful model
     accelerators:
       - label: sigma                # optional, default: the base file's stem
         base: ../sigma_128.cfg      # a STONNE .cfg (controller, network types, defaults)
@@ -42,7 +43,10 @@ import yaml
 
 from plumsim.errors import ConfigError
 
-MODES = ("dense", "skip", "repeat", "skip+repeat")
+# dense/skip/repeat/skip+repeat: the repetition-aware dataflow (attribution needs all four);
+# native: the controller's STONNE-faithful model (MAERI dense, SIGMA sparse, TPU dense)
+MODES = ("dense", "skip", "repeat", "skip+repeat", "native")
+DEFAULT_MODES = ("dense", "skip", "repeat", "skip+repeat")
 TOP_KEYS = ("name", "energy_table", "modes", "accelerators", "workloads", "description")
 ACCEL_KEYS = ("label", "base", "axes")
 AXES = ("ms_size", "dn_bw", "rn_bw", "mesh", "accumulation_buffer", "tile_policy")
@@ -373,7 +377,7 @@ def grid_from_dict(raw: dict, path, config_loader=None) -> Grid:
         from plumsim.accel.cfg import load_config as config_loader
     _need(isinstance(raw, dict), "expected a mapping at the top level", path, "(top)")
     _unknown_keys(raw, TOP_KEYS, path, "")
-    modes = tuple(_as_list(raw.get("modes", list(MODES)), path, "modes"))
+    modes = tuple(_as_list(raw.get("modes", list(DEFAULT_MODES)), path, "modes"))
     for m in modes:
         _need(m in MODES, f"unknown mode {m!r}; valid: {', '.join(MODES)}", path, "modes")
     _need(len(set(modes)) == len(modes), "a mode is listed twice", path, "modes")
