@@ -161,7 +161,8 @@ class _TileTraffic:
     n_routes: int
 
 
-def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool) -> _TileTraffic:
+def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool,
+                  with_routes: bool = True) -> _TileTraffic:
     TR, TS, TC, TK, TG = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_G
     TX, TY = tile.T_X, tile.T_Y
     vns = tile.virtual_neuron_size
@@ -185,6 +186,8 @@ def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwar
     levels = int(math.log2(width))
 
     def routes(key, sel):
+        if not with_routes:
+            return 0
         # one route per distinct (packet, switch) at each of the tree's switch levels
         return sum(_distinct_pairs(key[sel], m[sel] // (width >> j)) for j in range(levels))
 
@@ -426,3 +429,19 @@ def maeri_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
                     real_outputs=int(M) * int(N), op="GEMM")
     res.info["gemm_tile"] = {"T_M": int(T_M), "T_N": int(T_N), "T_K": int(T_K)}
     return res
+
+
+def conv_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> int:
+    """STONNE cycles only (no counters), for tile search. X, Y already padded. Same model as maeri_conv."""
+    ms, dn = int(config.ms_size), int(config.dn_bw)
+    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, ms)
+    fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
+    tr = _tile_traffic(tile, stride, ms, dn, fwd, with_routes=False)
+    finish = int(np.max(_finish(tr.w_load, tr.f_load, tr.n_load, geo.nfold, geo.iX, geo.iY)))
+    drain = drain_cycles(dn)
+    extra = 0
+    if not config.accumulation_buffer and geo.nfold > 1:
+        extra = _psum_recirculation_cycles(geo, int(tr.f_load.max()), int(tr.n_load.max()), drain)
+    if tile.T_N > 1:
+        return geo.iters * (finish + extra) + drain
+    return geo.iters * (finish + extra + drain)

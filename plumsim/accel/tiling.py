@@ -1,16 +1,116 @@
-"""Tile choosers: the tile with the fewest model cycles (STONNE's "performance" target). numpy only."""
+"""Tile choosers for MAERI: the valid tile with the fewest model cycles (STONNE's "performance" target).
+
+numpy only. Search: every combination of per-field candidates (divisors of the dimension plus powers of
+two below it; T_X'/T_Y' only divisors of X'/Y', since STONNE's MAERI gives wrong results otherwise; T_N
+only 1 or a divisor of N) that fits ms_size. A vectorised lower bound on each candidate's cycles
+(steps issued one per cycle; packets spread at best over the ports that feed used multipliers; the drain)
+orders the candidates; the exact model (:func:`plumsim.accel.maeri.conv_cycles`) is evaluated in that
+order until the bound exceeds the best exact cycles found (branch and bound: the result is the exact
+optimum over the candidate set).
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.maeri import MaeriTile
+from plumsim.accel.maeri import MaeriTile, conv_cycles, drain_cycles, gemm_as_conv, _check_config
+from plumsim.errors import ConfigError
+
+#: Safety cap on exact evaluations per search (the bound usually stops far earlier).
+MAX_EXACT = 400
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _options(dim: int, limit: int, powers: bool = True) -> np.ndarray:
+    vals = set(d for d in _divisors(dim) if d <= limit)
+    if powers:
+        p = 1
+        while p <= min(dim, limit):
+            vals.add(p)
+            p *= 2
+    return np.array(sorted(vals), dtype=np.int64)
+
+
+def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dict[str, np.ndarray]) -> MaeriTile:
+    _check_config(config)
+    ms, dn = int(config.ms_size), int(config.dn_bw)
+    width = ms // dn
+    fields = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
+    grids = np.meshgrid(*[cand[f] for f in fields], indexing="ij")
+    T = {f: g.ravel() for f, g in zip(fields, grids)}
+    used = T["T_R"] * T["T_S"] * T["T_C"] * T["T_K"] * T["T_G"] * T["T_N"] * T["T_X"] * T["T_Y"]
+    keep = used <= ms
+    T = {f: v[keep] for f, v in T.items()}
+    used = used[keep]
+    if used.size == 0:
+        raise ConfigError(f"no MAERI tile fits ms_size={ms}", field="ms_size")
+    X_out = (X - R + stride) // stride
+    Y_out = (Y - S + stride) // stride
+
+    def cdiv(a, b):
+        return -(-a // b)
+
+    nfold = cdiv(R, T["T_R"]) * cdiv(S, T["T_S"]) * cdiv(C // G, T["T_C"])
+    iters = cdiv(N, T["T_N"]) * cdiv(G, T["T_G"]) * cdiv(K // G, T["T_K"])
+    iX, iY = cdiv(X_out, T["T_X"]), cdiv(Y_out, T["T_Y"])
+    xin = T["T_R"] + (T["T_X"] - 1) * stride
+    yin = T["T_S"] + (T["T_Y"] - 1) * stride
+    fwd = (T["T_Y"] == 1) & (T["T_S"] > 1) & (stride == 1) & (S % T["T_S"] == 0) & (iY > 1)
+    chan = T["T_N"] * T["T_G"] * T["T_C"]
+    wp = T["T_R"] * T["T_S"] * T["T_C"] * T["T_K"] * T["T_G"]
+    fp = xin * yin * chan
+    np_ = np.where(fwd, xin * chan, fp)
+    ports = cdiv(used, width)
+    # each step takes >= 1 cycle and its packets need >= packets/active-ports slots on some port
+    per_tile = nfold * (np.maximum(1, cdiv(wp, ports))
+                        + iX * (np.maximum(1, cdiv(fp, ports)) + (iY - 1) * np.maximum(1, cdiv(np_, ports))))
+    lb = iters * per_tile + drain_cycles(dn)
+    order = np.lexsort((-used, lb))
+    best, best_tile = None, None
+    for n_eval, i in enumerate(order):
+        if best is not None and (lb[i] >= best or n_eval >= MAX_EXACT):
+            break
+        tile = MaeriTile(**{f: int(T[f][i]) for f in fields})
+        cyc = conv_cycles(N, G, C, K, R, S, X, Y, stride, tile, config)
+        if best is None or cyc < best:
+            best, best_tile = cyc, tile
+    return best_tile
 
 
 def choose_maeri_tile(shape, config: AcceleratorConfig) -> MaeriTile:
-    """The valid MAERI conv tile with the fewest model cycles."""
-    raise NotImplementedError
+    """The MAERI conv tile with the fewest model cycles for ``shape`` (a LayerShape; padding applied)."""
+    p = int(getattr(shape, "padding", 0))
+    N, G, C, K, R, S = (int(getattr(shape, a)) for a in "NGCKRS")
+    X, Y = int(shape.X) + 2 * p, int(shape.Y) + 2 * p
+    stride = int(getattr(shape, "stride", 1))
+    ms = int(config.ms_size)
+    X_out = (X - R + stride) // stride
+    Y_out = (Y - S + stride) // stride
+    if X_out < 1 or Y_out < 1:
+        raise ConfigError(f"input {X}x{Y} (after padding) is smaller than the kernel {R}x{S}", field="X")
+    cand = {
+        "T_R": _options(R, ms, powers=False), "T_S": _options(S, ms, powers=False),
+        "T_C": _options(C // G, ms), "T_K": _options(K // G, ms), "T_G": _options(G, ms, powers=False),
+        "T_N": np.array([1] + ([d for d in _divisors(N) if 1 < d <= ms] if N > 1 else []), dtype=np.int64),
+        "T_X": _options(X_out, ms, powers=False), "T_Y": _options(Y_out, ms, powers=False),
+    }
+    return _search(N, G, C, K, R, S, X, Y, stride, config, cand)
 
 
 def choose_maeri_gemm_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int, int]:
-    """(T_M, T_N, T_K) with the fewest model cycles for a dense GEMM."""
-    raise NotImplementedError
+    """(T_M, T_N, T_K) with the fewest model cycles for an M x N output, K reduction dense GEMM."""
+    ms = int(config.ms_size)
+    dims, _ = gemm_as_conv(M, N, K, 1, 1, 1)
+    cand = {"T_R": np.array([1]), "T_S": _options(int(K), ms), "T_C": np.array([1]),
+            "T_K": _options(int(N), ms), "T_G": np.array([1]), "T_N": np.array([1]),
+            "T_X": _options(int(M), ms), "T_Y": np.array([1])}
+    t = _search(**dims, config=config, cand=cand)
+    return t.T_X, t.T_K, t.T_S
+
+
