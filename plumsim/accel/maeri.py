@@ -122,8 +122,8 @@ def validate_tile(tile: MaeriTile, dims: dict[str, int], ms_size: int) -> None:
                               f"={dims[f]} (allowed 1..{dims[f]})", field=f)
     if tile.multipliers_used > ms_size:
         raise ConfigError(
-            f"tile needs T_R*T_S*T_C*T_K*T_G*T_N*T_X'*T_Y' = {tile.multipliers_used} multipliers "
-            f"but ms_size = {ms_size}", field="T_C")
+            f"tile {tile.as_dict()} needs T_R*T_S*T_C*T_K*T_G*T_N*T_X'*T_Y' = {tile.multipliers_used} "
+            f"multipliers but ms_size = {ms_size} (T_C={tile.T_C})", field="T_C")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -351,7 +351,8 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
         "MULTIPLIER.FORWARD_PSUM": psum_reads,
         "MULTIPLIER.CONFIGURATION": used,
         "ADDER.ADD_2_1": steps * adds_per_pass,
-        "ADDER.ADD_3_1": steps * n3,
+        # accumulation buffer off: the partial sum read back joins the reduction as a 3:1 add
+        "ADDER.ADD_3_1": steps * n3 + psum_reads,
         "GLOBALBUFFER.READ": weight_reads + input_reads + psum_reads,
         "GLOBALBUFFER.WRITE": psum_writes,
         "SWITCH.ROUTE_UNICAST": routes,
