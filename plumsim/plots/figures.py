@@ -98,6 +98,16 @@ def _panels(plt, n: int, width=5.0, height=4.0):
     return fig, flat[:n]
 
 
+def _yscale(ax, values) -> None:
+    """Log scale only when the values span more than ~1.5 decades (else a linear axis reads better)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size and v.max() / v.min() > 30:
+        ax.set_yscale("log")
+    else:
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+
+
 def _save(fig, out: Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -133,7 +143,7 @@ def plot_energy_vs_density(df: pd.DataFrame, out: Path) -> list[Path]:
             for _, r in f.iterrows():
                 ax.scatter(r["weight_density"], r["energy"], color=SCHEME_COLORS.get(r["workload_scheme"], "k"),
                            marker=MARKERS[fi % len(MARKERS)], s=55, zorder=2, edgecolor="k", lw=0.5)
-        ax.set_yscale("log")
+        _yscale(ax, t["energy"])
         ax.set_xlim(0, 1.05)
         ax.set_xlabel("weight density of quantized layers (non-zeros / weights)")
         ax.set_ylabel(f"energy per inference ({unit})")
@@ -145,9 +155,10 @@ def plot_energy_vs_density(df: pd.DataFrame, out: Path) -> list[Path]:
                for s in sorted(set(tot["workload_scheme"]), key=_scheme_key)]
     handles += [Line2D([], [], ls="", marker=MARKERS[i % len(MARKERS)], color="0.4", label=f)
                 for i, f in enumerate(families)]
-    fig.legend(handles=handles, loc="upper center", ncol=min(8, len(handles)), fontsize=8,
-               bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle(f"Energy vs weight density (mode {mode}, reference configuration per accelerator)", y=1.06)
+    fig.suptitle(f"Energy vs weight density (mode {mode}, reference configuration per accelerator)")
+    fig.tight_layout()
+    fig.legend(handles=handles, loc="upper left", fontsize=8, bbox_to_anchor=(1.0, 0.95),
+               title="colour: scheme\nmarker: network", title_fontsize=8)
     return _save(fig, out, "energy_vs_density")
 
 
@@ -190,9 +201,11 @@ def plot_attribution(df: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_ylabel("share of dense energy (%)")
         ax.set_title(f"{acc}: {cid}", fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle("Attribution of the energy saved: sparsity vs repetition (Shapley shares), "
-                 "reference configuration", y=1.02)
+                 "reference configuration")
+    fig.tight_layout()
+    h, lab = axes[0].get_legend_handles_labels()
+    fig.legend(h[::-1], lab[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.9))
     return _save(fig, out, "attribution")
 
 
@@ -210,9 +223,9 @@ def plot_size_scaling(df: pd.DataFrame, out: Path) -> list[Path]:
         kw = dict(marker=MARKERS[i % len(MARKERS)], label=acc)
         a1.plot(best["ms_size"], best["cycles"], **kw)
         a2.plot(best["ms_size"], best["energy"], **kw)
-    for ax, lab in ((a1, "cycles"), (a2, f"energy per inference ({unit})")):
+    for ax, lab, col in ((a1, "cycles per inference", "cycles"), (a2, f"energy per inference ({unit})", "energy")):
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        _yscale(ax, tot[col])
         ax.set_xlabel("PE-array size (multipliers, ms_size)")
         ax.set_ylabel(lab)
         ax.grid(True, alpha=0.3, which="both")
@@ -290,9 +303,11 @@ def plot_layer_breakdown(df: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_ylabel(f"energy ({unit})")
         ax.set_title(f"{acc}: {cid}", fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=4, loc="upper right")
     fig.suptitle(f"Per-layer energy by component: {wl}, mode {mode}")
     fig.tight_layout()
+    h, lab = axes[0, 0].get_legend_handles_labels()
+    fig.legend(h[::-1], lab[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.95),
+               title="component group", title_fontsize=8)
     return _save(fig, out, "layer_breakdown")
 
 

@@ -29,6 +29,7 @@ Result columns (one row per configuration x workload x layer x mode):
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 import numpy as np
@@ -82,14 +83,45 @@ def simulate_mode(layer, config, mode: str):
     return simulate_repetition(layer, config, mode, style=repetition_style(config))
 
 
-def price(result, table) -> tuple[float, str, dict[str, float]]:
-    """(total energy, unit, energy per component group) of one SimResult under an energy table."""
+def price_slow(result, table) -> tuple[float, str, dict[str, float]]:
+    """(total energy, unit, energy per group column) via :func:`plumsim.energy.energy_breakdown` (the
+    reference arithmetic; ~1 ms per call because it builds a DataFrame)."""
     from plumsim.energy import energy_breakdown
 
     br = energy_breakdown(result, table)
-    unit = str(br["unit"].iloc[0]) if len(br) else ""
+    unit = str(br["unit"].iloc[0]) if len(br) else table.unit
     groups = br.groupby("group", sort=False)["energy"].sum()
     return float(br["energy"].sum()), unit, {group_column(g): float(v) for g, v in groups.items()}
+
+
+_READ_SPLIT = (("READ_WEIGHT", "weight_reads"), ("READ_INPUT", "input_reads"), ("READ_PSUM", "psum_reads"))
+
+
+def price(result, table) -> tuple[float, str, dict[str, float]]:
+    """Same numbers as :func:`price_slow` (tests check equality on real runs), computed with plain floats:
+    the sweep prices hundreds of thousands of results, and the DataFrame of a breakdown costs more than the
+    simulation. Anything unusual (an unpriced counter, ...) goes to :func:`price_slow` and its error."""
+    from plumsim.energy.tables import GROUPS
+
+    groups: dict[str, float] = {}
+    try:
+        for key, count in result.counters.items():
+            comp, action = key.split(".", 1)
+            group = GROUPS[comp]
+            count = float(count)
+            if key == "GLOBALBUFFER.READ" and all(table.has(comp, a) for a, _ in _READ_SPLIT) \
+                    and "weight_reads" in result.sram and "input_reads" in result.sram:
+                parts = [(a, float(result.sram.get(k, 0.0))) for a, k in _READ_SPLIT]
+                if abs(sum(c for _, c in parts) - count) <= 1e-9 * max(1.0, count):
+                    e = sum(c * table.dynamic[(comp, a)] for a, c in parts)
+                    groups[group] = groups.get(group, 0.0) + e
+                    continue
+            groups[group] = groups.get(group, 0.0) + count * table.dynamic[(comp, action)]
+        for comp, n in result.instances.items():
+            groups["static"] = groups.get("static", 0.0) + float(result.cycles) * float(n) * table.static[comp]
+    except (KeyError, ValueError):
+        return price_slow(result, table)
+    return math.fsum(groups.values()), table.unit, {group_column(g): v for g, v in groups.items()}
 
 
 def shapley(d: float, s: float, r: float, sr: float) -> tuple[float, float]:
@@ -131,10 +163,34 @@ def evaluate_pair(accel_fields: dict, config, workload: dict, modes: tuple[str, 
                                                           "remaining")}
             for row in per_mode.values():
                 row.update(vals)
-    df = pd.DataFrame(rows)
-    gcols = [c for c in df.columns if c.startswith("energy_") and c not in ATTR_COLUMNS and c != "energy_unit"]
+    return order_columns(pd.DataFrame(rows))
+
+
+# Component groups of plumsim.energy's breakdown, in the order figures stack them.
+GROUP_ORDER = ("distribution network", "multipliers", "reduction network", "accumulators", "global buffer",
+               "collection bus", "static")
+LEADING = ("pair_key", "config_id", "accelerator", "tile_policy", "base_cfg", "controller_type", "ms_type",
+           "rn_type", "ms_size", "dn_bw", "rn_bw", "ms_rows", "ms_cols", "accumulation_buffer", "config_name",
+           "workload", "family", "workload_source", "workload_scheme", "density_target", "seed", "layer",
+           "layer_index", "kind", "scheme", *SHAPE_FIELDS, "macs", "mode", "cycles", "multiplications",
+           "energy", "energy_unit")
+
+
+def order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Canonical column order (whatever order the chunks produced them in), every energy group column present
+    (0 where a run has no such component)."""
+    groups = [group_column(g) for g in GROUP_ORDER]
+    for g in groups:
+        if g not in df.columns:
+            df[g] = 0.0
+    extra_groups = sorted(c for c in df.columns if c.startswith("energy_") and c not in groups
+                          and c not in ATTR_COLUMNS and c != "energy_unit")
+    gcols = groups + extra_groups
     df[gcols] = df[gcols].fillna(0.0)
-    return df
+    known = [c for c in LEADING if c in df.columns] + gcols + [c for c in STAT_COLUMNS if c in df.columns] \
+        + [c for c in ATTR_COLUMNS if c in df.columns]
+    rest = sorted(c for c in df.columns if c not in known)
+    return df[known + rest]
 
 
 ATTR_COLUMNS = tuple(f"{m}_{k}" for m in ("energy", "cycles")

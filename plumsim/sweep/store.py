@@ -41,6 +41,13 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def _umask_mode() -> int:
+    """0o666 minus the process umask: what a plain open() would give (mkstemp makes 0o600 files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     path = Path(path)
@@ -51,6 +58,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -72,6 +80,7 @@ def atomic_write_frame(path: Path, df: pd.DataFrame, fmt: str = "parquet") -> No
             df.to_csv(tmp, index=False)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -145,7 +154,9 @@ class ResultStore:
         df = df.drop_duplicates(subset=list(ROW_KEY), keep="first")
         df = df.assign(_p=df["pair_key"].map(rank), _m=df["mode"].map(mrank))
         df = df.sort_values(["_p", "layer_index", "_m"], kind="stable").drop(columns=["_p", "_m"])
-        df = df.reset_index(drop=True)
+        from plumsim.sweep.evaluate import order_columns
+
+        df = order_columns(df.reset_index(drop=True))
         atomic_write_frame(self.out / RESULTS_PARQUET, df, "parquet")
         atomic_write_frame(self.out / RESULTS_CSV, df, "csv")
         return df
