@@ -110,8 +110,8 @@ def test_thinned_binary_lowers_and_loads(tmp_path):
 def test_model_input_shapes_and_batch():
     from plumsim.quant.models import build_model
 
-    wl = lower(build_model("resnet20", scheme="signed-binary"), batch=3)
-    assert wl.meta["example_input_shape"] == [3, 3, 32, 32]
+    wl = lower(build_model("cnn-digits", scheme="signed-binary"), batch=3)
+    assert wl.meta["example_input_shape"] == [3, 1, 8, 8]
     assert {lyr.shape.N for lyr in wl.layers} == {3}
     assert wl.layers[-1].shape.as_dict() == {"N": 3, "G": 1, "C": 64, "K": 10, "R": 1, "S": 1, "X": 1,
                                              "Y": 1, "stride": 1, "padding": 0}
