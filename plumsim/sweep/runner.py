@@ -135,7 +135,7 @@ def _run_dask(chunks, workers: int, scheduler: str | None):
                               field="--scheduler") from None
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
         # retries: a chunk whose worker dies (or fails transiently) is run again elsewhere; pure=False

@@ -1,0 +1,46 @@
+"""The sweep's fast pricing equals plumsim.energy's energy_breakdown on real simulated runs (both shipped
+tables, every controller, every mode, including the native STONNE models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plumsim.accel.cfg import load_config
+from plumsim.energy import energy_breakdown, load_energy_table
+from plumsim.sweep.evaluate import group_column, price, price_slow, simulate_mode
+from plumsim.workload.synth import synth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("table_name", ["stonne", "horowitz45"])
+def test_fast_price_equals_breakdown(table_name):
+    table = load_energy_table(table_name)
+    wl = synth(ROOT / "workloads" / "cnn-digits.yaml", "ternary", seed=3)
+    n = 0
+    for cfg in ("sigma_64.cfg", "maeri_64.cfg", "tpu_8x8.cfg"):
+        config = load_config(ROOT / "accel_configs" / cfg)
+        for mode in ("dense", "skip", "repeat", "skip+repeat", "native"):
+            for layer in wl.layers:
+                res = simulate_mode(layer, config, mode)
+                fast, unit, groups = price(res, table)
+                slow, unit2, groups2 = price_slow(res, table)
+                br = energy_breakdown(res, table)
+                assert unit == unit2 == table.unit
+                assert fast == pytest.approx(float(br["energy"].sum()), rel=1e-12)
+                assert fast == pytest.approx(slow, rel=1e-12)
+                assert set(groups) == set(groups2)
+                for g in groups:
+                    assert groups[g] == pytest.approx(groups2[g], rel=1e-12, abs=1e-12)
+                assert sum(groups.values()) == pytest.approx(fast, rel=1e-12)
+                n += 1
+    assert n == 3 * 5 * len(wl.layers)
+
+
+def test_group_column_names():
+    assert group_column("distribution network") == "energy_distribution_network"
+    assert group_column("Global buffer") == "energy_global_buffer"
+    assert np.all([group_column(g).startswith("energy_") for g in ("static", "x-y z")])
