@@ -98,7 +98,7 @@ def test_storage_bits_signed_binary_is_bitmap_plus_sign_bit():
     assert bits["skip+repeat"] == 10 * L + 10          # bitmap + one sign bit per filter
     assert bits["dense"] == 10 * L * 2                 # codes {-1, 0, 1}: 2 bits
     assert bits["skip"] == 10 * L + layer.nnz * 1      # bitmap + 1-bit values
-    assert simulate_repetition(layer, SIGMA, "skip+repeat").counter("INDEX.READ") == 10 * L
+    assert simulate_repetition(layer, SIGMA, "skip+repeat").counter("INDEX.READ") == 10 * L + 10
     binary = make_layer("binary", shape)
     assert simulate_repetition(binary, SIGMA, "dense").counter("WEIGHT_STORAGE.BITS") == 10 * L
 

@@ -30,12 +30,16 @@ serves ms_size/dn_bw consecutive multipliers and sends one packet per cycle). So
 cycles by packing fewer slots; factorization alone saves multiplies (energy) but not slots, except via
 SumMerge, which shrinks a binary row to its minority positions. ``style="maeri"``: MAERI-style uniform
 virtual neurons: every row is padded to the largest row of the layer (a dense tile can only shrink when
-every filter shrinks), then packed the same way.
+every filter shrinks), then packed the same way; SumMerge is off there (the shared window-sum row
+would set the virtual-neuron size to L and only add work).
 
-Storage and buffer traffic per region: ``dense`` reads L weight codes of ceil(log2 |alphabet|) bits;
-``skip`` reads an L-bit bitmap (INDEX.READ) and nnz values; ``repeat`` reads U0 values and L value
-indices of ceil(log2 U0) bits; ``skip+repeat`` reads the bitmap, nnz indices of ceil(log2 U) bits and
-U values (signed-binary: bitmap + one sign bit per filter). Stationary weights are read once.
+Storage and buffer traffic per region (stationary weights are read once): ``dense`` reads L weight
+codes of ceil(log2 |alphabet|) bits (GLOBALBUFFER weight reads); ``skip`` reads an L-bit bitmap
+(INDEX.READ, in bits; none when the group has no zeros) and its nnz non-zero codes (weight reads);
+``repeat`` reads L value indices of ceil(log2 U0) bits plus a table of the U0 values (INDEX.READ); the
+table is left out when the region uses the whole alphabet (then the index *is* the code);
+``skip+repeat`` reads the bitmap, nnz indices of ceil(log2 U) bits and a table of U values, again left
+out when U covers the non-zero alphabet (signed-binary: bitmap + one sign bit per filter).
 """
 
 from __future__ import annotations
@@ -136,6 +140,15 @@ def _pack(row_slots: list, ms: int):
     return chunks, it + 1
 
 
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort-based: the keys come in long sorted runs, which timsort eats fast;
+    numpy's hash-based np.unique is an order of magnitude slower here)."""
+    if keys.size == 0:
+        return keys
+    s = np.sort(keys, kind="stable")
+    return s[np.concatenate(([True], s[1:] != s[:-1]))]
+
+
 def _sigma_cycles(row_k: dict, row_slots: list, cfg: AcceleratorConfig, N: int):
     """Iterations, cycles, streamed packets and folds for one group; see the module doc."""
     ms, dn = cfg.ms_size, cfg.dn_bw
@@ -155,12 +168,12 @@ def _sigma_cycles(row_k: dict, row_slots: list, cfg: AcceleratorConfig, N: int):
     it_a, port_a, k_a = np.concatenate(it_ids), np.concatenate(ports), np.concatenate(ks).astype(np.int64)
     kmax = int(k_a.max()) + 1 if k_a.size else 1
     # distinct reduction indices per iteration: one streamed packet per index per column
-    distinct_it = np.unique(it_a * kmax + k_a)
+    distinct_it = _distinct(it_a * kmax + k_a)
     per_it = np.bincount(distinct_it // kmax, minlength=iters)
     if dn >= ms:
         c = np.ones(iters, dtype=np.int64)
     else:
-        key = np.unique((it_a * (dn + 1) + port_a) * kmax + k_a)
+        key = _distinct((it_a * (dn + 1) + port_a) * kmax + k_a)
         per_port = np.bincount(key // kmax, minlength=iters * (dn + 1))
         c = np.maximum(per_port.reshape(iters, dn + 1).max(axis=1), 1)
     cycles = int(iters * (2 + DRAIN) + N * c.sum())
@@ -196,7 +209,7 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
     for g in range(s.G):
         w = layer.code_matrix(g)
         M, L = w.shape
-        plan = region_plan(w, mode, summerge)
+        plan = region_plan(w, mode, summerge and style == "sigma")
         tot["mults"] += int(plan["mults"].sum()) * N
         tot["adds"] += (int(plan["adds"].sum()) + plan["shared_adds"]) * N
         # which reduction indices each row places on multipliers
@@ -226,23 +239,28 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
         tot["psum"] += folds * N
         tot["outputs"] += M * N
         nnz, u_nz, u_all = plan["nnz"], plan["u_nz"], plan["u_all"]
+        # a group without zeros keeps no bitmap: there is nothing to skip (binary under `skip` = dense)
+        bitmap = M * L if int(nnz.sum()) < M * L else 0
         if mode == "dense":
             tot["wreads"] += M * L
             tot["storage"] += M * L * dense_bits
         elif mode == "skip":
             tot["wreads"] += int(nnz.sum())
-            tot["index"] += M * L
-            tot["storage"] += M * L + int(nnz.sum()) * value_bits
+            tot["index"] += bitmap
+            tot["storage"] += bitmap + int(nnz.sum()) * value_bits
         elif mode == "repeat":
+            # per-position value index; when a region uses the whole code alphabet the index *is* the
+            # code and no value table is needed, else a table of U0 codes per region
             idx_bits = int(sum(_bits(int(u)) for u in u_all)) * L
-            tot["wreads"] += int(u_all.sum())
-            tot["index"] += idx_bits
-            tot["storage"] += idx_bits + int(u_all.sum()) * dense_bits
+            table = 0 if fp else int(sum(int(u) * dense_bits for u in u_all if u < alphabet.size))
+            table = int(u_all.sum()) * dense_bits if fp else table
+            tot["index"] += idx_bits + table
+            tot["storage"] += idx_bits + table
         else:
             idx_bits = int(sum(_bits(int(u)) * int(n) for u, n in zip(u_nz, nnz)))
-            tot["wreads"] += int(u_nz.sum())
-            tot["index"] += M * L + idx_bits
-            tot["storage"] += M * L + idx_bits + int(u_nz.sum()) * value_bits
+            table = int(sum(int(u) * value_bits for u in u_nz if fp or u < nz_alphabet.size))
+            tot["index"] += bitmap + idx_bits + table
+            tot["storage"] += bitmap + idx_bits + table
     ms = config.ms_size
     counters = {
         "MULTIPLIER.MULTIPLICATION": tot["mults"],
@@ -262,7 +280,7 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
         instances["SWITCH"] = ms - config.dn_bw
     sram = {"weight_reads": tot["wreads"], "input_reads": tot["stream"], "psum_reads": tot["psum"],
             "psum_writes": tot["psum"], "reconfigurations": tot["iters"]}
-    info = {"mode": mode, "style": style, "summerge": summerge, "layer": layer.name,
+    info = {"mode": mode, "style": style, "summerge": summerge and style == "sigma", "layer": layer.name,
             "scheme": layer.scheme, "dense_code_bits": dense_bits}
     return SimResult(cycles=int(tot["cycles"]), counters={k: float(v) for k, v in counters.items()},
                      instances=instances, sram={k: float(v) for k, v in sram.items()}, info=info)

@@ -1,5 +1,50 @@
-"""CLI: placeholder, filled in by its issue."""
+"""CLI: ``plumsim attribute WORKLOAD_DIR --accel CFG [--energy-table NAME|FILE] [--format table|json]``."""
+
+from __future__ import annotations
 
 
 def register(sub) -> None:
-    return None
+    p = sub.add_parser(
+        "attribute", help="split a workload's energy/cycle gain into sparsity and repetition shares",
+        description="Run every quantized layer of a workload on one accelerator in four dataflow modes: "
+        "D (dense), S (zero skipping), R (repetition: one multiply per distinct weight value, SumMerge "
+        "window-sum reuse for binary), SR (both), and report energy and cycles with the Shapley shares "
+        "sparsity = ((D-S)+(R-SR))/2 and repetition = ((D-R)+(S-SR))/2, which add up to D-SR.")
+    p.add_argument("workload", metavar="WORKLOAD_DIR", help="workload folder (manifest.json + tensors.npz)")
+    p.add_argument("--accel", required=True, metavar="CFG", help="STONNE .cfg accelerator file")
+    p.add_argument("--energy-table", default="stonne", metavar="NAME|FILE",
+                   help="stonne (default, STONNE units), horowitz45 (pJ, scaled to the layer's weight "
+                   "bits), or a table file (YAML or STONNE 'COMPONENT ACTION VALUE' text)")
+    p.add_argument("--activation", default=None, choices=("int8", "int16", "fp16", "fp32"),
+                   help="activation type for width-dependent tables (horowitz45; default int8)")
+    p.add_argument("--style", default=None, choices=("sigma", "maeri"),
+                   help="dataflow style (default: from the controller; SIGMA -> sigma, MAERI/TPU -> maeri)")
+    p.add_argument("--no-summerge", action="store_true", help="disable SumMerge window-sum reuse")
+    p.add_argument("--include-fp", action="store_true", help="also attribute full-precision layers")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="table (default), json ({'total': {...}, 'layers': [...]}) or csv")
+    p.set_defaults(func=_cmd_attribute)
+
+
+def _cmd_attribute(args) -> int:
+    from plumsim.accel.cfg import load_config
+    from plumsim.commands._output import print_frame, print_json
+    from plumsim.energy.attribution import attribute, attribution_json
+    from plumsim.energy.tables import load_energy_table
+    from plumsim.workload import Workload
+
+    config = load_config(args.accel)
+    workload = Workload.load(args.workload)
+    bitwidths = {"activation": args.activation} if args.activation else {}
+    load_energy_table(args.energy_table, **bitwidths)  # fail early, with the table's own message
+    df = attribute(workload, config, args.energy_table, style=args.style, summerge=not args.no_summerge,
+                   include_fp=args.include_fp, bitwidths=bitwidths)
+    if args.format == "json":
+        print_json(attribution_json(df))
+    else:
+        title = None
+        if args.format == "table":
+            title = (f"workload {workload.name} on {config.name or args.accel}, energy table "
+                     f"{args.energy_table}; shares add up to D - SR")
+        print_frame(df, args.format, title=title)
+    return 0
