@@ -43,10 +43,14 @@ def run_validate(args) -> int:
     from plumsim.commands._output import print_frame, print_json
 
     rep = validate_cases(args.cases_csv)
+    from plumsim.energy.validation import add_energy_columns  # energy owner's columns (issue 4)
+
+    add_energy_columns(rep, args.cases_csv)
     if args.format == "json":
         print_json({"cases": rep.cases.to_dict(orient="records"), "summary": rep.summary.to_dict(orient="records")})
         return 0
-    cols = ["case_id", "family", "op", "cycles_ref", "cycles_model", "rel_err", "model_seconds", "stonne_wall_s"]
+    cols = ["case_id", "family", "op", "cycles_ref", "cycles_model", "rel_err", "model_seconds", "stonne_wall_s",
+            "energy_ref", "energy_model"]
     print_frame(rep.cases[cols], "table", title="cases")
     print_frame(rep.summary, "table", title="\nsummary per family (|rel err| as fractions)")
     return 0
