@@ -272,8 +272,12 @@ def test_run_sigma_passes_the_reference_call(tmp_path):
         "def simulated_linear_forward(name, x, w, cfg, tile, sparsity, transpose):\n"
         "    _rec('linear', name, x, w, [cfg, tile, sparsity, transpose])\n"
         "    return x @ w.T\n")
-    env = dict(os.environ, PYTHONPATH=str(mod), PYTHON=sys.executable)
-    r = subprocess.run(["bash", str(out / "run.sh")], env=env, capture_output=True, text=True, timeout=120)
+    # one Python process for both layers (run_sigma.py sets OUTPUT_DIR per layer itself; run.sh runs one
+    # process per layer, tested with the CLI runner above)
+    env = {k: v for k, v in os.environ.items() if k != "OUTPUT_DIR"}
+    env["PYTHONPATH"] = str(mod)
+    r = subprocess.run([sys.executable, str(out / "run_sigma.py")], env=env, capture_output=True, text=True,
+                       timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     man = json.loads((out / "manifest.json").read_text())
     cfg = str((out / "accel.cfg").resolve())
