@@ -21,17 +21,22 @@ whole window, shared by every such filter of the group, and ``S_a`` = sum over t
 *less frequent* value. The group uses it only when it saves adds: sum over such rows of (L-1-m) > L-1.
 Zeros never count as one of the two values, so ternary / signed-binary rows never use it.
 
-Cycles, SIGMA-style (``style="sigma"``): each row's slots are packed greedily, in order, whole, into
-``ms_size`` multipliers (a row longer than ``ms_size`` folds over several iterations, partial sums go
-through the buffer). Each iteration costs 1 configuration cycle + 1 cycle to distribute the stationary
-operand + N_gemm * c streaming cycles + a drain of ``DRAIN`` cycles, c = 1 when dn_bw == ms_size, else
-the largest number of distinct reduction indices held by the multipliers of one read port (each port
-serves ms_size/dn_bw consecutive multipliers and sends one packet per cycle). So zero skipping saves
-cycles by packing fewer slots; factorization alone saves multiplies (energy) but not slots, except via
-SumMerge, which shrinks a binary row to its minority positions. ``style="maeri"``: MAERI-style uniform
-virtual neurons: every row is padded to the largest row of the layer (a dense tile can only shrink when
-every filter shrinks), then packed the same way; SumMerge is off there (the shared window-sum row
-would set the virtual-neuron size to L and only add work).
+Cycles, SIGMA-style (``style="sigma"``): the mode's *occupancy* (which reduction indices each row
+places on multipliers: the bitmap for ``skip``, full rows for ``dense``/``repeat``, the minority positions
+plus one shared window-sum row for SumMerge) goes through ACCEL's SIGMA model
+(:func:`plumsim.accel.sigma.sigma_gemm`, calibrated on STONNE): rows packed greedily, in order, whole into
+``ms_size`` multipliers, folding rows longer than that, one configuration + one distribution cycle,
+N_gemm streaming cycles times the port contention, and a drain per iteration. That model also gives the
+streamed-input and partial-sum traffic, wires and instances; this module replaces the arithmetic
+(multiplies, adds) and the weight traffic with the mode's own. So zero skipping saves cycles by packing
+fewer slots; factorization alone saves multiplies (energy) but not slots, except via SumMerge, which
+shrinks a binary row to its minority positions.
+
+MAERI-style (``style="maeri"``): uniform virtual neurons: every row is padded to the largest row of the
+layer (a dense tile can only shrink when every filter shrinks), packed the same greedy way; an
+iteration costs 1 + 1 + N_gemm * c + ``DRAIN`` cycles with c = 1 when dn_bw == ms_size, else the most
+distinct reduction indices held by the ms_size/dn_bw multipliers of one read port. SumMerge is off there
+(the shared window-sum row would set the virtual-neuron size to L and only add work).
 
 Storage and buffer traffic per region (stationary weights are read once): ``dense`` reads L weight
 codes of ceil(log2 |alphabet|) bits (GLOBALBUFFER weight reads); ``skip`` reads an L-bit bitmap
@@ -45,16 +50,21 @@ out when U covers the non-zero alphabet (signed-binary: bitmap + one sign bit pe
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
+from plumsim.accel.sigma import sigma_gemm, sigma_instances
 
 MODES = ("dense", "skip", "repeat", "skip+repeat")
 STYLES = ("sigma", "maeri")
 DRAIN = 9  # cycles between iterations (STONNE: 7 to 11, 9 most often; DESIGN.md)
 FP_VALUE_BITS = 32
+# counters the repetition model computes itself (arithmetic, weight traffic); the rest come from timing
+_ARITHMETIC = ("MULTIPLIER.MULTIPLICATION", "ADDER.ADD_2_1", "ADDER.ADD_3_1", "RN_WIRE.WRITE",
+               "GLOBALBUFFER.READ")
 
 
 def _check(mode: str, style: str) -> None:
@@ -205,7 +215,9 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
     tot = dict(mults=0, adds=0, iters=0, cycles=0, stream=0, folds=0, slots=0, wreads=0, index=0,
                storage=0, psum=0, outputs=0)
     skip = mode in ("skip", "skip+repeat")
-    repeat = mode in ("repeat", "skip+repeat")
+    timing = None
+    sigma_cfg = config if config.controller_type == "SIGMA_SPARSE_GEMM" else \
+        replace(config, controller_type="SIGMA_SPARSE_GEMM")
     for g in range(s.G):
         w = layer.code_matrix(g)
         M, L = w.shape
@@ -225,18 +237,28 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
         if plan["shared_slots"]:
             row_k[-1] = np.arange(L)
             rows = [(-1, L)] + rows
-        if style == "maeri":  # uniform virtual neurons: pad every row to the longest one
+        if style == "sigma":
+            # the real SIGMA model (plumsim.accel.sigma, calibrated on STONNE) on the occupancy this mode
+            # places on the multipliers: skip = the weights' bitmap, dense/repeat = full rows, SumMerge
+            # = minority positions plus the shared window-sum row
+            occ = np.zeros((len(rows), L), dtype=np.int8)
+            for i, (r, _) in enumerate(rows):
+                occ[i, row_k[r]] = 1
+            t = sigma_gemm(occ, N, sigma_cfg)
+            timing = t if timing is None else timing + t
+        else:  # MAERI-style uniform virtual neurons: pad every row to the longest one
             vn = max(p for _, p in rows)
-            for r, p in rows:
-                row_k[r] = np.concatenate([row_k[r], np.full(vn - p, row_k[r][-1] if p else 0)])
+            for r, p in rows:  # padding slots hold the skipped positions (still streamed, gated off)
+                unused = np.setdiff1d(np.arange(L), row_k[r])[:vn - p]
+                row_k[r] = np.sort(np.concatenate([row_k[r], unused]))
             rows = [(r, vn) for r, _ in rows]
-        iters, cycles, stream, folds = _sigma_cycles(row_k, rows, config, N)
-        tot["iters"] += iters
-        tot["cycles"] += cycles
-        tot["stream"] += stream
-        tot["folds"] += folds
-        tot["slots"] += sum(p for _, p in rows)
-        tot["psum"] += folds * N
+            iters, cycles, stream, folds = _sigma_cycles(row_k, rows, config, N)
+            tot["iters"] += iters
+            tot["cycles"] += cycles
+            tot["stream"] += stream
+            tot["folds"] += folds
+            tot["slots"] += sum(p for _, p in rows)
+            tot["psum"] += folds * N
         tot["outputs"] += M * N
         nnz, u_nz, u_all = plan["nnz"], plan["u_nz"], plan["u_all"]
         # a group without zeros keeps no bitmap: there is nothing to skip (binary under `skip` = dense)
@@ -262,6 +284,23 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
             tot["index"] += bitmap + idx_bits + table
             tot["storage"] += bitmap + idx_bits + table
     ms = config.ms_size
+    if timing is not None:  # SIGMA style: timing, traffic and instances from the SIGMA model
+        counters = {k: v for k, v in timing.counters.items() if k not in _ARITHMETIC}
+        counters.update({
+            "MULTIPLIER.MULTIPLICATION": tot["mults"],
+            "ADDER.ADD_2_1": tot["adds"],
+            "ADDER.ADD_3_1": 0,
+            "RN_WIRE.WRITE": tot["mults"] + tot["adds"],
+            "GLOBALBUFFER.READ": tot["wreads"] + timing.sram["input_reads"] + timing.sram["psum_reads"],
+            "INDEX.READ": tot["index"],
+            "WEIGHT_STORAGE.BITS": tot["storage"],
+        })
+        sram = dict(timing.sram, weight_reads=tot["wreads"])
+        info = {"mode": mode, "style": style, "summerge": summerge, "layer": layer.name,
+                "scheme": layer.scheme, "dense_code_bits": dense_bits}
+        return SimResult(cycles=int(timing.cycles), counters={k: float(v) for k, v in counters.items()},
+                         instances=sigma_instances(config), sram={k: float(v) for k, v in sram.items()},
+                         info=info)
     counters = {
         "MULTIPLIER.MULTIPLICATION": tot["mults"],
         "MULTIPLIER.CONFIGURATION": tot["slots"],
