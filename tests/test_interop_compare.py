@@ -76,6 +76,7 @@ def test_missing_output_is_reported_not_a_crash(tmp_path, capsys):
     assert np.isnan(miss["cycles_ref"]) and miss["cycles_model"] > 0 and "run.sh" in miss["note"]
     assert rep.total["missing"] == 1 and rep.total["compared"] == 1
     assert rep.total["cycles_ref"] == row["cycles"]  # totals only over compared layers
+    assert rep.total["cycles_model_all_layers"] == rep.layers["cycles_model"].sum() > rep.total["cycles_model"]
     assert main(["stonne", "compare", str(out), "--format", "json"]) == 0
     js = json.loads(capsys.readouterr().out)
     assert [x["name"] for x in js["layers"]] == ["A_maeri_gemm_01", "second"]

@@ -83,4 +83,6 @@ def run_compare(args) -> int:
     print(f"\ntotal over {t['compared']} compared layer(s) ({t['missing']} missing, {t['skipped']} skipped, "
           f"{t['errors']} errors): cycles STONNE {t['cycles_ref']} model {t['cycles_model']} rel_err "
           f"{t['rel_err']}; energy STONNE {t['energy_ref']} model {t['energy_model']} {rep.unit}")
+    print(f"model alone over all {t['layers']} exported layer(s): {t['cycles_model_all_layers']} cycles, "
+          f"{t['energy_model_all_layers']} {rep.unit}")
     return 0

@@ -38,7 +38,9 @@ class CompareReport:
     energy_model (``unit``, computed from each side's counters with the same table), energy_ref_reported
     (STONNE's own energy_out.txt total when present), stonne_files (output_stats files read), note.
     ``counters``: DataFrame, one row per ``COMPONENT.ACTION`` (and ``SRAM.<kind>``) summed over the layers
-    with status ok: counter, ref, model (events), rel_err. ``total``: dict over the ok layers.
+    with status ok: counter, ref, model (events), rel_err. ``total``: dict over the ok layers (cycles_ref,
+    cycles_model, rel_err, energy_*), layer counts per status, and the model alone over every layer it ran
+    (``cycles_model_all_layers``, ``energy_model_all_layers``), which is what the export predicts.
     ``results``: {key: (ref SimResult or None, model SimResult or None)}."""
 
     layers: pd.DataFrame
@@ -222,6 +224,11 @@ def compare_export(directory: str | Path, table="stonne") -> CompareReport:
              "errors": status.count("error"), "skipped": status.count("skipped"),
              "cycles_ref": tot("cycles_ref"), "cycles_model": tot("cycles_model"),
              "energy_ref": tot("energy_ref"), "energy_model": tot("energy_model")}
+    modelled = [r for r in rows if r["cycles_model"] is not None]
+    total["cycles_model_all_layers"] = float(math.fsum(r["cycles_model"] for r in modelled)) if modelled else None
+    energies = [r["energy_model"] for r in modelled]
+    total["energy_model_all_layers"] = (float(math.fsum(energies)) if energies and None not in energies
+                                        else None)
     total["rel_err"] = _rel(total["cycles_model"], total["cycles_ref"])
     total["energy_rel_err"] = _rel(total["energy_model"], total["energy_ref"])
     if ok_rows:
