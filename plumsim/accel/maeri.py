@@ -20,6 +20,9 @@ tests/data/stonne/cases.csv:
   not wait when T_N > 1 (observed on the one batched reference row), so the drain is paid once there.
 * Accumulation buffer off: folded partial sums are written to memory and read back as one extra packet
   per VN and step in every fold after the first; see :func:`_psum_recirculation_cycles`.
+* Reduction: every input step reduces each VN once on the ASNETWORK; the split of its adds into ADD_2_1
+  and ADD_3_1 depends on where the VNs sit in the adder tree (:mod:`plumsim.accel.adder_tree`,
+  exact on every reference row).
 
 Returned cycles are STONNE cycles; counters are STONNE event counts with STONNE's component/action names.
 """
@@ -31,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from plumsim.accel.adder_tree import uniform_reduction_adds
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
@@ -236,12 +240,20 @@ def drain_cycles(dn_bw: int) -> int:
 # the model
 
 
-def _three_way_adds(vn_size: int, start: int) -> int:
-    """ADD_3_1 adders used by one virtual neuron on multipliers [start, start+vn_size) of the ASNetwork.
+def _tree_adds_per_step(vn_size: int, num_vns: int, ms_size: int, psum_slot: bool) -> tuple[int, int]:
+    """(ADD_2_1, ADD_3_1) adder events of one input step: one reduction of the tile's virtual neurons,
+    laid back to back from multiplier 0 on the ASNETWORK (see :mod:`plumsim.accel.adder_tree`).
 
-    Placeholder refined below (see module doc); returns 0 until fitted.
+    ``psum_slot``: accumulation buffer off and folding on: STONNE widens every virtual neuron by one
+    multiplier that receives the partial sum read back from memory (its tile_VN_Size is T_R*T_S*T_C + 1),
+    in every step, also in the first fold; the tree then reduces ``vn_size + 1`` values per virtual
+    neuron. If the widened tile no longer fits in ``ms_size`` (STONNE would not map it) the partial sum
+    is counted as one more 2:1 add on the unwidened layout.
     """
-    return 0
+    if psum_slot and num_vns * (vn_size + 1) <= ms_size:
+        return uniform_reduction_adds(vn_size + 1, num_vns, ms_size)
+    add2, add3 = uniform_reduction_adds(vn_size, num_vns, ms_size)
+    return add2 + (num_vns if psum_slot else 0), add3
 
 
 @dataclass(frozen=True)
@@ -338,8 +350,8 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     psum_reads = 0 if ab else (nfold - 1) * out_per_pass
     psum_writes = real_outputs * (1 if ab else nfold)
 
-    n3 = sum(_three_way_adds(vns, i * vns) for i in range(nv))
-    adds_per_pass = nv * (vns - 1) - 2 * n3       # ADD_2_1 per input step
+    # adder events per input step; the total ADD_2_1 + 2*ADD_3_1 is fixed, the split follows the layout
+    adds_per_pass, n3 = _tree_adds_per_step(vns, nv, ms, psum_slot=not ab and nfold > 1)
     deliv = w_steps * tr.w_deliv + in_steps_full * tr.f_deliv + in_steps_new * tr.n_deliv
     routes = w_steps * tr.w_routes + in_steps_full * tr.f_routes + in_steps_new * tr.n_routes
     # partial sums read back (accumulation buffer off) go down one port's tree to one multiplier
@@ -351,8 +363,7 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
         "MULTIPLIER.FORWARD_PSUM": psum_reads,
         "MULTIPLIER.CONFIGURATION": used,
         "ADDER.ADD_2_1": steps * adds_per_pass,
-        # accumulation buffer off: the partial sum read back joins the reduction as a 3:1 add
-        "ADDER.ADD_3_1": steps * n3 + psum_reads,
+        "ADDER.ADD_3_1": steps * n3,
         "GLOBALBUFFER.READ": weight_reads + input_reads + psum_reads,
         "GLOBALBUFFER.WRITE": psum_writes,
         "SWITCH.ROUTE_UNICAST": routes,

@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from plumsim.accel.adder_tree import three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
@@ -86,6 +87,28 @@ def _iterations(bitmap: np.ndarray, ms: int):
     return K, np.array(chunk_row), np.array(chunk_idx), np.array(chunk_it)
 
 
+def _three_way_adds(row_nnz: np.ndarray, chunk_row: np.ndarray, chunk_idx: np.ndarray, chunk_it: np.ndarray,
+                    ms: int) -> int:
+    """ADD_3_1 events of one streamed column, summed over all iterations (one reduction each).
+
+    Each chunk is a virtual neuron of the iteration's ASNETWORK reduction: a whole row (its non-zeros), the
+    first ``ms`` non-zeros of a folded row, or a later chunk of up to ``ms - 1`` non-zeros plus the slot of
+    the partial sum read back. Chunks are packed back to back from multiplier 0 in each iteration; see
+    :mod:`plumsim.accel.adder_tree`. All-zero rows occupy no multiplier.
+    """
+    n = row_nnz[chunk_row].astype(np.int64)
+    later = np.minimum(ms - 1, n - ms - (chunk_idx - 1) * (ms - 1)) + 1
+    size = np.where(n <= ms, n, np.where(chunk_idx == 0, ms, later))
+    keep = size > 0
+    size, it = size[keep], chunk_it[keep]
+    if size.size == 0:
+        return 0
+    end = np.cumsum(size)
+    first = np.searchsorted(it, it)              # first chunk of each chunk's iteration (it is sorted)
+    start = end - size - (end - size)[first]
+    return int(three_way_adds_per_vn(start, size, ms, layout=it).sum())
+
+
 def _distinct_per_group(K: np.ndarray, groups: int, count_psum: bool = True) -> np.ndarray:
     """Distinct values in each of ``groups`` equal slices of each row: [n_it, groups]. -1 (empty
     multiplier) never counts; -2 (the psum slot of a folded chunk) counts as a port delivery."""
@@ -144,14 +167,16 @@ def sigma_gemm(weights: np.ndarray, n_cols: int, config: AcceleratorConfig,
     psum_reads = N * int(np.count_nonzero(chunk_idx > 0))
     mult = nnz * N
     adds = (nnz - int(np.count_nonzero(bitmap.any(axis=1)))) * N  # ADD_2_1 + 2*ADD_3_1 in STONNE
+    add3 = N * _three_way_adds(bitmap.sum(axis=1), chunk_row, chunk_idx, chunk_it, ms)
     levels = math.log2(ms // dn)
     deliveries = nnz * (N + 1) + psum_reads
     counters = {
         "MULTIPLIER.MULTIPLICATION": mult,
         "MULTIPLIER.FORWARD_PSUM": psum_reads,
         "MULTIPLIER.CONFIGURATION": nnz,
-        "ADDER.ADD_2_1": adds,        # STONNE splits some into ADD_3_1; the sum of work is the same
-        "ADDER.ADD_3_1": 0,
+        # the ASNETWORK does some of the adds with 3 inputs (rows straddling subtrees); same total work
+        "ADDER.ADD_2_1": adds - 2 * add3,
+        "ADDER.ADD_3_1": add3,
         "GLOBALBUFFER.READ": nnz + input_reads + psum_reads,
         "GLOBALBUFFER.WRITE": psum_writes,
         "DN_WIRE.WRITE": deliveries * (levels + 1),

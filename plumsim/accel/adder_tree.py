@@ -1,0 +1,150 @@
+"""Adds of STONNE's ASNETWORK reduction tree: how many 2:1 and 3:1 adds one reduction costs.
+
+numpy only. The ASNETWORK is a binary tree of adders over ``ms_size`` multipliers: ``ms_size/2`` leaf
+adders (one per multiplier pair, called *units* here), then ``ms_size/4`` adders above them, ... up to
+the root. Neighbouring adders of one level that have *different* parents are joined by an augmented
+(forwarding) link: an odd-indexed adder links to its right neighbour, an even-indexed one to its left
+neighbour. A virtual neuron (VN: one dot product, or one packed SIGMA row) occupies a contiguous range
+of multipliers; one reduction sums each VN's products into one value.
+
+Mechanism (read from the per-switch configurations and statistics in STONNE's JSON output under
+tests/data/stonne/raw/, and checked against the ADD_2_1 / ADD_3_1 counters of every reference row):
+
+* An adder whose subtree holds only one VN's values works for that VN (an adder whose leaves are partly
+  unused multipliers counts too, but only at the leaf level: a higher adder with one child entirely
+  unused is *not* part of the VN). The maximal such subtrees of a VN are the blocks of the canonical
+  (segment-tree) decomposition of the VN's range of units.
+* A leaf adder whose two multipliers belong to two VNs (a VN boundary at an odd multiplier) sends one
+  value up to its parent and forwards the other, unreduced, over its augmented link: an even-indexed
+  unit keeps the right VN (its sibling lies to the right) and forwards the left multiplier to the left;
+  an odd-indexed unit keeps the left VN and forwards the right multiplier to the right. The forwarded
+  multiplier is one more block of the VN it belongs to.
+* The blocks of a VN are merged pairwise over augmented links: each merge makes the receiving adder add
+  three inputs (its two children and the link) instead of two, i.e. one ADD_3_1 replaces two ADD_2_1.
+  A VN of B blocks costs B - 1 ADD_3_1 and (size - 1) - 2*(B - 1) ADD_2_1 (size = its multipliers,
+  including a SIGMA partial-sum slot): the total of additions, ADD_2_1 + 2*ADD_3_1 = size - 1, does not
+  depend on the placement, only the split does.
+
+Hence a VN sitting on an aligned power-of-two range costs no 3:1 add, and one straddling subtree
+boundaries costs up to about 2*log2(size) of them. All counts are STONNE adder events (one event per
+adder firing per reduction).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from plumsim.errors import ConfigError
+
+
+def _check(starts: np.ndarray, sizes: np.ndarray, layout: np.ndarray, ms_size: int) -> None:
+    ms = int(ms_size)
+    if ms < 2 or ms & (ms - 1):
+        raise ConfigError(f"ms_size={ms} must be a power of two >= 2", field="ms_size")
+    if starts.shape != sizes.shape or starts.shape != layout.shape or starts.ndim != 1:
+        raise ConfigError(f"starts {starts.shape}, sizes {sizes.shape} and layout {layout.shape} must be "
+                          "1-D arrays of one length", field="sizes")
+    if starts.size == 0:
+        return
+    if sizes.min() < 1:
+        raise ConfigError(f"virtual neuron size {int(sizes.min())} must be >= 1", field="sizes")
+    if starts.min() < 0 or int((starts + sizes).max()) > ms:
+        raise ConfigError(f"virtual neurons must lie within the {ms} multipliers (0..{ms - 1}); "
+                          f"got the range {int(starts.min())}..{int((starts + sizes).max()) - 1}", field="starts")
+    if np.any(layout[1:] < layout[:-1]):
+        raise ConfigError("layout ids must be non-decreasing (one layout's virtual neurons together)",
+                          field="layout")
+    same = layout[1:] == layout[:-1]
+    if np.any(same & (starts[1:] < starts[:-1] + sizes[:-1])):
+        raise ConfigError("virtual neurons must be given in order of their first multiplier and must not "
+                          "overlap", field="starts")
+
+
+def _canonical_blocks(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Number of aligned power-of-two blocks in the canonical decomposition of [lo, hi) (element-wise);
+    0 where lo >= hi. One pass per tree level."""
+    lo = lo.astype(np.int64).copy()
+    hi = hi.astype(np.int64).copy()
+    count = np.zeros(lo.shape, dtype=np.int64)
+    live = lo < hi
+    while live.any():
+        take_lo = live & (lo & 1).astype(bool)
+        count += take_lo
+        lo += take_lo
+        live = lo < hi
+        take_hi = live & (hi & 1).astype(bool)
+        count += take_hi
+        hi -= take_hi
+        lo >>= 1
+        hi >>= 1
+        live = lo < hi
+    return count
+
+
+def three_way_adds_per_vn(starts, sizes, ms_size: int, layout=None) -> np.ndarray:
+    """ADD_3_1 events of each virtual neuron in one reduction (int64 array, one entry per VN).
+
+    ``starts``: first multiplier of each VN, increasing; ``sizes``: multipliers of each VN (>= 1);
+    the VNs must not overlap and must fit in ``ms_size`` multipliers. Multipliers not covered by any VN
+    are unused. ``layout``: optional non-decreasing ids that split the VNs into independent layouts
+    (e.g. one per SIGMA iteration), each placed on the whole tree; None = one layout. Vectorised over VNs.
+    """
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
+              else np.asarray(layout, dtype=np.int64).reshape(-1))
+    _check(starts, sizes, layout, ms_size)
+    if starts.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = starts + sizes                      # exclusive
+    # is the multiplier just before / just after the VN used by another VN of the same layout?
+    touch = (ends[:-1] == starts[1:]) & (layout[:-1] == layout[1:])
+    left_used = np.zeros(starts.shape, dtype=bool)
+    left_used[1:] = touch
+    right_used = np.zeros(starts.shape, dtype=bool)
+    right_used[:-1] = touch
+
+    lo_unit = starts // 2
+    hi_unit = (ends - 1) // 2 + 1              # exclusive
+    singles = np.zeros(starts.shape, dtype=np.int64)
+    # VN starting at an odd multiplier next to another VN: the shared leaf adder is "mixed"; an odd unit
+    # keeps the left VN, so this VN's first multiplier is forwarded to the right as a block of its own.
+    mixed_lo = (starts & 1).astype(bool) & left_used
+    give_lo = mixed_lo & (lo_unit & 1).astype(bool)
+    singles += give_lo
+    lo_unit = lo_unit + give_lo
+    # VN ending at an even multiplier with another VN right after it: an even unit keeps the right VN,
+    # so this VN's last multiplier is forwarded to the left.
+    mixed_hi = ((ends - 1) & 1 == 0) & right_used
+    give_hi = mixed_hi & ((hi_unit - 1) & 1 == 0)
+    singles += give_hi
+    hi_unit = hi_unit - give_hi
+    blocks = _canonical_blocks(lo_unit, hi_unit) + singles
+    # each merge of two blocks is one 3-input add; never more adds than the VN has (degenerate 2-wide VNs)
+    return np.minimum(np.maximum(blocks - 1, 0), (sizes - 1) // 2)
+
+
+def reduction_adds(starts, sizes, ms_size: int) -> tuple[int, int]:
+    """(ADD_2_1, ADD_3_1) events of one reduction of all the given virtual neurons on the ASNETWORK.
+
+    ADD_2_1 + 2*ADD_3_1 = sum(sizes - 1) always; see the module docstring for the placement rule.
+    """
+    sizes_a = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    n3 = three_way_adds_per_vn(starts, sizes_a, ms_size)
+    total = int(np.sum(sizes_a - 1))
+    three = int(n3.sum())
+    return total - 2 * three, three
+
+
+def packed_reduction_adds(sizes, ms_size: int) -> tuple[int, int]:
+    """(ADD_2_1, ADD_3_1) of one reduction of VNs of the given sizes packed back to back from multiplier 0
+    (MAERI's tile layout, a SIGMA iteration's packed rows)."""
+    sizes_a = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    starts = np.concatenate(([0], np.cumsum(sizes_a)[:-1])) if sizes_a.size else sizes_a
+    return reduction_adds(starts, sizes_a, ms_size)
+
+
+def uniform_reduction_adds(vn_size: int, num_vns: int, ms_size: int) -> tuple[int, int]:
+    """(ADD_2_1, ADD_3_1) of one reduction of ``num_vns`` VNs of ``vn_size`` multipliers each, back to back
+    from multiplier 0 (a MAERI tile)."""
+    return packed_reduction_adds(np.full(int(num_vns), int(vn_size), dtype=np.int64), ms_size)
