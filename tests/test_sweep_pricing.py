@@ -44,3 +44,31 @@ def test_group_column_names():
     assert group_column("distribution network") == "energy_distribution_network"
     assert group_column("Global buffer") == "energy_global_buffer"
     assert np.all([group_column(g).startswith("energy_") for g in ("static", "x-y z")])
+
+
+@pytest.mark.parametrize("table_name", ["stonne", "horowitz45"])
+def test_sweep_attribution_equals_plumsim_attribute(tmp_path, table_name):
+    """The sweep's per-layer mode energies/cycles and shares are those of `plumsim.energy.attribute` on the
+    same workload and accelerator (same style per controller, same per-layer weight width for the table)."""
+    from plumsim.energy import attribute
+    from plumsim.sweep.evaluate import evaluate_pair
+    from plumsim.sweep.grid import AccelPoint
+
+    wl = synth(ROOT / "workloads" / "cnn-digits.yaml", "signed-binary", seed=1, density=0.3)
+    wl.save(tmp_path / "w")
+    for cfg in ("sigma_64.cfg", "maeri_64.cfg"):
+        config = load_config(ROOT / "accel_configs" / cfg)
+        acc = AccelPoint(label="a", config=config)
+        df = evaluate_pair(acc.fields(), config, {"name": "w", "family": "w", "source": "s",
+                                                   "scheme": "signed-binary", "density": 0.3, "seed": 1,
+                                                   "dir": str(tmp_path / "w")},
+                           ("dense", "skip", "repeat", "skip+repeat"), table_name)
+        ref = attribute(wl, config, table_name, include_fp=True)
+        for metric in ("energy", "cycles"):
+            r = ref[(ref["metric"] == metric) & (ref["layer"] != "total")].set_index("layer")
+            mine = df.pivot_table(index="layer", columns="mode", values=metric).loc[r.index]
+            for k, m in (("D", "dense"), ("S", "skip"), ("R", "repeat"), ("SR", "skip+repeat")):
+                np.testing.assert_allclose(mine[m], r[k], rtol=1e-12)
+            first = df[df["mode"] == "dense"].set_index("layer").loc[r.index]
+            np.testing.assert_allclose(first[f"{metric}_sparsity_share"], r["sparsity_share"], rtol=1e-9)
+            np.testing.assert_allclose(first[f"{metric}_repetition_share"], r["repetition_share"], rtol=1e-9)

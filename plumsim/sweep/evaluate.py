@@ -51,21 +51,34 @@ def _workload(path: str):
     from plumsim.workload.format import Workload
     from plumsim.workload.stats import layer_stats
 
+    from plumsim.energy.attribution import layer_weight_bits
+
     wl = Workload.load(path)
-    return wl, [layer_stats(lyr) for lyr in wl.layers]
+    stats = []
+    for lyr in wl.layers:
+        st = layer_stats(lyr)
+        st["weight_bits"] = min(32, layer_weight_bits(lyr))
+        stats.append(st)
+    return wl, stats
 
 
-@functools.lru_cache(maxsize=8)
-def _energy_table(name: str):
+@functools.lru_cache(maxsize=64)
+def _energy_table(name: str, weight_bits: int):
+    """The energy table for a layer whose dense weight codes take ``weight_bits`` bits (as
+    :func:`plumsim.energy.attribute` loads it: tables priced by operand width, e.g. horowitz45, depend
+    on it)."""
     from plumsim.energy import load_energy_table
 
-    return load_energy_table(name)
+    return load_energy_table(name, weight_bits=weight_bits)
 
 
 def repetition_style(config) -> str:
-    """Which repetition-aware dataflow stands for a controller: SIGMA packs rows of any length ("sigma");
-    MAERI and the TPU mesh map uniform virtual neurons / dense tiles ("maeri": rows padded to the longest)."""
-    return "sigma" if config.controller_type == "SIGMA_SPARSE_GEMM" else "maeri"
+    """Which repetition-aware dataflow stands for a controller, as :func:`plumsim.energy.attribute` picks
+    it: SIGMA packs rows of any length ("sigma"); MAERI and the TPU mesh map uniform virtual neurons /
+    dense tiles ("maeri": rows padded to the longest)."""
+    from plumsim.energy.attribution import STYLE_OF_CONTROLLER
+
+    return STYLE_OF_CONTROLLER.get(config.controller_type, "sigma")
 
 
 def simulate_mode(layer, config, mode: str):
@@ -125,19 +138,22 @@ def price(result, table) -> tuple[float, str, dict[str, float]]:
 
 
 def shapley(d: float, s: float, r: float, sr: float) -> tuple[float, float]:
-    """Two-player Shapley split of d - sr between sparsity (dense->skip) and repetition (dense->repeat)."""
-    return ((d - s) + (r - sr)) / 2.0, ((d - r) + (s - sr)) / 2.0
+    """Two-player Shapley split of d - sr between sparsity and repetition: (sparsity, repetition), from
+    :func:`plumsim.energy.attribution.shapley` (exact rational arithmetic, so the shares add up to d - sr)."""
+    from plumsim.energy.attribution import shapley as _shapley
+
+    return _shapley(d, s, r, sr)
 
 
 def evaluate_pair(accel_fields: dict, config, workload: dict, modes: tuple[str, ...],
                   energy_table: str) -> pd.DataFrame:
     """All layers x modes of one (configuration, workload) pair as a DataFrame (columns: module doc)."""
     wl, stats = _workload(workload["dir"])
-    table = _energy_table(energy_table)
     rows = []
     for li, (layer, st) in enumerate(zip(wl.layers, stats)):
         shape = layer.shape.as_dict()
         per_mode = {}
+        table = _energy_table(energy_table, st["weight_bits"])
         for mode in modes:
             res = simulate_mode(layer, config, mode)
             energy, unit, groups = price(res, table)
