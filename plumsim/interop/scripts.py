@@ -35,7 +35,7 @@ run_cli() {
   local out="$HERE/out/$name"
   rm -rf -- "$out" && mkdir -p -- "$out" || return 1
   echo "[run.sh] $name: $STONNE_BIN $*"
-  (cd -- "$out" && OUTPUT_DIR="$out/" "$STONNE_BIN" "$@") >"$out/stdout.txt" 2>&1
+  (cd -- "$out" && OUTPUT_DIR="$out" "$STONNE_BIN" "$@") >"$out/stdout.txt" 2>&1
 }
 
 run_sigma() {
@@ -43,7 +43,7 @@ run_sigma() {
   local out="$HERE/out/$name"
   rm -rf -- "$out" && mkdir -p -- "$out" || return 1
   echo "[run.sh] $name: $PYTHON run_sigma.py $name"
-  (cd -- "$out" && OUTPUT_DIR="$out/" "$PYTHON" "$HERE/run_sigma.py" "$name") >"$out/stdout.txt" 2>&1
+  (cd -- "$out" && OUTPUT_DIR="$out" "$PYTHON" "$HERE/run_sigma.py" "$name") >"$out/stdout.txt" 2>&1
 }
 
 if [ $# -gt 0 ]; then SELECTED=("$@"); else SELECTED=("${ALL_LAYERS[@]}"); fi
@@ -141,7 +141,7 @@ def main(argv):
         if name not in layers:
             sys.exit(f"run_sigma.py: no SIGMA layer {name!r} in manifest.json; have: {', '.join(layers)}")
         e = layers[name]
-        out = given_out if (given_out and len(names) == 1) else os.path.join(HERE, e["output_dir"]) + "/"
+        out = given_out if (given_out and len(names) == 1) else os.path.join(HERE, e["output_dir"])
         os.makedirs(out, exist_ok=True)
         os.environ["OUTPUT_DIR"] = out
         w = torch.from_numpy(np.load(os.path.join(HERE, e["files"]["weight"])))
