@@ -104,24 +104,75 @@ def three_way_adds_per_vn(starts, sizes, ms_size: int, layout=None) -> np.ndarra
     right_used = np.zeros(starts.shape, dtype=bool)
     right_used[:-1] = touch
 
-    lo_unit = starts // 2
-    hi_unit = (ends - 1) // 2 + 1              # exclusive
-    singles = np.zeros(starts.shape, dtype=np.int64)
-    # VN starting at an odd multiplier next to another VN: the shared leaf adder is "mixed"; an odd unit
-    # keeps the left VN, so this VN's first multiplier is forwarded to the right as a block of its own.
-    mixed_lo = (starts & 1).astype(bool) & left_used
-    give_lo = mixed_lo & (lo_unit & 1).astype(bool)
-    singles += give_lo
-    lo_unit = lo_unit + give_lo
-    # VN ending at an even multiplier with another VN right after it: an even unit keeps the right VN,
-    # so this VN's last multiplier is forwarded to the left.
-    mixed_hi = ((ends - 1) & 1 == 0) & right_used
-    give_hi = mixed_hi & ((hi_unit - 1) & 1 == 0)
-    singles += give_hi
-    hi_unit = hi_unit - give_hi
-    blocks = _canonical_blocks(lo_unit, hi_unit) + singles
+    # A VN boundary at an odd multiplier next to another VN makes the shared leaf adder "mixed": an odd
+    # unit keeps the left VN (this VN's first multiplier is forwarded right, a block of its own), an
+    # even unit keeps the right VN (the left VN's last multiplier is forwarded left).
+    lo_unit, hi_unit, left_single, right_single = _owned_units(starts, ends, left_used, right_used)
+    blocks = _canonical_blocks(lo_unit, hi_unit) + left_single + right_single
     # each merge of two blocks is one 3-input add; never more adds than the VN has (degenerate 2-wide VNs)
     return np.minimum(np.maximum(blocks - 1, 0), (sizes - 1) // 2)
+
+
+def _owned_units(starts: np.ndarray, ends: np.ndarray, left_used: np.ndarray, right_used: np.ndarray):
+    """Per VN: unit range [lo, hi) whose adders work for it, and the multipliers it gets forwarded as
+    single values from a shared leaf adder (left_single: its first multiplier, forwarded to the right;
+    right_single: its last one, forwarded to the left)."""
+    lo = starts // 2
+    hi = (ends - 1) // 2 + 1
+    left_single = (starts & 1).astype(bool) & left_used & (lo & 1).astype(bool)
+    right_single = ((ends - 1) & 1 == 0) & right_used & ((hi - 1) & 1 == 0)
+    return lo + left_single, hi - right_single, left_single, right_single
+
+
+def three_way_adders(starts, sizes, ms_size: int) -> list[tuple[int, int]]:
+    """Which adders do the 3:1 adds of one reduction: a list of (level, index), level 0 = the root (one
+    adder) down to level log2(ms_size) - 1 (the ms_size/2 leaf adders), index from the left; the layout
+    of STONNE's ``ASwitchConfiguration``. One entry per ADD_3_1 event (before the clamp for VNs of 2-3
+    multipliers), so ``len()`` equals ``three_way_adds_per_vn(...).sum()`` on ordinary layouts.
+
+    Per VN, the blocks of its canonical decomposition are merged towards the largest block: a block left
+    of it sends over its augmented link to the right neighbour at its level, a block right of it to the
+    left neighbour (with two largest blocks, the right one sends to the left one: pinned by the per-switch
+    statistics of tests/data/stonne/raw/A_sigma_conv_01). A multiplier forwarded
+    from a shared leaf adder lands on the neighbouring leaf adder. A plain Python loop over VNs and levels
+    (for inspection and tests; the counts above are the vectorised path).
+    """
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    layout = np.zeros(starts.shape, dtype=np.int64)
+    _check(starts, sizes, layout, ms_size)
+    leaf = int(np.log2(int(ms_size))) - 1
+    ends = starts + sizes
+    touch = ends[:-1] == starts[1:]
+    left_used = np.concatenate(([False], touch))
+    right_used = np.concatenate((touch, [False]))
+    lo, hi, ls, rs = _owned_units(starts, ends, left_used, right_used)
+    out: list[tuple[int, int]] = []
+    for v in range(starts.size):
+        a, b, depth = int(lo[v]), int(hi[v]), 0
+        left_blocks, right_blocks = [], []          # (depth above the leaves, node index)
+        while a < b:
+            if a & 1:
+                left_blocks.append((depth, a))
+                a += 1
+            if a < b and b & 1:
+                b -= 1
+                right_blocks.append((depth, b))
+            a, b, depth = a >> 1, b >> 1, depth + 1
+        blocks = left_blocks + right_blocks[::-1]   # left to right
+        if blocks:
+            top = max(d for d, _ in blocks)
+            peak = next(i for i, (d, _) in enumerate(blocks) if d == top)
+            for i, (d, j) in enumerate(blocks):
+                if i < peak:
+                    out.append((leaf - d, j + 1))
+                elif i > peak:
+                    out.append((leaf - d, j - 1))
+        if ls[v]:
+            out.append((leaf, int(starts[v]) // 2 + 1))
+        if rs[v]:
+            out.append((leaf, (int(ends[v]) - 1) // 2 - 1))
+    return out
 
 
 def reduction_adds(starts, sizes, ms_size: int) -> tuple[int, int]:

@@ -87,25 +87,30 @@ def _iterations(bitmap: np.ndarray, ms: int):
     return K, np.array(chunk_row), np.array(chunk_idx), np.array(chunk_it)
 
 
-def _three_way_adds(row_nnz: np.ndarray, chunk_row: np.ndarray, chunk_idx: np.ndarray, chunk_it: np.ndarray,
-                    ms: int) -> int:
-    """ADD_3_1 events of one streamed column, summed over all iterations (one reduction each).
+def _chunk_layout(row_nnz: np.ndarray, chunk_row: np.ndarray, chunk_idx: np.ndarray, chunk_it: np.ndarray,
+                  ms: int):
+    """Virtual neurons of the ASNETWORK reductions: (first multiplier, size, iteration) of every chunk.
 
-    Each chunk is a virtual neuron of the iteration's ASNETWORK reduction: a whole row (its non-zeros), the
-    first ``ms`` non-zeros of a folded row, or a later chunk of up to ``ms - 1`` non-zeros plus the slot of
-    the partial sum read back. Chunks are packed back to back from multiplier 0 in each iteration; see
-    :mod:`plumsim.accel.adder_tree`. All-zero rows occupy no multiplier.
+    A chunk is a whole row (its non-zeros), the first ``ms`` non-zeros of a folded row, or a later chunk of
+    up to ``ms - 1`` non-zeros plus the slot of the partial sum read back. Chunks are packed back to back
+    from multiplier 0 in each iteration. All-zero rows occupy no multiplier and are left out.
     """
     n = row_nnz[chunk_row].astype(np.int64)
     later = np.minimum(ms - 1, n - ms - (chunk_idx - 1) * (ms - 1)) + 1
     size = np.where(n <= ms, n, np.where(chunk_idx == 0, ms, later))
     keep = size > 0
-    size, it = size[keep], chunk_it[keep]
-    if size.size == 0:
-        return 0
+    size, it = size[keep], np.asarray(chunk_it, dtype=np.int64)[keep]
     end = np.cumsum(size)
     first = np.searchsorted(it, it)              # first chunk of each chunk's iteration (it is sorted)
-    start = end - size - (end - size)[first]
+    start = end - size - (end - size)[first] if size.size else size
+    return start, size, it
+
+
+def _three_way_adds(row_nnz: np.ndarray, chunk_row: np.ndarray, chunk_idx: np.ndarray, chunk_it: np.ndarray,
+                    ms: int) -> int:
+    """ADD_3_1 events of one streamed column, summed over all iterations (one reduction each); see
+    :func:`_chunk_layout` and :mod:`plumsim.accel.adder_tree`."""
+    start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
     return int(three_way_adds_per_vn(start, size, ms, layout=it).sum())
 
 
