@@ -19,7 +19,7 @@ from plumsim.interop import export_workload, plan_layer
 from plumsim.workload.format import Workload
 from plumsim.workload.layer import Layer, LayerShape
 
-from test_interop_support import DATA, cases, config_of, how_flags, layer_of, tile_of
+from test_interop_support import cases, config_of, how_flags, layer_of, tile_of
 
 PRESETS = Path(__file__).resolve().parents[1] / "accel_configs"
 MAERI = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 128, 32, 32, accumulation_buffer=True,
