@@ -41,23 +41,25 @@ def register(sub) -> None:
     t = sub.add_parser("train", help="quantization-aware training (signed-binary, binary, ternary, fp)",
                        description="Train a model with a quantization scheme; writes a checkpoint folder "
                        "(config.json, weights.npz, state.json/.npz, metrics.csv) atomically after each epoch.")
-    t.add_argument("--model", choices=MODEL_CHOICES, default="cnn-digits", help="model (default cnn-digits)")
-    t.add_argument("--scheme", default="signed-binary", metavar="NAME",
+    t.add_argument("--model", choices=MODEL_CHOICES, default=None, help="model (default cnn-digits)")
+    t.add_argument("--scheme", default=None, metavar="NAME",
                    help="fp, binary, ternary, signed-binary or a registered scheme (default signed-binary)")
     t.add_argument("--positive-fraction", type=float, default=None, metavar="P",
                    help="signed-binary: the first floor(P*K) filters of each layer are positive (default 0.5)")
-    t.add_argument("--data", default="digits", metavar="SPEC", help=DATA_HELP)
+    t.add_argument("--data", default=None, metavar="SPEC", help=DATA_HELP)
     t.add_argument("--recipe", choices=RECIPE_CHOICES, default=None,
                    help="training preset (default by data: digits-fast, cifar-resnet, imagenet-resnet18)")
     t.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
     t.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's batch size")
     t.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
     t.add_argument("--teacher", default=None, metavar="CKPT", help="FP checkpoint to distil from")
-    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order (default 0)")
+    t.add_argument("--seed", type=int, default=None, help="seed of initialisation and batch order (default 0)")
     t.add_argument("--threads", type=_positive_int, default=None,
                    help="torch CPU threads (default 1 for digits, else torch's default)")
     t.add_argument("--out", required=True, metavar="CKPT", help="checkpoint folder to write")
-    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out (settings not given on the command line are taken "
+                   "from the checkpoint; starts fresh when --out does not exist)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing --out and start again")
     t.add_argument("--stop-after", type=_positive_int, default=None, metavar="N",
                    help="stop after N epochs of this invocation (time-boxed runs; continue with --resume)")
@@ -105,6 +107,7 @@ def _cmd_train(args) -> int:
     from plumsim.commands._output import print_json
     from plumsim.quant.train import train
 
+    _fill_from_checkpoint(args)
     sopts = {} if args.positive_fraction is None else {"positive_fraction": args.positive_fraction}
     res = train(model=args.model, scheme=args.scheme, data=args.data, out=args.out, epochs=args.epochs,
                 batch_size=args.batch_size, lr=args.lr, recipe=args.recipe, teacher=args.teacher,
@@ -117,6 +120,33 @@ def _cmd_train(args) -> int:
     else:
         print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0
+
+
+TRAIN_DEFAULTS = {"model": "cnn-digits", "scheme": "signed-binary", "data": "digits", "seed": 0}
+
+
+def _fill_from_checkpoint(args) -> None:
+    """--resume: settings left out on the command line come from the checkpoint, the rest from defaults."""
+    from pathlib import Path
+
+    from plumsim.quant.checkpoint import read_config
+
+    saved = read_config(args.out) if args.resume and Path(args.out).exists() else None
+    for key, default in TRAIN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, saved.get(key, default) if saved else default)
+    if saved is None:
+        return
+    if args.positive_fraction is None:
+        args.positive_fraction = saved.get("options", {}).get("positive_fraction")
+    rec = saved.get("recipe") or {}
+    if args.recipe is None and rec.get("name"):
+        args.recipe = rec["name"]
+    for key in ("epochs", "batch_size", "lr"):
+        if getattr(args, key) is None and key in rec:
+            setattr(args, key, rec[key])
+    if args.teacher is None:
+        args.teacher = saved.get("teacher")
 
 
 def evaluate_checkpoint(path, data: str | None = None, batch_size: int = 500) -> dict:

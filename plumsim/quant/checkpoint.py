@@ -170,8 +170,11 @@ def read_config(path) -> dict:
     """Read and validate ``CKPT/config.json``; raises WorkloadError naming the file and field."""
     path = Path(path)
     if not path.is_dir():
+        left = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.is_dir() else []
+        hint = (f"; an interrupted save left the previous checkpoint in {left[-1]}: rename it to {path.name}"
+                if left else "")
         raise WorkloadError("checkpoint directory not found (expected a folder with config.json and "
-                            "weights.npz)", path=path)
+                            "weights.npz)" + hint, path=path)
     cfile = path / "config.json"
     if not cfile.is_file():
         raise WorkloadError("missing file (a checkpoint folder holds config.json and weights.npz)", path=cfile)

@@ -46,7 +46,7 @@ class Recipe:
 
     def with_overrides(self, epochs=None, batch_size=None, lr=None) -> "Recipe":
         r = self
-        if epochs is not None:
+        if epochs is not None and int(epochs) != self.epochs:
             if int(epochs) < 1:
                 raise PlumsimError(f"epochs must be >= 1, got {epochs}", field="epochs")
             r = replace(r, epochs=int(epochs), base_epochs=self.base_epochs or self.epochs)
