@@ -125,54 +125,124 @@ def _distinct_per_group(K: np.ndarray, groups: int, count_psum: bool = True) -> 
     return (new & keep).sum(axis=2)
 
 
-def sigma_gemm(weights: np.ndarray, n_cols: int, config: AcceleratorConfig,
-               streamed: np.ndarray | None = None) -> SimResult:
-    """One SIGMA sparse GEMM: stationary ``weights`` [M, K] (zeros = the bitmap) times ``n_cols`` columns.
+def _pack(row_nnz: list[int], ms: int):
+    """Greedy in-order packing on row sizes only (same rule as :func:`_iterations`, without k indices).
 
-    ``streamed``: optional [K, n_cols] streamed operand; its non-zeros set the input SRAM reads (STONNE
-    skips zero streamed values when reading, never when computing). When None it is taken as dense.
-    Returns cycles (cycles), counters (events), sram (accesses), instances.
-    """
-    if config.controller_type != "SIGMA_SPARSE_GEMM":
-        raise ConfigError(f"sigma_gemm needs controller SIGMA_SPARSE_GEMM, got {config.controller_type}",
-                          field="[SDMemory] controller_type")
-    W = np.asarray(weights)
-    if W.ndim != 2:
-        raise ConfigError(f"weights must be a 2-D [M, K] array, got shape {W.shape}", field="weights")
-    bitmap = W != 0
-    M, Kd = bitmap.shape
+    Returns (row_it: iteration of each row's first chunk, row_nch: chunks per row, row_slot: first
+    multiplier of the row in its iteration (0 for folded rows), n_it). A plain loop over stationary rows
+    (hundreds), integers only."""
+    M = len(row_nnz)
+    row_it = [0] * M
+    row_nch = [1] * M
+    row_slot = [0] * M
+    n_it = 0
+    cur_rows = used = 0
+    for i, r in enumerate(row_nnz):
+        if r > ms:
+            if cur_rows:
+                n_it += 1
+                cur_rows = used = 0
+            nch = 1 + -(-(r - ms) // (ms - 1))
+            row_it[i], row_nch[i] = n_it, nch
+            n_it += nch
+            continue
+        if used + r > ms and cur_rows:
+            n_it += 1
+            cur_rows = used = 0
+        row_it[i], row_slot[i] = n_it, used
+        cur_rows += 1
+        used += r
+    if cur_rows:
+        n_it += 1
+    return row_it, row_nch, row_slot, n_it
+
+
+def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray, row_nch: np.ndarray,
+                    row_slot: np.ndarray, n_it: int, ms: int, dn: int) -> np.ndarray:
+    """Cycles per streamed column of every iteration, c (see the module docstring), int64 [n_it].
+
+    An iteration holding one chunk has distinct k indices in every slot (a row's non-zeros are distinct),
+    so its per-port counts follow from its size alone; only iterations packing several rows need the k
+    indices, to find k shared by two rows on one port."""
+    width = ms // dn
+    it_rows = np.bincount(row_it, minlength=n_it)          # rows starting in each iteration
+    single = row_nch > 1                                    # folded rows: one chunk per iteration
+    # occupancy (multipliers, psum slot included) and non-zeros of every single-chunk iteration
+    occ = np.zeros(n_it, dtype=np.int64)
+    nzs = np.zeros(n_it, dtype=np.int64)
+    if single.any():
+        fr = np.flatnonzero(single)
+        nch = row_nch[fr]
+        its = np.repeat(row_it[fr], nch) + (np.arange(int(nch.sum())) - np.repeat(np.cumsum(nch) - nch, nch))
+        j = its - np.repeat(row_it[fr], nch)                # chunk index within the row
+        n = np.repeat(row_nnz[fr], nch)
+        later = np.minimum(ms - 1, n - ms - (j - 1) * (ms - 1))
+        nzs[its] = np.where(j == 0, ms, later)
+        occ[its] = np.where(j == 0, ms, later + 1)
+    alone = (~single) & (it_rows[row_it] == 1)
+    occ[row_it[alone]] = row_nnz[alone]
+    nzs[row_it[alone]] = row_nnz[alone]
+    c_port = np.minimum(width, occ)                        # port 0 is the fullest of a lone chunk
+    c_total = nzs.copy()
+    shared = (~single) & (it_rows[row_it] > 1)
+    if shared.any():
+        rows = np.flatnonzero(shared)
+        r_idx, k = np.nonzero(bitmap[rows])                # row-major: in slot order
+        rr = rows[r_idx]
+        first = np.concatenate(([0], np.cumsum(row_nnz[rows])[:-1]))
+        slot = row_slot[rr] + (np.arange(r_idx.size) - first[r_idx])
+        it = row_it[rr]
+        Kd = bitmap.shape[1]
+        grp = it * dn + slot // width
+        per_port = np.bincount(np.unique(grp * Kd + k) // Kd, minlength=n_it * dn).reshape(n_it, dn)
+        per_it = np.bincount(np.unique(it * Kd + k) // Kd, minlength=n_it)
+        sh_its = np.unique(it)
+        c_port[sh_its] = per_port[sh_its].max(axis=1)
+        c_total[sh_its] = per_it[sh_its]
+    return np.maximum(c_port, -(-c_total // STREAM_K_PER_CYCLE))
+
+
+def _plan(bitmap: np.ndarray, ms: int, dn: int) -> dict:
+    """Everything of a SIGMA GEMM that depends on the stationary bitmap only (not on the streamed columns):
+    iterations, cycles per streamed column, chunks, 3:1 adds per column."""
+    row_nnz = np.count_nonzero(bitmap, axis=1).astype(np.int64)
+    row_it, row_nch, row_slot, n_it = _pack(row_nnz.tolist(), ms)
+    row_it = np.asarray(row_it, dtype=np.int64)
+    row_nch = np.asarray(row_nch, dtype=np.int64)
+    row_slot = np.asarray(row_slot, dtype=np.int64)
+    c = _streaming_cost(bitmap, row_nnz, row_it, row_nch, row_slot, n_it, ms, dn)
+    n_chunks = int(row_nch.sum())
+    chunk_row = np.repeat(np.arange(row_nnz.size), row_nch)
+    chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
+    chunk_it = np.repeat(row_it, row_nch) + chunk_idx
+    folded = row_nch > 1
+    return {
+        "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "n_chunks": n_chunks,
+        "later_chunks": n_chunks - row_nnz.size,
+        "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
+        "nonzero_rows": int(np.count_nonzero(row_nnz)),
+        "add3": _three_way_adds(row_nnz, chunk_row, chunk_idx, chunk_it, ms),
+        "rows_per_iteration_max": int(np.bincount(chunk_it).max()),
+    }
+
+
+def _gemm_result(plan: dict, N: int, str_nnz: int, config: AcceleratorConfig) -> SimResult:
+    """Cycles, counters and SRAM accesses of a planned GEMM streaming ``N`` columns whose non-zeros
+    number ``str_nnz`` (per full read of the streamed operand)."""
     ms, dn = config.ms_size, config.dn_bw
-    N = int(n_cols)
-    nnz = int(bitmap.sum())
-    inst = sigma_instances(config)
-    if nnz == 0 or N == 0:
-        return SimResult(cycles=0, counters={}, instances=inst,
-                         sram={"weight_reads": 0, "input_reads": 0, "psum_reads": 0, "psum_writes": 0,
-                               "reconfigurations": 0}, info={"controller": "SIGMA_SPARSE_GEMM"})
-    Kmap, chunk_row, chunk_idx, chunk_it = _iterations(bitmap, ms)
-    n_it = Kmap.shape[0]
-    c_port = _distinct_per_group(Kmap, dn).max(axis=1)
-    c_total = _distinct_per_group(Kmap, 1, count_psum=False)[:, 0]
-    c = np.maximum(c_port, -(-c_total // STREAM_K_PER_CYCLE))
+    nnz, n_it, c = plan["nnz"], plan["n_it"], plan["c"]
     drain = DRAIN_A + DRAIN_B * math.log2(ms) + DRAIN_C * math.log2(ms / dn)
     cycles = int(round(float(np.sum(2 + N * c)) + n_it * drain))
 
     # streamed reads: each packing of whole rows reads the whole streamed operand once (its non-zeros);
     # the chunks of a folded row together read it once (each chunk its own k range)
-    if streamed is None:
-        str_nnz = Kd * N
-    else:
-        str_nnz = int(np.count_nonzero(streamed))
-    folded_rows = np.unique(chunk_row[chunk_idx > 0])
-    fold_its = np.unique(chunk_it[np.isin(chunk_row, folded_rows)])
-    input_reads = (n_it - len(fold_its) + len(folded_rows)) * str_nnz
+    input_reads = (n_it - plan["fold_its"] + plan["folded_rows"]) * str_nnz
 
-    n_chunks = len(chunk_row)
-    psum_writes = N * n_chunks
-    psum_reads = N * int(np.count_nonzero(chunk_idx > 0))
+    psum_writes = N * plan["n_chunks"]
+    psum_reads = N * plan["later_chunks"]
     mult = nnz * N
-    adds = (nnz - int(np.count_nonzero(bitmap.any(axis=1)))) * N  # ADD_2_1 + 2*ADD_3_1 in STONNE
-    add3 = N * _three_way_adds(bitmap.sum(axis=1), chunk_row, chunk_idx, chunk_it, ms)
+    adds = (nnz - plan["nonzero_rows"]) * N  # ADD_2_1 + 2*ADD_3_1 in STONNE
+    add3 = N * plan["add3"]
     levels = math.log2(ms // dn)
     deliveries = nnz * (N + 1) + psum_reads
     counters = {
@@ -192,9 +262,47 @@ def sigma_gemm(weights: np.ndarray, n_cols: int, config: AcceleratorConfig,
         counters["SWITCH.ROUTE_UNICAST"] = deliveries * levels
     sram = {"weight_reads": nnz, "input_reads": input_reads, "psum_reads": psum_reads,
             "psum_writes": psum_writes, "reconfigurations": n_it}
-    return SimResult(cycles=cycles, counters=counters, instances=inst, sram=sram,
+    return SimResult(cycles=cycles, counters=counters, instances=sigma_instances(config), sram=sram,
                      info={"controller": "SIGMA_SPARSE_GEMM", "iterations": n_it,
-                           "rows_per_iteration_max": int(np.bincount(chunk_it).max())})
+                           "rows_per_iteration_max": plan["rows_per_iteration_max"]})
+
+
+def _empty_result(config: AcceleratorConfig) -> SimResult:
+    return SimResult(cycles=0, counters={}, instances=sigma_instances(config),
+                     sram={"weight_reads": 0, "input_reads": 0, "psum_reads": 0, "psum_writes": 0,
+                           "reconfigurations": 0}, info={"controller": "SIGMA_SPARSE_GEMM"})
+
+
+def _check_sigma(config: AcceleratorConfig, W: np.ndarray) -> None:
+    if config.controller_type != "SIGMA_SPARSE_GEMM":
+        raise ConfigError(f"sigma_gemm needs controller SIGMA_SPARSE_GEMM, got {config.controller_type}",
+                          field="[SDMemory] controller_type")
+    if W.ndim != 2:
+        raise ConfigError(f"weights must be a 2-D [M, K] array, got shape {W.shape}", field="weights")
+
+
+def sigma_gemm(weights: np.ndarray, n_cols: int, config: AcceleratorConfig,
+               streamed: np.ndarray | None = None, streamed_nnz: int | None = None) -> SimResult:
+    """One SIGMA sparse GEMM: stationary ``weights`` [M, K] (zeros = the bitmap) times ``n_cols`` columns.
+
+    ``streamed``: optional [K, n_cols] streamed operand; its non-zeros set the input SRAM reads (STONNE
+    skips zero streamed values when reading, never when computing). ``streamed_nnz``: the same count
+    given directly (wins over ``streamed``). When both are None the streamed operand is taken as dense.
+    Returns cycles (cycles), counters (events), sram (accesses), instances.
+    """
+    W = np.asarray(weights)
+    _check_sigma(config, W)
+    N = int(n_cols)
+    bitmap = W != 0
+    if N == 0 or not bitmap.any():
+        return _empty_result(config)
+    if streamed_nnz is not None:
+        str_nnz = int(streamed_nnz)
+    elif streamed is None:
+        str_nnz = W.shape[1] * N
+    else:
+        str_nnz = int(np.count_nonzero(streamed))
+    return _gemm_result(_plan(bitmap, config.ms_size, config.dn_bw), N, str_nnz, config)
 
 
 def im2col(x: np.ndarray, R: int, S: int, stride: int, padding: int) -> np.ndarray:
@@ -207,25 +315,65 @@ def im2col(x: np.ndarray, R: int, S: int, stride: int, padding: int) -> np.ndarr
     return win.transpose(0, 3, 4, 1, 2).reshape(C * R * S, Xo * Yo)
 
 
+def _valid_taps(size: int, kernel: int, stride: int, padding: int, out: int) -> int:
+    """Pairs (kernel offset r, output position) whose input index falls inside the unpadded ``size``:
+    the non-padding entries of one channel's im2col rows along one axis."""
+    o = np.arange(out) * stride - padding
+    r = np.arange(kernel)[:, None]
+    pos = o[None, :] + r
+    return int(np.count_nonzero((pos >= 0) & (pos < size)))
+
+
+def im2col_nnz(x: np.ndarray | None, C: int, X: int, Y: int, R: int, S: int, stride: int, padding: int) -> int:
+    """Non-zeros of ``im2col(x, R, S, stride, padding)`` without building it ([C, X, Y] input).
+
+    ``x`` None: a dense input (no zeros but the padding): C * (valid row taps) * (valid column taps).
+    Otherwise the windows are counted on a strided view (no copy of the C*R*S x positions matrix)."""
+    Xo = (X + 2 * padding - R) // stride + 1
+    Yo = (Y + 2 * padding - S) // stride + 1
+    if x is None:
+        return C * _valid_taps(X, R, stride, padding, Xo) * _valid_taps(Y, S, stride, padding, Yo)
+    nz = np.asarray(x) != 0
+    xp = np.pad(nz, ((0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (R, S), axis=(1, 2))[:, ::stride, ::stride][:, :Xo, :Yo]
+    return int(np.count_nonzero(win))
+
+
 def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
     """A conv layer on SIGMA like STONNE's PyTorch frontend: im2col, M = filters, K = C*R*S/G,
     N = output pixels, one sparse GEMM per batch item and group, results summed.
 
     The layer's ``input_sample`` (if any) sets the streamed non-zeros (input SRAM reads); otherwise the
-    im2col matrix is taken as dense except for the zero padding.
+    im2col matrix is taken as dense except for the zero padding. The weight-bitmap part of each group's
+    GEMM is planned once and reused for every batch item (only the streamed non-zeros differ).
     """
     s = layer.shape
     total = None
     cg = s.C // s.G
-    for n in range(s.N):
-        for g in range(s.G):
-            W = layer.code_matrix(g)
-            if layer.input_sample is not None and np.asarray(layer.input_sample).ndim == 4:
-                x = np.asarray(layer.input_sample)[n % len(layer.input_sample), g * cg:(g + 1) * cg]
+    n_cols = s.X_out * s.Y_out
+    sample = layer.input_sample
+    if sample is not None and np.asarray(sample).ndim == 4:
+        sample = np.asarray(sample)
+    else:
+        sample = None
+    dense_nnz = None
+    for g in range(s.G):
+        W = np.asarray(layer.code_matrix(g))
+        _check_sigma(config, W)
+        bitmap = W != 0
+        plan = _plan(bitmap, config.ms_size, config.dn_bw) if n_cols and bitmap.any() else None
+        for n in range(s.N):
+            if plan is None:
+                r = _empty_result(config)
             else:
-                x = np.ones((cg, s.X, s.Y), dtype=np.float32)
-            cols = im2col(x, s.R, s.S, s.stride, s.padding)
-            r = sigma_gemm(W, cols.shape[1], config, streamed=cols)
+                if sample is not None:
+                    x = sample[n % len(sample), g * cg:(g + 1) * cg]
+                    nnz = im2col_nnz(x, cg, s.X, s.Y, s.R, s.S, s.stride, s.padding)
+                else:
+                    if dense_nnz is None:
+                        dense_nnz = im2col_nnz(None, cg, s.X, s.Y, s.R, s.S, s.stride, s.padding)
+                    nnz = dense_nnz
+                r = _gemm_result(plan, n_cols, nnz, config)
             total = r if total is None else total + r
     total.instances = sigma_instances(config)
     total.info = {"controller": "SIGMA_SPARSE_GEMM", "op": "conv", "gemms": s.N * s.G}
