@@ -457,3 +457,67 @@ def conv_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Acceler
     if tile.T_N > 1:
         return geo.iters * (finish + extra) + drain
     return geo.iters * (finish + extra + drain)
+
+
+# ----------------------------------------------------------------------------------------------
+# many tiles at once (tile search)
+
+
+def _distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
+    """[B, ms] keys (-1 = multiplier unused or not fed) -> distinct keys per read port, [B, dn_bw]."""
+    B, ms = key.shape
+    srt = np.sort(key.reshape(B, dn_bw, ms // dn_bw), axis=2)
+    new = np.ones(srt.shape, dtype=bool)
+    new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
+    return np.count_nonzero(new & (srt != -1), axis=2)
+
+
+def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config: AcceleratorConfig) -> np.ndarray:
+    """STONNE cycles of many tiles of one conv layer at once (int64 [B]); the same model as
+    :func:`conv_cycles`, vectorised over tiles. X, Y already padded. ``T``: tile field -> int array [B];
+    every tile must be valid for the layer (the tile search builds only valid ones; not re-checked)."""
+    ms, dn = int(config.ms_size), int(config.dn_bw)
+    width = ms // dn
+    f = {k: np.asarray(T[k], dtype=np.int64).reshape(-1, 1) for k in TILE_FIELDS}
+    TR, TS, TC, TK, TG, TN, TX, TY = (f[k] for k in TILE_FIELDS)
+    X_out = (X - R + stride) // stride
+    Y_out = (Y - S + stride) // stride
+
+    def cdiv(a, b):
+        return -(-a // b)
+
+    nfold = cdiv(R, TR) * cdiv(S, TS) * cdiv(C // G, TC)
+    iters = cdiv(N, TN) * cdiv(G, TG) * cdiv(K // G, TK)
+    iX, iY = cdiv(X_out, TX), cdiv(Y_out, TY)
+    fwd = (TY == 1) & (TS > 1) & (stride == 1) & (S % TS == 0) & (iY > 1)
+
+    vns = TR * TS * TC
+    used = vns * TK * TG * TN * TX * TY
+    m = np.arange(ms, dtype=np.int64)[None, :]
+    valid = m < used
+    v, o = np.divmod(m, vns)
+    c, rs = np.divmod(o, TR * TS)
+    r, s = np.divmod(rs, TS)
+    y = v % TY
+    x = (v // TY) % TX
+    k = (v // (TY * TX)) % TK
+    g = (v // (TY * TX * TK)) % TG
+    n = v // (TY * TX * TK * TG)
+    xin = TR + (TX - 1) * stride
+    yin = TS + (TY - 1) * stride
+    wid = np.where(valid, ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s, -1)
+    iid = np.where(valid, (((n * TG + g) * TC + c) * xin + (x * stride + r)) * yin + (y * stride + s), -1)
+    nid = np.where(~fwd | (s == TS - 1), iid, -1)
+    w_load = _distinct_per_port(wid, dn)
+    f_load = _distinct_per_port(iid, dn)
+    n_load = _distinct_per_port(nid, dn)
+    finish = _finish(w_load, f_load, n_load, nfold, iX, iY).max(axis=1)
+
+    nfold, iters, iX, iY, TN = (a[:, 0] for a in (nfold, iters, iX, iY, TN))
+    drain = drain_cycles(dn)
+    extra = np.zeros_like(finish)
+    if not config.accumulation_buffer:
+        rt = drain - PSUM_RT_SHORTER
+        per_fold = iX * (np.maximum(0, rt - f_load.max(axis=1)) + (iY - 1) * np.maximum(0, rt - n_load.max(axis=1)))
+        extra = np.where(nfold > 1, (nfold - 1) * per_fold, 0)
+    return np.where(TN > 1, iters * (finish + extra) + drain, iters * (finish + extra + drain))

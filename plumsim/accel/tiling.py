@@ -4,7 +4,7 @@ numpy only. Search: every combination of per-field candidates (divisors of the d
 two below it; T_X'/T_Y' only divisors of X'/Y', since STONNE's MAERI gives wrong results otherwise; T_N
 only 1 or a divisor of N) that fits ms_size. A vectorised lower bound on each candidate's cycles
 (steps issued one per cycle; packets spread at best over the ports that feed used multipliers; the drain)
-orders the candidates; the exact model (:func:`plumsim.accel.maeri.conv_cycles`) is evaluated in that
+orders the candidates; the exact model (:func:`plumsim.accel.maeri.conv_cycles_batch`, blocks of candidates) is evaluated in that
 order until the bound exceeds the best exact cycles found (branch and bound: the result is the exact
 optimum over the candidate set).
 """
@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.maeri import MaeriTile, conv_cycles, drain_cycles, gemm_as_conv, _check_config
+from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, drain_cycles, gemm_as_conv, _check_config
 from plumsim.errors import ConfigError
 
 #: Safety cap on exact evaluations per search (the bound usually stops far earlier).
@@ -71,16 +71,29 @@ def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dic
     per_tile = nfold * (np.maximum(1, cdiv(wp, ports))
                         + iX * (np.maximum(1, cdiv(fp, ports)) + (iY - 1) * np.maximum(1, cdiv(np_, ports))))
     lb = iters * per_tile + drain_cycles(dn)
-    order = np.lexsort((-used, lb))
-    best, best_tile = None, None
-    for n_eval, i in enumerate(order):
-        if best is not None and (lb[i] >= best or n_eval >= MAX_EXACT):
+    order = np.lexsort((-used, lb))[:MAX_EXACT]
+    # Exact cycles are computed for blocks of candidates at once (conv_cycles_batch), then scanned in
+    # order with the sequential rule, so the tile found is the one a one-by-one scan finds.
+    best, best_i = None, None
+    lb_o = lb[order].tolist()
+    start, block = 0, 16
+    while start < order.size:
+        if best is not None and lb_o[start] >= best:
             break
-        tile = MaeriTile(**{f: int(T[f][i]) for f in fields})
-        cyc = conv_cycles(N, G, C, K, R, S, X, Y, stride, tile, config)
-        if best is None or cyc < best:
-            best, best_tile = cyc, tile
-    return best_tile
+        idx = order[start:start + block]
+        cyc = conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, {f: T[f][idx] for f in fields}, config).tolist()
+        stop = False
+        for j, cj in enumerate(cyc):
+            if best is not None and lb_o[start + j] >= best:
+                stop = True
+                break
+            if best is None or cj < best:
+                best, best_i = cj, int(idx[j])
+        if stop:
+            break
+        start += block
+        block *= 2
+    return MaeriTile(**{f: int(T[f][best_i]) for f in fields})
 
 
 def choose_maeri_tile(shape, config: AcceleratorConfig) -> MaeriTile:
