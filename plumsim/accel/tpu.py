@@ -97,15 +97,25 @@ def tpu_cycles(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
 
 
 def choose_tpu_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int]:
-    """The (T_M, T_N) with the fewest cycles (ties: larger tiles), searched over 1..ms_rows x 1..ms_cols."""
-    best = None
-    for tm in range(1, min(M, config.ms_rows) + 1):
-        for tn in range(1, min(N, config.ms_cols) + 1):
-            cyc = tpu_cycles(M, N, K, config, tm, tn)
-            key = (cyc, -(tm * tn))
-            if best is None or key < best[0]:
-                best = (key, (tm, tn))
-    return best[1]
+    """The (T_M, T_N) with the fewest cycles (ties: larger tiles, then the first in T_M-major order),
+    searched over 1..ms_rows x 1..ms_cols. Vectorised: a tile's cycles depend only on the sizes of its
+    full and remainder output tiles, whose port lanes are looked up in one table of every m x n."""
+    tms = np.arange(1, min(M, config.ms_rows) + 1, dtype=np.int64)
+    tns = np.arange(1, min(N, config.ms_cols) + 1, dtype=np.int64)
+    if tms.size == 0 or tns.size == 0:
+        raise ConfigError(f"no TPU tile for an empty GEMM (M={M}, N={N})", field="T_M")
+    mg, ng = np.meshgrid(tms, tns, indexing="ij")
+    lanes = _port_lanes(mg.ravel(), ng.ravel(), config).reshape(mg.shape)   # lanes[m-1, n-1]
+    tm, tn = mg.ravel(), ng.ravel()
+    cycles = np.zeros(tm.shape, dtype=np.int64)
+    # four kinds of output tile: full / remainder rows x full / remainder columns
+    for cnt_m, m in ((M // tm, tm), ((M % tm > 0).astype(np.int64), M % tm)):
+        for cnt_n, n in ((N // tn, tn), ((N % tn > 0).astype(np.int64), N % tn)):
+            cnt = cnt_m * cnt_n
+            mi, ni = np.maximum(m, 1) - 1, np.maximum(n, 1) - 1
+            cycles += np.where(cnt > 0, cnt * (1 + K * lanes[mi, ni] + m + n + 2), 0)
+    best = np.lexsort((-(tm * tn), cycles))[0]   # stable: the first in T_M-major order among ties
+    return int(tm[best]), int(tn[best])
 
 
 def tpu_conv(layer, config: AcceleratorConfig, tile: tuple[int, int] | None = None) -> SimResult:
