@@ -74,14 +74,17 @@ def reference_configs(df: pd.DataFrame) -> dict[str, str]:
 
 
 def focus_workload(df: pd.DataFrame) -> str:
-    """The workload most figures zoom in on: the largest (most MACs), signed-binary if there is one."""
-    macs = df[df["mode"] == df["mode"].iloc[0]].drop_duplicates(["workload", "layer_index"]).groupby(
+    """The workload most figures zoom in on: among those run on the most configurations, the largest (most
+    MACs), signed-binary if there is one."""
+    one = df[df["mode"] == df["mode"].iloc[0]]
+    macs = one.drop_duplicates(["workload", "layer_index"]).groupby(
         ["workload", "workload_scheme"], sort=False)["macs"].sum().reset_index()
+    macs["configs"] = macs["workload"].map(one.groupby("workload")["config_id"].nunique())
     macs["sb"] = macs["workload_scheme"] == "signed-binary"
-    macs = macs.sort_values(["macs", "sb"], ascending=False, kind="stable")
-    top = macs["macs"].iloc[0]
-    cands = macs[(macs["macs"] == top) & macs["sb"]]
-    return str((cands if len(cands) else macs)["workload"].iloc[0])
+    macs = macs.sort_values(["configs", "macs", "sb"], ascending=False, kind="stable")
+    top = macs[(macs["configs"] == macs["configs"].iloc[0]) & (macs["macs"] == macs["macs"].iloc[0])]
+    cands = top[top["sb"]]
+    return str((cands if len(cands) else top)["workload"].iloc[0])
 
 
 def _scheme_key(s: str) -> tuple:

@@ -25,6 +25,7 @@ Grid file (relative paths are relative to the grid file)::
         densities: [null, 0.36]     # null: the scheme's own density
         seed: 0
         name: resnet18              # optional prefix of the workload names (default: the table's stem)
+        accelerators: [sigma]       # optional: run on these accelerator labels only (default: all)
 
 Structural errors (unknown key, missing file, wrong type) raise :class:`ConfigError` naming the grid file
 and the field. Axis *combinations* the hardware cannot have (dn_bw > ms_size, a mesh STONNE cannot build,
@@ -51,8 +52,9 @@ TOP_KEYS = ("name", "energy_table", "modes", "accelerators", "workloads", "descr
 ACCEL_KEYS = ("label", "base", "axes")
 AXES = ("ms_size", "dn_bw", "rn_bw", "mesh", "accumulation_buffer", "tile_policy")
 TILE_POLICIES = ("auto",)
-WORKLOAD_DIR_KEYS = ("dir", "name", "family")
-WORKLOAD_TABLE_KEYS = ("table", "schemes", "densities", "seed", "name", "family", "positive_fraction")
+WORKLOAD_DIR_KEYS = ("dir", "name", "family", "accelerators")
+WORKLOAD_TABLE_KEYS = ("table", "schemes", "densities", "seed", "name", "family", "positive_fraction",
+                       "accelerators")
 SCHEMES = ("fp", "binary", "ternary", "signed-binary")
 
 
@@ -95,6 +97,7 @@ class WorkloadSpec:
     density: float | None = None
     seed: int = 0
     positive_fraction: float = 0.5
+    accelerators: tuple = ()  # labels of the accelerators it runs on; empty: all of them
 
     @property
     def workload_id(self) -> str:
@@ -120,7 +123,8 @@ class Grid:
 
     def pairs(self) -> list[tuple[AccelPoint, WorkloadSpec]]:
         """(configuration, workload) pairs in grid order: the unit of resumable work."""
-        return [(a, w) for a in self.accels for w in self.workloads]
+        return [(a, w) for a in self.accels for w in self.workloads
+                if not w.accelerators or a.label in w.accelerators]
 
     def digest(self) -> str:
         """Hash of what determines the results (configs, workloads, modes, energy table)."""
@@ -301,7 +305,18 @@ def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[
     return points, invalid
 
 
-def _expand_workloads(entries, grid_path: Path) -> list[WorkloadSpec]:
+def _labels(e: dict, grid_path: Path, where: str, known) -> tuple:
+    labels = e.get("accelerators")
+    if labels is None:
+        return ()
+    labels = _as_list(labels, grid_path, where + ".accelerators")
+    for lab in labels:
+        _need(lab in known, f"unknown accelerator label {lab!r}; labels of this grid: {', '.join(known)}",
+              grid_path, where + ".accelerators")
+    return tuple(str(x) for x in labels)
+
+
+def _expand_workloads(entries, grid_path: Path, known=()) -> list[WorkloadSpec]:
     out = []
     _as_list(entries, grid_path, "workloads")
     for i, e in enumerate(entries):
@@ -312,7 +327,8 @@ def _expand_workloads(entries, grid_path: Path) -> list[WorkloadSpec]:
             d = _resolve(str(e["dir"]), grid_path.parent)
             _need(d.is_dir(), f"workload folder {d} does not exist", grid_path, where + ".dir")
             name = str(e.get("name") or d.name)
-            out.append(WorkloadSpec(name=name, family=str(e.get("family") or name), dir=str(d)))
+            out.append(WorkloadSpec(name=name, family=str(e.get("family") or name), dir=str(d),
+                                    accelerators=_labels(e, grid_path, where, known)))
             continue
         _need("table" in e, "needs 'dir' (a saved workload) or 'table' (a layer table YAML)",
               grid_path, where)
@@ -349,7 +365,8 @@ def _expand_workloads(entries, grid_path: Path) -> list[WorkloadSpec]:
                 tag = f"{prefix}-{s}" + ("" if d is None else f"-d{int(round(d * 100)):02d}") + f"-s{seed}"
                 out.append(WorkloadSpec(name=tag, family=str(e.get("family") or prefix), table=str(t), scheme=s,
                                         density=None if d is None else float(d), seed=int(seed),
-                                        positive_fraction=float(pf)))
+                                        positive_fraction=float(pf),
+                                        accelerators=_labels(e, grid_path, where, known)))
     names = [w.name for w in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -402,6 +419,7 @@ def grid_from_dict(raw: dict, path, config_loader=None) -> Grid:
         raise ConfigError(f"no valid configuration: all {len(invalid)} combinations are invalid "
                           f"(first: {invalid[0]['config_id']}: {invalid[0]['reason']})" if invalid
                           else "no configuration", path=path, field="accelerators")
-    workloads = _expand_workloads(raw.get("workloads"), path)
+    labels = list(dict.fromkeys(a.label for a in accels)) + [b["accelerator"] for b in invalid]
+    workloads = _expand_workloads(raw.get("workloads"), path, tuple(dict.fromkeys(labels)))
     return Grid(name=str(raw.get("name") or path.stem), path=str(path), raw=raw, energy_table=table,
                 modes=modes, accels=accels, workloads=workloads, invalid=invalid)
