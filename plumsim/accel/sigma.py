@@ -196,6 +196,7 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
     if shared.any():
         rows = np.flatnonzero(shared)
         r_idx, k = np.nonzero(bitmap[rows])                # row-major: in slot order
+    if shared.any() and r_idx.size:                       # (iterations of all-zero rows cost nothing)
         rr = rows[r_idx]
         first = np.concatenate(([0], np.cumsum(row_nnz[rows])[:-1]))
         slot = row_slot[rr] + (np.arange(r_idx.size) - first[r_idx])
