@@ -69,8 +69,10 @@ def workload_totals(df: pd.DataFrame) -> pd.DataFrame:
 def reference_configs(df: pd.DataFrame) -> dict[str, str]:
     """accelerator label -> config_id of its reference configuration (largest ms_size, dn_bw, rn_bw)."""
     cfg = df[["accelerator", "config_id", "ms_size", "dn_bw", "rn_bw"]].drop_duplicates("config_id")
+    order = list(dict.fromkeys(cfg["accelerator"]))  # grid order
     cfg = cfg.sort_values(["ms_size", "dn_bw", "rn_bw"], ascending=False, kind="stable")
-    return {a: g["config_id"].iloc[0] for a, g in cfg.groupby("accelerator", sort=False)}
+    best = {a: g["config_id"].iloc[0] for a, g in cfg.groupby("accelerator", sort=False)}
+    return {a: best[a] for a in order}
 
 
 def focus_workload(df: pd.DataFrame) -> str:
@@ -172,7 +174,9 @@ def plot_attribution(df: pd.DataFrame, out: Path) -> list[Path]:
     need = ["energy_dense", "energy_sparsity_share", "energy_repetition_share", "energy_remaining"]
     d0 = df[df["mode"] == df["mode"].iloc[0]]
     refs = reference_configs(df)
-    fig, axes = _panels(plt, len(refs), width=max(5.0, 0.5 * d0["workload"].nunique() + 2))
+    fig, axes = plt.subplots(len(refs), 1, figsize=(max(6.0, 0.45 * d0["workload"].nunique() + 2.5),
+                                                    3.6 * len(refs)), squeeze=False)
+    axes = list(axes[:, 0])
     if d0[need].isna().all().all():
         for ax in axes:
             ax.text(0.5, 0.5, "attribution needs all four modes\n(dense, skip, repeat, skip+repeat)",
