@@ -67,7 +67,7 @@ def _run_case(row, base: Path, path) -> SimResult:
     op = str(row["op"])
     if fam.startswith("SIGMA"):
         from plumsim.accel.cfg import load_config
-        from plumsim.accel.sigma import im2col, sigma_gemm
+        from plumsim.accel.sigma import im2col_nnz, sigma_gemm
 
         cfg = load_config(base / str(row["cfg_file"]))
         wf = base / str(row["weights_file"])
@@ -77,9 +77,13 @@ def _run_case(row, base: Path, path) -> SimResult:
         w, x = z["weight"], z["input"]
         W = w.reshape(w.shape[0], -1)
         if op == "SparseConv":
-            cols = im2col(np.asarray(x[0], dtype=np.float32), _int(row, "R", path), _int(row, "S", path),
-                          _int(row, "stride", path), _int(row, "padding", path))
-            return sigma_gemm(W, cols.shape[1], cfg, cols)
+            R, S = _int(row, "R", path), _int(row, "S", path)
+            stride, padding = _int(row, "stride", path), _int(row, "padding", path)
+            C, X, Y = x.shape[1], x.shape[2], x.shape[3]
+            n_cols = ((X + 2 * padding - R) // stride + 1) * ((Y + 2 * padding - S) // stride + 1)
+            # Only the streamed operand's non-zero count matters to SIGMA: no im2col matrix needed.
+            nnz = im2col_nnz(np.asarray(x[0], dtype=np.float32), C, X, Y, R, S, stride, padding)
+            return sigma_gemm(W, n_cols, cfg, streamed_nnz=nnz)
         return sigma_gemm(W, x.shape[0], cfg, np.asarray(x).T)
     if fam.startswith("TPU"):
         from plumsim.accel.tpu import tpu_gemm
