@@ -39,8 +39,8 @@ figcaption{font-size:.9em;color:#555}pre{background:#f7f7f7;padding:1em;overflow
 
 def _table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     """A DataFrame as a plain HTML table (text left-aligned, numbers right-aligned, escaped)."""
-    head = "".join(f'<th class="{"l" if df[c].dtype == object else ""}">{html.escape(str(c))}</th>'
-                   for c in df.columns)
+    head = "".join(f'<th class="{"" if pd.api.types.is_numeric_dtype(df[c]) else "l"}">'
+                   f'{html.escape(str(c))}</th>' for c in df.columns)
     rows = []
     for _, r in df.iterrows():
         cells = []
@@ -91,7 +91,8 @@ def attribution_table(df: pd.DataFrame) -> pd.DataFrame:
         "dense energy": tot["energy_dense"], "skip+repeat energy": tot["energy_remaining"],
         "sparsity share %": 100 * tot["energy_sparsity_share"] / tot["energy_dense"],
         "repetition share %": 100 * tot["energy_repetition_share"] / tot["energy_dense"],
-        "dense cycles": tot["cycles_dense"], "skip+repeat cycles": tot["cycles_remaining"],
+        "dense cycles": tot["cycles_dense"].round().astype("int64"),
+        "skip+repeat cycles": tot["cycles_remaining"].round().astype("int64"),
         "unit": tot["energy_unit"]})
     return out.reset_index(drop=True)
 
