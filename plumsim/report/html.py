@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import numbers
 from pathlib import Path
 
 import pandas as pd
@@ -46,10 +47,10 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
         cells = []
         for c in df.columns:
             v = r[c]
-            if isinstance(v, float):
+            if isinstance(v, numbers.Real) and not isinstance(v, (numbers.Integral, bool)):
                 txt = "" if pd.isna(v) else floatfmt.format(v)
                 cells.append(f"<td>{txt}</td>")
-            elif isinstance(v, (int,)) and not isinstance(v, bool):
+            elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
                 cells.append(f"<td>{v}</td>")
             else:
                 cells.append(f'<td class="l">{html.escape(str(v))}</td>')
