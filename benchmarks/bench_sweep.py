@@ -1,0 +1,147 @@
+"""Sweep throughput and Dask overhead.
+
+Measures, on this machine (default 2 worker processes):
+1. points/s (one point = layer x configuration x mode) of a local sweep of ResNet-18/ImageNet signed-binary
+   on the SIGMA grid (accel_configs/sweeps/resnet18-sigma.yaml, 119 configurations) and the MAERI grid
+   (resnet18-maeri.yaml, 182 configurations):
+   - ``native`` mode (each controller's STONNE-faithful model) on every configuration;
+   - the four repetition modes (dense/skip/repeat/skip+repeat, what attribution needs) on an evenly spaced
+     subset of configurations (--rep-configs), because that model is much slower per layer;
+2. the share of a sweep's time spent outside the accelerator models (pricing, statistics, rows, store);
+3. Dask vs local on the same grid and modes: a LocalCluster started by the sweep (what
+   ``--executor dask`` costs end to end) and an already running cluster (``--scheduler``).
+
+    .venv/bin/python benchmarks/bench_sweep.py [--workers 2] [--rep-configs 12] [--out results/bench_sweep]
+
+Prints a table and writes OUT/bench_sweep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from plumsim.sweep.grid import load_grid  # noqa: E402
+from plumsim.sweep.runner import run_sweep  # noqa: E402
+
+GRIDS = {"sigma": ROOT / "accel_configs" / "sweeps" / "resnet18-sigma.yaml",
+         "maeri": ROOT / "accel_configs" / "sweeps" / "resnet18-maeri.yaml"}
+
+
+def subgrid(name: str, modes, every: int | None = None, limit: int | None = None):
+    g = load_grid(GRIDS[name])
+    g.modes = tuple(modes)
+    if limit and len(g.accels) > limit:
+        step = len(g.accels) / limit
+        g.accels = [g.accels[int(i * step)] for i in range(limit)]
+    return g
+
+
+def sweep(grid, out: Path, **kw) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    s = run_sweep(grid, out, progress=False, plots=False, log=io.StringIO(), **kw)
+    s["wall_s"] = round(time.perf_counter() - t0, 2)
+    s["points_per_s_wall"] = round(s["points_computed"] / s["wall_s"], 1)
+    return s
+
+
+def model_share(grid, pairs: int = 3) -> float:
+    """Fraction of evaluate_pair time spent inside the accelerator models (simulate_mode), in-process."""
+    import plumsim.sweep.evaluate as ev
+    from plumsim.sweep.runner import materialise_workloads
+    from plumsim.sweep.store import ResultStore
+
+    store = ResultStore(ROOT / "results" / "bench_sweep" / "share")
+    store.out.mkdir(parents=True, exist_ok=True)
+    wl = materialise_workloads(grid, store)[0]
+    ev._workload(wl["dir"])  # load once, as a worker would
+    inside = [0.0]
+    orig = ev.simulate_mode
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return orig(*a, **k)
+        finally:
+            inside[0] += time.perf_counter() - t
+
+    ev.simulate_mode = timed
+    try:
+        t0 = time.perf_counter()
+        for acc in grid.accels[:pairs]:
+            ev.evaluate_pair(acc.fields(), acc.config, wl, grid.modes, grid.energy_table)
+        total = time.perf_counter() - t0
+    finally:
+        ev.simulate_mode = orig
+    return inside[0] / total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rep-configs", type=int, default=12,
+                    help="configurations per grid for the four repetition modes (default 12)")
+    ap.add_argument("--out", default=str(ROOT / "results" / "bench_sweep"))
+    ap.add_argument("--skip-dask", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    rows = []
+    for name in GRIDS:
+        for label, modes, limit in (("native", ["native"], None),
+                                    ("repetition x4", ["dense", "skip", "repeat", "skip+repeat"],
+                                     args.rep_configs)):
+            g = subgrid(name, modes, limit=limit)
+            s = sweep(g, out / f"{name}-{modes[0]}", workers=args.workers)
+            share = model_share(g)
+            rows.append({"grid": name, "modes": label, "configs": len(g.accels), "points": s["points_computed"],
+                         "executor": "local", "wall_s": s["wall_s"], "points_per_s": s["points_per_s_wall"],
+                         "model_time_share": round(share, 3)})
+            print(rows[-1], flush=True)
+    dask_rows = []
+    if not args.skip_dask:
+        from distributed import Client, LocalCluster
+
+        for name in GRIDS:
+            g = subgrid(name, ["native"])
+            loc = next(r for r in rows if r["grid"] == name and r["modes"] == "native")
+            s = sweep(g, out / f"{name}-dask-own", executor="dask", workers=args.workers)
+            cl = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=":0", silence_logs=logging.ERROR)
+            client = Client(cl)
+            try:
+                s2 = sweep(g, out / f"{name}-dask-running", executor="dask", workers=args.workers,
+                           scheduler=cl.scheduler_address)
+            finally:
+                client.close()
+                cl.close()
+            for lab, ss in (("dask (starts its LocalCluster)", s), ("dask (running cluster)", s2)):
+                dask_rows.append({"grid": name, "modes": "native", "configs": len(g.accels),
+                                  "points": ss["points_computed"], "executor": lab, "wall_s": ss["wall_s"],
+                                  "points_per_s": ss["points_per_s_wall"],
+                                  "overhead_vs_local": round(ss["wall_s"] / loc["wall_s"] - 1, 3)})
+                print(dask_rows[-1], flush=True)
+    import pandas as pd
+
+    print()
+    print(pd.DataFrame(rows).to_string(index=False))
+    if dask_rows:
+        print()
+        print(pd.DataFrame(dask_rows).to_string(index=False))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_sweep.json").write_text(json.dumps({"local": rows, "dask": dask_rows,
+                                                      "workers": args.workers}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
