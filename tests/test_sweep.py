@@ -268,3 +268,13 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             main([cmd, "--help"])
         assert exc.value.code == 0
+
+
+def test_bad_energy_table_fails_before_running(tmp_path, capsys):
+    bad = tmp_path / "table.yaml"
+    bad.write_text("name: mine\nunit: furlongs\ncomponents: {}\n")
+    p = write_grid(tmp_path, energy_table=str(bad))
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o"), "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "table.yaml" in err[0]
+    assert not (tmp_path / "o" / "parts").exists()

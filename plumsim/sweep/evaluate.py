@@ -217,9 +217,15 @@ def evaluate_chunk(tasks: list[dict]) -> pd.DataFrame:
     """Evaluate a chunk: a list of ``{"pair_key", "accel_fields", "config", "workload", "modes",
     "energy_table"}`` dicts. Returns the rows of every pair (whole pairs only: a chunk is stored as a unit).
     """
+    from plumsim.errors import PlumsimError
+
     frames = []
     for t in tasks:
-        df = evaluate_pair(t["accel_fields"], t["config"], t["workload"], tuple(t["modes"]), t["energy_table"])
+        try:
+            df = evaluate_pair(t["accel_fields"], t["config"], t["workload"], tuple(t["modes"]),
+                               t["energy_table"])
+        except PlumsimError as exc:  # say which point failed; the error type (and exit code 2) stays
+            raise type(exc)(f"{t['pair_key']}: {exc}") from None
         df.insert(0, "pair_key", t["pair_key"])
         frames.append(df)
     return pd.concat(frames, ignore_index=True)

@@ -405,6 +405,12 @@ def grid_from_dict(raw: dict, path, config_loader=None) -> Grid:
         _need(tp.is_file(), f"energy table {table!r} is neither 'stonne', 'horowitz45' nor an existing file",
               path, "energy_table")
         table = str(tp)
+    try:
+        from plumsim.energy import load_energy_table
+    except ImportError:  # pragma: no cover - only while plumsim.energy is incomplete
+        load_energy_table = None
+    if load_energy_table is not None:
+        load_energy_table(table)  # a bad table fails now (EnergyTableError names its file and row)
     accels, invalid = [], []
     for i, entry in enumerate(_as_list(raw.get("accelerators"), path, "accelerators")):
         pts, bad = _expand_accel(entry, i, path, config_loader)

@@ -112,13 +112,17 @@ def _run_local(chunks, workers: int):
 
     # fork: workers start in milliseconds and inherit the imported package; the parent has no threads yet
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
         pending = {pool.submit(evaluate_chunk, ch): ch for ch in chunks}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 ch = pending.pop(fut)
                 yield ch, fut.result()
+    finally:
+        # on an error or Ctrl-C, drop the queued chunks instead of computing them (stored chunks stay)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(chunks, workers: int, scheduler: str | None):
