@@ -9,7 +9,8 @@ Measures, on this machine (default 2 worker processes):
      subset of configurations (--rep-configs), because that model is much slower per layer;
 2. the share of a sweep's time spent outside the accelerator models (pricing, statistics, rows, store);
 3. Dask vs local on the same grid and modes: a LocalCluster started by the sweep (what
-   ``--executor dask`` costs end to end) and an already running cluster (``--scheduler``).
+   ``--executor dask`` costs end to end), an already running cluster (``--scheduler``), and that cluster
+   again once its workers are warm (imports done, workload cached).
 
     .venv/bin/python benchmarks/bench_sweep.py [--workers 2] [--rep-configs 12] [--out results/bench_sweep]
 
@@ -93,13 +94,15 @@ def main() -> int:
                     help="configurations per grid for the four repetition modes (default 12)")
     ap.add_argument("--out", default=str(ROOT / "results" / "bench_sweep"))
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--skip-repetition", action="store_true", help="native mode only (fast)")
     args = ap.parse_args()
     out = Path(args.out)
     rows = []
     for name in GRIDS:
-        for label, modes, limit in (("native", ["native"], None),
-                                    ("repetition x4", ["dense", "skip", "repeat", "skip+repeat"],
-                                     args.rep_configs)):
+        runs = [("native", ["native"], None)]
+        if not args.skip_repetition:
+            runs.append(("repetition x4", ["dense", "skip", "repeat", "skip+repeat"], args.rep_configs))
+        for label, modes, limit in runs:
             g = subgrid(name, modes, limit=limit)
             s = sweep(g, out / f"{name}-{modes[0]}", workers=args.workers)
             share = model_share(g)
@@ -115,16 +118,23 @@ def main() -> int:
             g = subgrid(name, ["native"])
             loc = next(r for r in rows if r["grid"] == name and r["modes"] == "native")
             s = sweep(g, out / f"{name}-dask-own", executor="dask", workers=args.workers)
-            cl = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                              dashboard_address=":0", silence_logs=logging.ERROR)
+            import dask
+
+            with dask.config.set({"distributed.worker.profile.enabled": False}):  # as the sweep's own cluster
+                cl = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cl)
             try:
                 s2 = sweep(g, out / f"{name}-dask-running", executor="dask", workers=args.workers,
                            scheduler=cl.scheduler_address)
+                # the same sweep again on the now warm workers (imports done, workload cached)
+                s3 = sweep(g, out / f"{name}-dask-warm", executor="dask", workers=args.workers,
+                           scheduler=cl.scheduler_address)
             finally:
                 client.close()
                 cl.close()
-            for lab, ss in (("dask (starts its LocalCluster)", s), ("dask (running cluster)", s2)):
+            for lab, ss in (("dask (starts its LocalCluster)", s), ("dask (running cluster)", s2),
+                            ("dask (warm workers)", s3)):
                 dask_rows.append({"grid": name, "modes": "native", "configs": len(g.accels),
                                   "points": ss["points_computed"], "executor": lab, "wall_s": ss["wall_s"],
                                   "points_per_s": ss["points_per_s_wall"],
