@@ -40,6 +40,7 @@ STAT_COLUMNS = ("density", "nnz", "numel", "nnz_per_region_mean", "mean_unique_n
 SHAPE_FIELDS = ("N", "G", "C", "K", "R", "S", "X", "Y", "stride", "padding")
 
 
+@functools.lru_cache(maxsize=256)
 def group_column(group: str) -> str:
     """``"distribution network"`` -> ``"energy_distribution_network"``."""
     return "energy_" + re.sub(r"[^0-9a-z]+", "_", str(group).lower()).strip("_")
@@ -148,6 +149,13 @@ def shapley(d: float, s: float, r: float, sr: float) -> tuple[float, float]:
 def evaluate_pair(accel_fields: dict, config, workload: dict, modes: tuple[str, ...],
                   energy_table: str) -> pd.DataFrame:
     """All layers x modes of one (configuration, workload) pair as a DataFrame (columns: module doc)."""
+    return order_columns(pd.DataFrame(pair_rows(accel_fields, config, workload, modes, energy_table)))
+
+
+def pair_rows(accel_fields: dict, config, workload: dict, modes: tuple[str, ...], energy_table: str,
+              pair_key: str | None = None) -> list[dict]:
+    """The rows of :func:`evaluate_pair` as dicts (a chunk builds one DataFrame from all its pairs: a
+    DataFrame per pair costs more than a fast accelerator model)."""
     wl, stats = _workload(workload["dir"])
     rows = []
     for li, (layer, st) in enumerate(zip(wl.layers, stats)):
@@ -157,7 +165,8 @@ def evaluate_pair(accel_fields: dict, config, workload: dict, modes: tuple[str, 
         for mode in modes:
             res = simulate_mode(layer, config, mode)
             energy, unit, groups = price(res, table)
-            row = dict(accel_fields)
+            row = {"pair_key": pair_key} if pair_key is not None else {}
+            row.update(accel_fields)
             row.update(workload=workload["name"], family=workload["family"], workload_source=workload["source"],
                        workload_scheme=workload["scheme"], density_target=workload["density"],
                        seed=workload["seed"], layer=layer.name, layer_index=li, kind=layer.kind,
@@ -179,7 +188,7 @@ def evaluate_pair(accel_fields: dict, config, workload: dict, modes: tuple[str, 
                                                           "remaining")}
             for row in per_mode.values():
                 row.update(vals)
-    return order_columns(pd.DataFrame(rows))
+    return rows
 
 
 # Component groups of plumsim.energy's breakdown, in the order figures stack them.
@@ -219,13 +228,11 @@ def evaluate_chunk(tasks: list[dict]) -> pd.DataFrame:
     """
     from plumsim.errors import PlumsimError
 
-    frames = []
+    rows = []
     for t in tasks:
         try:
-            df = evaluate_pair(t["accel_fields"], t["config"], t["workload"], tuple(t["modes"]),
-                               t["energy_table"])
+            rows += pair_rows(t["accel_fields"], t["config"], t["workload"], tuple(t["modes"]),
+                              t["energy_table"], pair_key=t["pair_key"])
         except PlumsimError as exc:  # say which point failed; the error type (and exit code 2) stays
             raise type(exc)(f"{t['pair_key']}: {exc}") from None
-        df.insert(0, "pair_key", t["pair_key"])
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    return order_columns(pd.DataFrame(rows))
