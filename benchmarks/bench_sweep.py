@@ -56,8 +56,8 @@ def sweep(grid, out: Path, **kw) -> dict:
     return s
 
 
-def model_share(grid, pairs: int = 3) -> float:
-    """Fraction of evaluate_pair time spent inside the accelerator models (simulate_mode), in-process."""
+def model_share(grid, pairs: int = 6) -> float:
+    """Fraction of a chunk's time spent inside the accelerator models (simulate_mode), in-process."""
     import plumsim.sweep.evaluate as ev
     from plumsim.sweep.runner import materialise_workloads
     from plumsim.sweep.store import ResultStore
@@ -79,8 +79,10 @@ def model_share(grid, pairs: int = 3) -> float:
     ev.simulate_mode = timed
     try:
         t0 = time.perf_counter()
-        for acc in grid.accels[:pairs]:
-            ev.evaluate_pair(acc.fields(), acc.config, wl, grid.modes, grid.energy_table)
+        tasks = [{"pair_key": str(i), "accel_fields": acc.fields(), "config": acc.config, "workload": wl,
+                  "modes": list(grid.modes), "energy_table": grid.energy_table}
+                 for i, acc in enumerate(grid.accels[:pairs])]
+        ev.evaluate_chunk(tasks)  # what a worker runs for a chunk
         total = time.perf_counter() - t0
     finally:
         ev.simulate_mode = orig
