@@ -13,7 +13,7 @@ from torch import nn  # noqa: E402
 from plumsim.errors import WorkloadError  # noqa: E402
 from plumsim.quant.layers import QConv2d, QLinear  # noqa: E402
 from plumsim.workload import Workload  # noqa: E402
-from plumsim.workload.lower import lower  # noqa: E402
+from plumsim.workload.lowering import lower  # noqa: E402
 
 SCHEMES = ["signed-binary", "binary", "ternary", "fp"]
 

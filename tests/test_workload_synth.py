@@ -148,7 +148,7 @@ def test_shipped_tables_match_lowered_models(table, model):
     and FP marking as a real forward pass gives."""
     pytest.importorskip("torch")
     from plumsim.quant.models import build_model
-    from plumsim.workload.lower import lower
+    from plumsim.workload.lowering import lower
 
     lowered = lower(build_model(model, scheme="signed-binary"))
     tbl = load_table(TABLES / table)

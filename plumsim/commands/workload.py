@@ -1,6 +1,6 @@
 """CLI: ``plumsim lower`` and ``plumsim workload synth|show``.
 
-Heavy imports (torch via plumsim.workload.lower) happen inside the command functions.
+Heavy imports (torch via plumsim.workload.lowering) happen inside the command functions.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _cmd_show(args) -> int:
 
 def _cmd_lower(args) -> int:
     from plumsim.errors import WorkloadError
-    from plumsim.workload.lower import lower
+    from plumsim.workload.lowering import lower
 
     if args.batch < 1:
         raise WorkloadError(f"must be >= 1, got {args.batch}", field="--batch")

@@ -1,6 +1,6 @@
 """Workloads: lowering trained layers, the on-disk format, synthetic layer tables, statistics.
 
-numpy only at import time: torch is imported lazily by the lowering code (``plumsim.workload.lower``),
+numpy only at import time: torch is imported lazily by the lowering code (``plumsim.workload.lowering``),
 because plumsim.accel imports this package.
 """
 
@@ -13,8 +13,8 @@ from plumsim.workload.synth import load_table, synth
 
 def lower(model_or_checkpoint_dir, example_input=None, **kwargs):
     """Lower a torch model (or a checkpoint folder) to a :class:`Workload`; see
-    :func:`plumsim.workload.lower.lower` (imported here lazily: it needs torch)."""
-    from plumsim.workload.lower import lower as _lower
+    :func:`plumsim.workload.lowering.lower` (imported here lazily: it needs torch)."""
+    from plumsim.workload.lowering import lower as _lower
 
     return _lower(model_or_checkpoint_dir, example_input, **kwargs)
 
