@@ -120,9 +120,9 @@ def main() -> int:
             g = subgrid(name, ["native"])
             loc = next(r for r in rows if r["grid"] == name and r["modes"] == "native")
             s = sweep(g, out / f"{name}-dask-own", executor="dask", workers=args.workers)
-            import dask
+            from plumsim.sweep.runner import dask_worker_settings
 
-            with dask.config.set({"distributed.worker.profile.enabled": False}):  # as the sweep's own cluster
+            with dask_worker_settings():  # as the sweep's own cluster
                 cl = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cl)

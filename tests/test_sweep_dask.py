@@ -22,8 +22,11 @@ distributed = pytest.importorskip("distributed")
 def cluster():
     from distributed import Client, LocalCluster
 
-    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=":0", silence_logs=logging.ERROR)
+    from plumsim.sweep.runner import dask_worker_settings
+
+    with dask_worker_settings():
+        cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cl)
     yield cl, client
     client.close()
@@ -52,6 +55,9 @@ def test_dask_worker_killed_mid_sweep(cluster, reference, tmp_path):
     p, ref = reference
     pids = client.run(os.getpid)  # {worker address: pid} of the worker processes
     assert len(pids) == 2
+    # the sweep's worker settings reached the workers (see plumsim.sweep.runner.dask_worker_settings)
+    env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert set(env.values()) == {None}
     victim = sorted(pids.values())[0]
     killed = []
 
