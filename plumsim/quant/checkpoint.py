@@ -30,6 +30,7 @@ import torch
 
 from plumsim import __version__
 from plumsim.errors import PlumsimError, WorkloadError
+from plumsim.fileio import fsync_dir
 
 FORMAT = "plumsim-checkpoint"
 FORMAT_VERSION = 1
@@ -103,19 +104,6 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path, model: torch.nn.Module, config: dict, extra_state: dict | None = None,
                     extra_files: dict[str, str | bytes] | None = None) -> Path:
     """Write checkpoint directory ``path`` atomically; returns it.
@@ -151,11 +139,11 @@ def save_checkpoint(path, model: torch.nn.Module, config: dict, extra_state: dic
     try:
         for name, data in files.items():
             _write_bytes(tmp / name, data)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not path.exists():

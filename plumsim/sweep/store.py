@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 
 import pandas as pd
 
 from plumsim.errors import ConfigError
+from plumsim.fileio import atomic_write, atomic_write_bytes
 
 RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
@@ -30,63 +30,12 @@ PARTS = "parts"
 ROW_KEY = ("pair_key", "layer_index", "mode")
 
 
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(str(d), os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _umask_mode() -> int:
-    """0o666 minus the process umask: what a plain open() would give (mkstemp makes 0o600 files)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
 def atomic_write_frame(path: Path, df: pd.DataFrame, fmt: str = "parquet") -> None:
     """Write a DataFrame as Parquet or CSV atomically (tmp file in the same folder, fsync, os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if fmt == "parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    if fmt == "parquet":
+        atomic_write(path, lambda fh: df.to_parquet(fh, index=False))
+    else:
+        atomic_write_bytes(path, df.to_csv(index=False).encode())
 
 
 def atomic_write_json(path: Path, obj) -> None:

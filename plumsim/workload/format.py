@@ -23,13 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from plumsim.errors import WorkloadError
+from plumsim.fileio import atomic_write, atomic_write_bytes
 from plumsim.workload.layer import KINDS, Layer, LayerShape
 from plumsim.workload.schemes import SCHEME_CODES
 from plumsim.workload.stats import layer_stats
@@ -111,25 +111,11 @@ class Workload:
             raise WorkloadError(f"meta/options must be plain JSON values (no NaN): {exc}",
                                 path=d / MANIFEST, field="meta/options") from None
         d.mkdir(parents=True, exist_ok=True)
-        tmp_npz = d / f".{TENSORS}.tmp-{os.getpid()}"
-        tmp_man = d / f".{MANIFEST}.tmp-{os.getpid()}"
-        try:
-            with open(tmp_npz, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            manifest["tensors_sha256"] = _sha256(tmp_npz)
-            with open(tmp_man, "w", encoding="utf-8") as fh:
-                json.dump(manifest, fh, indent=2, allow_nan=False)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_npz, d / TENSORS)
-            os.replace(tmp_man, d / MANIFEST)
-        finally:
-            for t in (tmp_npz, tmp_man):
-                if t.exists():
-                    t.unlink()
+        # Tensors first, manifest last: the manifest carries the tensors' checksum, so a write cut between
+        # the two renames is detected on load.
+        atomic_write(d / TENSORS, lambda fh: np.savez_compressed(fh, **arrays))
+        manifest["tensors_sha256"] = _sha256(d / TENSORS)
+        atomic_write_bytes(d / MANIFEST, (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode())
         return d
 
     # ------------------------------------------------------------------ load
