@@ -49,7 +49,9 @@ out when U covers the non-zero alphabet (signed-binary: bitmap + one sign bit pe
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from dataclasses import replace
 
 import numpy as np
@@ -159,51 +161,91 @@ def _distinct(keys: np.ndarray) -> np.ndarray:
     return s[np.concatenate(([True], s[1:] != s[:-1]))]
 
 
-def _sigma_cycles(row_k: dict, row_slots: list, cfg: AcceleratorConfig, N: int):
-    """Iterations, cycles, streamed packets and folds for one group; see the module doc."""
+def _uniform_cycles(kmat: np.ndarray, cfg: AcceleratorConfig, N: int):
+    """Iterations, cycles, streamed packets and folds of one group whose rows all hold ``vn`` operands
+    (MAERI style). ``kmat`` [M, vn]: the reduction indices of each row's slots, ascending.
+
+    Same packing as :func:`_pack` (greedy, in order, whole rows; a row longer than ms folds into its own
+    iterations), but with equal rows the layout is arithmetic: q = ms // vn rows per iteration."""
     ms, dn = cfg.ms_size, cfg.dn_bw
-    chunks, iters = _pack(row_slots, ms)
-    if iters == 0:
+    M, vn = kmat.shape
+    if M == 0 or vn == 0:
         return 0, 0, 0, 0
     width = max(1, ms // dn)
-    it_ids, ports, ks = [], [], []
-    fill = {}
-    for r, start, length, it in chunks:
-        pos0 = fill.get(it, 0)
-        fill[it] = pos0 + length
-        k = row_k[r][start:start + length]
-        it_ids.append(np.full(length, it, dtype=np.int64))
-        ports.append((pos0 + np.arange(length)) // width)
-        ks.append(k)
-    it_a, port_a, k_a = np.concatenate(it_ids), np.concatenate(ports), np.concatenate(ks).astype(np.int64)
-    kmax = int(k_a.max()) + 1 if k_a.size else 1
+    L = int(kmat.max()) + 1
+    if vn > ms:  # every row folds: chunk j of row o is iteration o * nch + j, from multiplier 0
+        nch = -(-vn // ms)
+        iters = M * nch
+        length = np.minimum(ms, vn - ms * np.arange(nch))           # slots of each chunk
+        per_it = np.tile(length, M)                                   # a row's indices are distinct
+        # one row per iteration: a port's indices are distinct, port 0 is the fullest
+        c_sum = iters if dn >= ms else int(np.maximum(np.minimum(width, length), 1).sum()) * M
+        return iters, int(iters * (2 + DRAIN) + N * c_sum), int(per_it.sum()) * N, M * (nch - 1)
+    q = ms // vn
+    iters = -(-M // q)
+    row_it = np.arange(M) // q
     # distinct reduction indices per iteration: one streamed packet per index per column
-    distinct_it = _distinct(it_a * kmax + k_a)
-    per_it = np.bincount(distinct_it // kmax, minlength=iters)
+    present = np.zeros((iters, L), dtype=bool)
+    present[np.repeat(row_it, vn), kmat.ravel()] = True
+    stream = int(np.count_nonzero(present))
     if dn >= ms:
-        c = np.ones(iters, dtype=np.int64)
+        c_sum = iters
     else:
-        key = _distinct((it_a * (dn + 1) + port_a) * kmax + k_a)
-        per_port = np.bincount(key // kmax, minlength=iters * (dn + 1))
-        c = np.maximum(per_port.reshape(iters, dn + 1).max(axis=1), 1)
-    cycles = int(iters * (2 + DRAIN) + N * c.sum())
-    folds = sum(1 for r, start, _, _ in chunks if start > 0)
-    return iters, cycles, int(per_it.sum()) * N, folds
+        # slots of each iteration (rows back to back from multiplier 0, -1 = empty), cut into ports
+        slots = np.full((iters, q * vn), -1, dtype=np.int64)
+        slots.reshape(iters * q, vn)[:M] = kmat
+        full = np.full((iters, ms), -1, dtype=np.int64)
+        full[:, :q * vn] = slots
+        per_port = full.reshape(iters, dn, ms // dn) if ms % dn == 0 else None
+        if per_port is None:  # ports of width ms//dn, the last ones may hold more slots: general path
+            port = np.arange(ms) // width
+            key = (np.arange(iters)[:, None] * (dn + 1) + port[None, :]) * (L + 1) + (full + 1)
+            key = key[full >= 0]
+            key = _distinct(key)
+            cnt = np.bincount(key // (L + 1), minlength=iters * (dn + 1))
+            c = np.maximum(cnt.reshape(iters, dn + 1).max(axis=1), 1)
+        else:
+            if _rows_align(vn, width):
+                # every port lies inside one row: its indices are distinct
+                cnt = np.count_nonzero(per_port >= 0, axis=2)
+            else:
+                srt = np.sort(per_port, axis=2)
+                new = np.ones(srt.shape, dtype=bool)
+                new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
+                cnt = np.count_nonzero(new & (srt >= 0), axis=2)
+            c = np.maximum(cnt.max(axis=1), 1)
+        c_sum = int(c.sum())
+    return iters, int(iters * (2 + DRAIN) + N * c_sum), stream * N, 0
 
 
-def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repeat", *,
-                        style: str = "sigma", summerge: bool = True) -> SimResult:
-    """Cycles and counters of ``layer`` on ``config`` under one dataflow ``mode`` (see module doc).
+def _rows_align(vn: int, width: int) -> bool:
+    """True when no read port (width consecutive multipliers) straddles two rows of vn slots."""
+    return vn % width == 0
 
-    Counters (events, STONNE names): MULTIPLIER.MULTIPLICATION, ADDER.ADD_2_1, GLOBALBUFFER.READ
-    (weight values + streamed inputs + partial sums), GLOBALBUFFER.WRITE (outputs + partial sums),
-    SWITCH.ROUTE_UNICAST (packets sent), DN_WIRE.WRITE (operands delivered to multipliers),
-    MULTIPLIER.CONFIGURATION (slots configured), RN_WIRE.WRITE (adder outputs), CB_WIRE.WRITE (outputs
-    collected); plus plumsim's INDEX.READ (metadata bits read) and WEIGHT_STORAGE.BITS (bits of the
-    stored weight representation). ``sram``: weight_reads, input_reads, psum_reads, psum_writes,
-    reconfigurations (iterations). ``cycles``: see the module doc.
-    """
-    _check(mode, style)
+
+# config-independent per-(layer, mode, style) work, reused across configurations; bounded (LRU)
+_PLAN_CACHE: "OrderedDict[tuple, dict]" = OrderedDict()
+PLAN_CACHE_SIZE = 64
+
+
+def _fingerprint(layer) -> tuple:
+    """Content key of a layer's weights: shape + dtype + a 128-bit hash of the bytes (about 1 ms for the
+    largest ResNet-18 layer), so a new or modified layer never reuses a stale plan."""
+    src = np.ascontiguousarray(layer.codes if layer.codes is not None else layer.weights)
+    s = layer.shape
+    h = hashlib.blake2b(src.view(np.uint8).ravel(), digest_size=16).hexdigest()
+    return (layer.codes is None, src.dtype.str, src.shape, s.G, s.N_gemm, h)
+
+
+def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
+    """Everything of :func:`simulate_repetition` that does not depend on the configuration: per group,
+    the occupancy (SIGMA style) or padded slot indices (MAERI style), and the totals of arithmetic,
+    weight traffic and storage. Cached (bounded LRU, keyed on the weights' content)."""
+    key = (_fingerprint(layer), mode, style, bool(summerge))
+    hit = _PLAN_CACHE.get(key)
+    if hit is not None:
+        _PLAN_CACHE.move_to_end(key)
+        return hit
     s = layer.shape
     N = s.N_gemm
     w_all = np.asarray(layer.codes if layer.codes is not None else layer.weights)
@@ -212,53 +254,46 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
     fp = layer.codes is None
     dense_bits = FP_VALUE_BITS if fp else max(1, _bits(alphabet.size))
     value_bits = FP_VALUE_BITS if fp else max(1, _bits(nz_alphabet.size))
-    tot = dict(mults=0, adds=0, iters=0, cycles=0, stream=0, folds=0, slots=0, wreads=0, index=0,
-               storage=0, psum=0, outputs=0)
+    tot = dict(mults=0, adds=0, slots=0, wreads=0, index=0, storage=0, outputs=0)
     skip = mode in ("skip", "skip+repeat")
-    timing = None
-    sigma_cfg = config if config.controller_type == "SIGMA_SPARSE_GEMM" else \
-        replace(config, controller_type="SIGMA_SPARSE_GEMM")
+    groups = []
     for g in range(s.G):
         w = layer.code_matrix(g)
         M, L = w.shape
         plan = region_plan(w, mode, summerge and style == "sigma")
         tot["mults"] += int(plan["mults"].sum()) * N
         tot["adds"] += (int(plan["adds"].sum()) + plan["shared_adds"]) * N
-        # which reduction indices each row places on multipliers
-        row_k = {}
-        for o in range(M):
-            if plan["summerge"][o]:
-                row_k[o] = np.flatnonzero(w[o] == plan["minority"][o])
-            elif skip:
-                row_k[o] = np.flatnonzero(w[o])
-            else:
-                row_k[o] = np.arange(L)
-        rows = [(o, int(plan["slots"][o])) for o in range(M)]
-        if plan["shared_slots"]:
-            row_k[-1] = np.arange(L)
-            rows = [(-1, L)] + rows
+        # which reduction indices each row places on multipliers, as a mask [M, L]
+        sm = plan["summerge"]
+        if skip:
+            mask = w != 0
+        else:
+            mask = np.ones((M, L), dtype=bool)
+        if sm.any():
+            mask = mask.copy()
+            mask[sm] = w[sm] == plan["minority"][sm][:, None]
         if style == "sigma":
-            # the real SIGMA model (plumsim.accel.sigma, calibrated on STONNE) on the occupancy this mode
-            # places on the multipliers: skip = the weights' bitmap, dense/repeat = full rows, SumMerge
-            # = minority positions plus the shared window-sum row
-            occ = np.zeros((len(rows), L), dtype=np.int8)
-            for i, (r, _) in enumerate(rows):
-                occ[i, row_k[r]] = 1
-            t = sigma_gemm(occ, N, sigma_cfg)
-            timing = t if timing is None else timing + t
+            occ = mask.astype(np.int8)
+            if plan["shared_slots"]:  # the shared window-sum row goes first
+                occ = np.concatenate([np.ones((1, L), dtype=np.int8), occ])
+            occ.flags.writeable = False
+            groups.append({"occ": occ})
         else:  # MAERI-style uniform virtual neurons: pad every row to the longest one
-            vn = max(p for _, p in rows)
-            for r, p in rows:  # padding slots hold the skipped positions (still streamed, gated off)
-                unused = np.setdiff1d(np.arange(L), row_k[r])[:vn - p]
-                row_k[r] = np.sort(np.concatenate([row_k[r], unused]))
-            rows = [(r, vn) for r, _ in rows]
-            iters, cycles, stream, folds = _sigma_cycles(row_k, rows, config, N)
-            tot["iters"] += iters
-            tot["cycles"] += cycles
-            tot["stream"] += stream
-            tot["folds"] += folds
-            tot["slots"] += sum(p for _, p in rows)
-            tot["psum"] += folds * N
+            slots = plan["slots"]
+            rows_slots = np.concatenate(([L], slots)) if plan["shared_slots"] else slots
+            vn = int(rows_slots.max()) if rows_slots.size else 0
+            if plan["shared_slots"]:
+                mask = np.concatenate([np.ones((1, L), dtype=bool), mask])
+                slots = rows_slots
+            # padding slots hold the first skipped positions (still streamed, gated off)
+            free = ~mask
+            pad = free & (np.cumsum(free, axis=1) <= (vn - slots)[:, None])
+            full = mask | pad
+            kmat = np.nonzero(full)[1].reshape(full.shape[0], vn) if vn else np.zeros((full.shape[0], 0),
+                                                                                       dtype=np.int64)
+            kmat.flags.writeable = False
+            groups.append({"kmat": kmat})
+            tot["slots"] += full.shape[0] * vn
         tot["outputs"] += M * N
         nnz, u_nz, u_all = plan["nnz"], plan["u_nz"], plan["u_all"]
         # a group without zeros keeps no bitmap: there is nothing to skip (binary under `skip` = dense)
@@ -283,6 +318,46 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
             table = int(sum(int(u) * value_bits for u in u_nz if fp or u < nz_alphabet.size))
             tot["index"] += bitmap + idx_bits + table
             tot["storage"] += bitmap + idx_bits + table
+    out = {"groups": groups, "tot": tot, "dense_bits": dense_bits, "N": N}
+    _PLAN_CACHE[key] = out
+    while len(_PLAN_CACHE) > PLAN_CACHE_SIZE:
+        _PLAN_CACHE.popitem(last=False)
+    return out
+
+
+def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repeat", *,
+                        style: str = "sigma", summerge: bool = True) -> SimResult:
+    """Cycles and counters of ``layer`` on ``config`` under one dataflow ``mode`` (see module doc).
+
+    Counters (events, STONNE names): MULTIPLIER.MULTIPLICATION, ADDER.ADD_2_1, GLOBALBUFFER.READ
+    (weight values + streamed inputs + partial sums), GLOBALBUFFER.WRITE (outputs + partial sums),
+    SWITCH.ROUTE_UNICAST (packets sent), DN_WIRE.WRITE (operands delivered to multipliers),
+    MULTIPLIER.CONFIGURATION (slots configured), RN_WIRE.WRITE (adder outputs), CB_WIRE.WRITE (outputs
+    collected); plus plumsim's INDEX.READ (metadata bits read) and WEIGHT_STORAGE.BITS (bits of the
+    stored weight representation). ``sram``: weight_reads, input_reads, psum_reads, psum_writes,
+    reconfigurations (iterations). ``cycles``: see the module doc.
+    """
+    _check(mode, style)
+    lp = _layer_plan(layer, mode, style, summerge)
+    N, dense_bits = lp["N"], lp["dense_bits"]
+    tot = dict(lp["tot"], iters=0, cycles=0, stream=0, folds=0, psum=0)
+    timing = None
+    sigma_cfg = config if config.controller_type == "SIGMA_SPARSE_GEMM" else \
+        replace(config, controller_type="SIGMA_SPARSE_GEMM")
+    for grp in lp["groups"]:
+        if style == "sigma":
+            # the real SIGMA model (plumsim.accel.sigma, calibrated on STONNE) on the occupancy this mode
+            # places on the multipliers: skip = the weights' bitmap, dense/repeat = full rows, SumMerge
+            # = minority positions plus the shared window-sum row
+            t = sigma_gemm(grp["occ"], N, sigma_cfg)
+            timing = t if timing is None else timing + t
+        else:
+            iters, cycles, stream, folds = _uniform_cycles(grp["kmat"], config, N)
+            tot["iters"] += iters
+            tot["cycles"] += cycles
+            tot["stream"] += stream
+            tot["folds"] += folds
+            tot["psum"] += folds * N
     ms = config.ms_size
     if timing is not None:  # SIGMA style: timing, traffic and instances from the SIGMA model
         counters = {k: v for k, v in timing.counters.items() if k not in _ARITHMETIC}
