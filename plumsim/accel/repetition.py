@@ -49,8 +49,8 @@ out when U covers the non-zero alphabet (signed-binary: bitmap + one sign bit pe
 
 from __future__ import annotations
 
-import hashlib
 import math
+import zlib
 from collections import OrderedDict
 from dataclasses import replace
 
@@ -223,18 +223,35 @@ def _rows_align(vn: int, width: int) -> bool:
     return vn % width == 0
 
 
-# config-independent per-(layer, mode, style) work, reused across configurations; bounded (LRU)
-_PLAN_CACHE: "OrderedDict[tuple, dict]" = OrderedDict()
-PLAN_CACHE_SIZE = 64
+# Config-independent per-(layer, mode, style) work, reused across configurations and sweeps: an LRU
+# bounded by the bytes of the arrays it holds (a ResNet-18 in all four modes of one style: ~20-50 MiB).
+_PLAN_CACHE: "OrderedDict[tuple, tuple[dict, int]]" = OrderedDict()
+_PLAN_CACHE_BYTES = [0]
+PLAN_CACHE_MAX_BYTES = 192 * 2**20
+
+
+def clear_plan_cache() -> None:
+    """Drop every cached per-layer plan (see :func:`_layer_plan`)."""
+    _PLAN_CACHE.clear()
+    _PLAN_CACHE_BYTES[0] = 0
 
 
 def _fingerprint(layer) -> tuple:
-    """Content key of a layer's weights: shape + dtype + a 128-bit hash of the bytes (about 1 ms for the
-    largest ResNet-18 layer), so a new or modified layer never reuses a stale plan."""
-    src = np.ascontiguousarray(layer.codes if layer.codes is not None else layer.weights)
+    """Key of a layer's weights: the array's id plus a cheap content fingerprint (shape, dtype, CRC-32 of
+    the bytes and their 64-bit word sum; ~0.7 ms for the largest ResNet-18 layer), so neither a new array
+    that reuses a freed id nor weights modified in place can hit a stale plan."""
+    arr = layer.codes if layer.codes is not None else layer.weights
+    src = np.ascontiguousarray(arr)
+    flat = src.view(np.uint8).ravel()
+    words = int(flat[:flat.size // 8 * 8].view(np.int64).sum()) if flat.size >= 8 else 0
     s = layer.shape
-    h = hashlib.blake2b(src.view(np.uint8).ravel(), digest_size=16).hexdigest()
-    return (layer.codes is None, src.dtype.str, src.shape, s.G, s.N_gemm, h)
+    return (id(arr), layer.codes is None, src.dtype.str, src.shape, s.G, s.N_gemm, zlib.crc32(flat),
+            words, int(flat[flat.size // 8 * 8:].sum()))
+
+
+def _full_rows(M: int, L: int, dtype=np.int64) -> np.ndarray:
+    """[M, L] read-only view whose every row is 0..L-1 (no memory per row)."""
+    return np.broadcast_to(np.arange(L, dtype=dtype), (M, L))
 
 
 def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
@@ -245,7 +262,8 @@ def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
     hit = _PLAN_CACHE.get(key)
     if hit is not None:
         _PLAN_CACHE.move_to_end(key)
-        return hit
+        return hit[0]
+    nbytes = 0
     s = layer.shape
     N = s.N_gemm
     w_all = np.asarray(layer.codes if layer.codes is not None else layer.weights)
@@ -263,37 +281,43 @@ def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
         plan = region_plan(w, mode, summerge and style == "sigma")
         tot["mults"] += int(plan["mults"].sum()) * N
         tot["adds"] += (int(plan["adds"].sum()) + plan["shared_adds"]) * N
-        # which reduction indices each row places on multipliers, as a mask [M, L]
+        # which reduction indices each row places on multipliers, as a mask [M, L] (None: every index)
         sm = plan["summerge"]
-        if skip:
-            mask = w != 0
-        else:
-            mask = np.ones((M, L), dtype=bool)
+        mask = (w != 0) if skip else None
+        if mask is not None and mask.all():
+            mask = None
         if sm.any():
-            mask = mask.copy()
+            mask = np.ones((M, L), dtype=bool) if mask is None else mask
             mask[sm] = w[sm] == plan["minority"][sm][:, None]
+        shared = bool(plan["shared_slots"])
         if style == "sigma":
-            occ = mask.astype(np.int8)
-            if plan["shared_slots"]:  # the shared window-sum row goes first
-                occ = np.concatenate([np.ones((1, L), dtype=np.int8), occ])
-            occ.flags.writeable = False
+            if mask is None:  # full rows: a broadcast view costs no memory
+                occ = np.broadcast_to(np.ones(1, dtype=bool), (M + shared, L))
+            else:
+                occ = np.concatenate([np.ones((1, L), dtype=bool), mask]) if shared else mask
+                occ.flags.writeable = False
+                nbytes += occ.nbytes
             groups.append({"occ": occ})
         else:  # MAERI-style uniform virtual neurons: pad every row to the longest one
-            slots = plan["slots"]
-            rows_slots = np.concatenate(([L], slots)) if plan["shared_slots"] else slots
-            vn = int(rows_slots.max()) if rows_slots.size else 0
-            if plan["shared_slots"]:
-                mask = np.concatenate([np.ones((1, L), dtype=bool), mask])
-                slots = rows_slots
-            # padding slots hold the first skipped positions (still streamed, gated off)
-            free = ~mask
-            pad = free & (np.cumsum(free, axis=1) <= (vn - slots)[:, None])
-            full = mask | pad
-            kmat = np.nonzero(full)[1].reshape(full.shape[0], vn) if vn else np.zeros((full.shape[0], 0),
-                                                                                       dtype=np.int64)
-            kmat.flags.writeable = False
+            rows = M + shared
+            if mask is None:
+                kmat = _full_rows(rows, L)
+                vn = L
+            else:
+                slots = plan["slots"]
+                if shared:
+                    mask = np.concatenate([np.ones((1, L), dtype=bool), mask])
+                    slots = np.concatenate(([L], slots))
+                vn = int(slots.max())
+                # padding slots hold the first skipped positions (still streamed, gated off)
+                free = ~mask
+                full = mask | (free & (np.cumsum(free, axis=1) <= (vn - slots)[:, None]))
+                kdt = np.int16 if L <= np.iinfo(np.int16).max else np.int32
+                kmat = np.nonzero(full)[1].astype(kdt).reshape(rows, vn)
+                kmat.flags.writeable = False
+                nbytes += kmat.nbytes
             groups.append({"kmat": kmat})
-            tot["slots"] += full.shape[0] * vn
+            tot["slots"] += rows * vn
         tot["outputs"] += M * N
         nnz, u_nz, u_all = plan["nnz"], plan["u_nz"], plan["u_all"]
         # a group without zeros keeps no bitmap: there is nothing to skip (binary under `skip` = dense)
@@ -319,9 +343,11 @@ def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
             tot["index"] += bitmap + idx_bits + table
             tot["storage"] += bitmap + idx_bits + table
     out = {"groups": groups, "tot": tot, "dense_bits": dense_bits, "N": N}
-    _PLAN_CACHE[key] = out
-    while len(_PLAN_CACHE) > PLAN_CACHE_SIZE:
-        _PLAN_CACHE.popitem(last=False)
+    _PLAN_CACHE[key] = (out, nbytes)
+    _PLAN_CACHE_BYTES[0] += nbytes
+    while len(_PLAN_CACHE) > 1 and _PLAN_CACHE_BYTES[0] > PLAN_CACHE_MAX_BYTES:
+        _, (_, b) = _PLAN_CACHE.popitem(last=False)
+        _PLAN_CACHE_BYTES[0] -= b
     return out
 
 
