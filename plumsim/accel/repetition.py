@@ -50,7 +50,6 @@ out when U covers the non-zero alphabet (signed-binary: bitmap + one sign bit pe
 from __future__ import annotations
 
 import math
-import zlib
 from collections import OrderedDict
 from dataclasses import replace
 
@@ -58,7 +57,8 @@ import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
-from plumsim.accel.sigma import sigma_gemm, sigma_instances
+from plumsim.accel.sigma import (_empty_result, _gemm_result, _plan, sigma_instances,
+                                 weights_fingerprint)
 
 MODES = ("dense", "skip", "repeat", "skip+repeat")
 STYLES = ("sigma", "maeri")
@@ -225,7 +225,7 @@ def _rows_align(vn: int, width: int) -> bool:
 
 # Config-independent per-(layer, mode, style) work, reused across configurations and sweeps: an LRU
 # bounded by the bytes of the arrays it holds (a ResNet-18 in all four modes of one style: ~20-50 MiB).
-_PLAN_CACHE: "OrderedDict[tuple, tuple[dict, int]]" = OrderedDict()
+_PLAN_CACHE: "OrderedDict[tuple, dict]" = OrderedDict()
 _PLAN_CACHE_BYTES = [0]
 PLAN_CACHE_MAX_BYTES = 192 * 2**20
 
@@ -234,19 +234,6 @@ def clear_plan_cache() -> None:
     """Drop every cached per-layer plan (see :func:`_layer_plan`)."""
     _PLAN_CACHE.clear()
     _PLAN_CACHE_BYTES[0] = 0
-
-
-def _fingerprint(layer) -> tuple:
-    """Key of a layer's weights: the array's id plus a cheap content fingerprint (shape, dtype, CRC-32 of
-    the bytes and their 64-bit word sum; ~0.7 ms for the largest ResNet-18 layer), so neither a new array
-    that reuses a freed id nor weights modified in place can hit a stale plan."""
-    arr = layer.codes if layer.codes is not None else layer.weights
-    src = np.ascontiguousarray(arr)
-    flat = src.view(np.uint8).ravel()
-    words = int(flat[:flat.size // 8 * 8].view(np.int64).sum()) if flat.size >= 8 else 0
-    s = layer.shape
-    return (id(arr), layer.codes is None, src.dtype.str, src.shape, s.G, s.N_gemm, zlib.crc32(flat),
-            words, int(flat[flat.size // 8 * 8:].sum()))
 
 
 def _full_rows(M: int, L: int, dtype=np.int64) -> np.ndarray:
@@ -258,11 +245,11 @@ def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
     """Everything of :func:`simulate_repetition` that does not depend on the configuration: per group,
     the occupancy (SIGMA style) or padded slot indices (MAERI style), and the totals of arithmetic,
     weight traffic and storage. Cached (bounded LRU, keyed on the weights' content)."""
-    key = (_fingerprint(layer), mode, style, bool(summerge))
+    key = (weights_fingerprint(layer), mode, style, bool(summerge))
     hit = _PLAN_CACHE.get(key)
     if hit is not None:
         _PLAN_CACHE.move_to_end(key)
-        return hit[0]
+        return hit
     nbytes = 0
     s = layer.shape
     N = s.N_gemm
@@ -297,7 +284,7 @@ def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
                 occ = np.concatenate([np.ones((1, L), dtype=bool), mask]) if shared else mask
                 occ.flags.writeable = False
                 nbytes += occ.nbytes
-            groups.append({"occ": occ})
+            groups.append({"occ": occ, "empty": not occ.any(), "sigma_plans": {}})
         else:  # MAERI-style uniform virtual neurons: pad every row to the longest one
             rows = M + shared
             if mask is None:
@@ -343,12 +330,19 @@ def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
             tot["index"] += bitmap + idx_bits + table
             tot["storage"] += bitmap + idx_bits + table
     out = {"groups": groups, "tot": tot, "dense_bits": dense_bits, "N": N}
-    _PLAN_CACHE[key] = (out, nbytes)
+    out["nbytes"] = 0
+    _PLAN_CACHE[key] = out
+    _account(out, nbytes)
+    return out
+
+
+def _account(entry: dict, nbytes: int) -> None:
+    """Add ``nbytes`` to a cached plan's size, then evict the least recently used plans over budget."""
+    entry["nbytes"] += nbytes
     _PLAN_CACHE_BYTES[0] += nbytes
     while len(_PLAN_CACHE) > 1 and _PLAN_CACHE_BYTES[0] > PLAN_CACHE_MAX_BYTES:
-        _, (_, b) = _PLAN_CACHE.popitem(last=False)
-        _PLAN_CACHE_BYTES[0] -= b
-    return out
+        _, old = _PLAN_CACHE.popitem(last=False)
+        _PLAN_CACHE_BYTES[0] -= old["nbytes"]
 
 
 def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repeat", *,
@@ -375,7 +369,18 @@ def simulate_repetition(layer, config: AcceleratorConfig, mode: str = "skip+repe
             # the real SIGMA model (plumsim.accel.sigma, calibrated on STONNE) on the occupancy this mode
             # places on the multipliers: skip = the weights' bitmap, dense/repeat = full rows, SumMerge
             # = minority positions plus the shared window-sum row
-            t = sigma_gemm(grp["occ"], N, sigma_cfg)
+            # (as sigma_gemm(occ, N, sigma_cfg), with the bitmap's plan kept per (ms_size, dn_bw): it does
+            # not depend on the other parameters, and a sweep grid repeats each pair several times)
+            occ = grp["occ"]
+            if N == 0 or grp["empty"]:
+                t = _empty_result(sigma_cfg)
+            else:
+                pk = (sigma_cfg.ms_size, sigma_cfg.dn_bw)
+                sp = grp["sigma_plans"].get(pk)
+                if sp is None:
+                    sp = grp["sigma_plans"][pk] = _plan(occ, sigma_cfg.ms_size, sigma_cfg.dn_bw)
+                    _account(lp, int(sp["c"].nbytes) + 512)
+                t = _gemm_result(sp, N, occ.shape[1] * N, sigma_cfg)
             timing = t if timing is None else timing + t
         else:
             iters, cycles, stream, folds = _uniform_cycles(grp["kmat"], config, N)
