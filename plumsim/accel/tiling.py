@@ -12,6 +12,7 @@ optimum over the candidate set).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -37,8 +38,29 @@ def _options(dim: int, limit: int, powers: bool = True) -> np.ndarray:
     return np.array(sorted(vals), dtype=np.int64)
 
 
+#: Searches remembered (a sweep grid repeats each (ms_size, dn_bw, accumulation_buffer) over rn_bw, which
+#: the cycles do not depend on); entries are a few hundred bytes, the oldest go first.
+SEARCH_CACHE_SIZE = 4096
+_SEARCHES: "OrderedDict[tuple, MaeriTile]" = OrderedDict()
+
+
 def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dict[str, np.ndarray]) -> MaeriTile:
     _check_config(config)
+    key = (N, G, C, K, R, S, X, Y, stride, int(config.ms_size), int(config.dn_bw),
+           bool(config.accumulation_buffer), tuple(tuple(cand[f].tolist()) for f in sorted(cand)))
+    hit = _SEARCHES.get(key)
+    if hit is not None:
+        _SEARCHES.move_to_end(key)
+        return hit
+    tile = _search_exact(N, G, C, K, R, S, X, Y, stride, config, cand)
+    _SEARCHES[key] = tile
+    while len(_SEARCHES) > SEARCH_CACHE_SIZE:
+        _SEARCHES.popitem(last=False)
+    return tile
+
+
+def _search_exact(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig,
+                  cand: dict[str, np.ndarray]) -> MaeriTile:
     ms, dn = int(config.ms_size), int(config.dn_bw)
     width = ms // dn
     fields = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
