@@ -15,6 +15,7 @@ numpy only.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -96,10 +97,29 @@ def tpu_cycles(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
     return tpu_gemm(M, N, K, config, T_M, T_N).cycles
 
 
+#: Tile searches remembered per (M, N, K, ms_rows, ms_cols, dn_bw) (the cycles depend on nothing else);
+#: a sweep grid repeats them over rn_bw and the like. Entries are tiny; the oldest go first.
+TILE_CACHE_SIZE = 4096
+_TILES: "OrderedDict[tuple, tuple[int, int]]" = OrderedDict()
+
+
 def choose_tpu_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int]:
     """The (T_M, T_N) with the fewest cycles (ties: larger tiles, then the first in T_M-major order),
     searched over 1..ms_rows x 1..ms_cols. Vectorised: a tile's cycles depend only on the sizes of its
     full and remainder output tiles, whose port lanes are looked up in one table of every m x n."""
+    key = (int(M), int(N), int(K), int(config.ms_rows), int(config.ms_cols), int(config.dn_bw))
+    hit = _TILES.get(key)
+    if hit is not None:
+        _TILES.move_to_end(key)
+        return hit
+    tile = _search_tile(M, N, K, config)
+    _TILES[key] = tile
+    while len(_TILES) > TILE_CACHE_SIZE:
+        _TILES.popitem(last=False)
+    return tile
+
+
+def _search_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int]:
     tms = np.arange(1, min(M, config.ms_rows) + 1, dtype=np.int64)
     tns = np.arange(1, min(N, config.ms_cols) + 1, dtype=np.int64)
     if tms.size == 0 or tns.size == 0:
