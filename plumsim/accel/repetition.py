@@ -99,9 +99,10 @@ def region_plan(w: np.ndarray, mode: str, summerge: bool = True) -> dict:
         nzcols = vals != 0
         u_nz = (counts[:, nzcols] > 0).sum(axis=1)
         u_all = (counts > 0).sum(axis=1)
-    else:  # float weights: one np.unique per row
-        u_nz = np.array([np.unique(r[r != 0]).size for r in w])
-        u_all = np.array([np.unique(r).size for r in w])
+    else:  # float weights: distinct values per row from each row sorted (0.0 and -0.0 are one value)
+        srt = np.sort(w, axis=1)
+        u_all = 1 + np.count_nonzero(srt[:, 1:] != srt[:, :-1], axis=1) if L else np.zeros(M, dtype=np.int64)
+        u_nz = u_all - (nnz < L)
     skip = mode in ("skip", "skip+repeat")
     repeat = mode in ("repeat", "skip+repeat")
     P = nnz if skip else np.full(M, L)
