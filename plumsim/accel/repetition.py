@@ -249,7 +249,10 @@ def _layer_plan(layer, mode: str, style: str, summerge: bool) -> dict:
     key = (weights_fingerprint(layer), mode, style, bool(summerge))
     hit = _PLAN_CACHE.get(key)
     if hit is not None:
-        _PLAN_CACHE.move_to_end(key)
+        try:  # (another thread may have evicted it meanwhile)
+            _PLAN_CACHE.move_to_end(key)
+        except KeyError:
+            pass
         return hit
     nbytes = 0
     s = layer.shape

@@ -303,6 +303,7 @@ def weights_fingerprint(layer) -> tuple:
 _CONV_PLANS: "OrderedDict[tuple, dict | None]" = OrderedDict()
 _CONV_PLAN_BYTES = [0]
 CONV_PLAN_CACHE_MAX_BYTES = 64 * 2**20
+_MISSING = object()
 
 
 def _plan_bytes(plan: dict | None) -> int:
@@ -398,9 +399,12 @@ def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
         W = np.asarray(layer.code_matrix(g))
         _check_sigma(config, W)
         key = (fp, g, config.ms_size, config.dn_bw)
-        if key in _CONV_PLANS:
-            _CONV_PLANS.move_to_end(key)
-            plan = _CONV_PLANS[key]
+        plan = _CONV_PLANS.get(key, _MISSING)
+        if plan is not _MISSING:
+            try:  # (another thread may have evicted it meanwhile)
+                _CONV_PLANS.move_to_end(key)
+            except KeyError:
+                pass
         else:
             bitmap = W != 0
             plan = _plan(bitmap, config.ms_size, config.dn_bw) if n_cols and bitmap.any() else None

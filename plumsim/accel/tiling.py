@@ -50,7 +50,10 @@ def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dic
            bool(config.accumulation_buffer), tuple(tuple(cand[f].tolist()) for f in sorted(cand)))
     hit = _SEARCHES.get(key)
     if hit is not None:
-        _SEARCHES.move_to_end(key)
+        try:  # (another thread may have evicted it meanwhile)
+            _SEARCHES.move_to_end(key)
+        except KeyError:
+            pass
         return hit
     tile = _search_exact(N, G, C, K, R, S, X, Y, stride, config, cand)
     _SEARCHES[key] = tile

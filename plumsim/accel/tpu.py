@@ -110,7 +110,10 @@ def choose_tpu_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[
     key = (int(M), int(N), int(K), int(config.ms_rows), int(config.ms_cols), int(config.dn_bw))
     hit = _TILES.get(key)
     if hit is not None:
-        _TILES.move_to_end(key)
+        try:  # (another thread may have evicted it meanwhile)
+            _TILES.move_to_end(key)
+        except KeyError:
+            pass
         return hit
     tile = _search_tile(M, N, K, config)
     _TILES[key] = tile
