@@ -12,11 +12,11 @@ optimum over the candidate set).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.lru import LRUMemo
 from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, drain_cycles, gemm_as_conv, _check_config
 from plumsim.errors import ConfigError
 
@@ -40,26 +40,14 @@ def _options(dim: int, limit: int, powers: bool = True) -> np.ndarray:
 
 #: Searches remembered (a sweep grid repeats each (ms_size, dn_bw, accumulation_buffer) over rn_bw, which
 #: the cycles do not depend on); entries are a few hundred bytes, the oldest go first.
-SEARCH_CACHE_SIZE = 4096
-_SEARCHES: "OrderedDict[tuple, MaeriTile]" = OrderedDict()
+_SEARCHES = LRUMemo(max_items=4096)
 
 
 def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dict[str, np.ndarray]) -> MaeriTile:
     _check_config(config)
     key = (N, G, C, K, R, S, X, Y, stride, int(config.ms_size), int(config.dn_bw),
            bool(config.accumulation_buffer), tuple(tuple(cand[f].tolist()) for f in sorted(cand)))
-    hit = _SEARCHES.get(key)
-    if hit is not None:
-        try:  # (another thread may have evicted it meanwhile)
-            _SEARCHES.move_to_end(key)
-        except KeyError:
-            pass
-        return hit
-    tile = _search_exact(N, G, C, K, R, S, X, Y, stride, config, cand)
-    _SEARCHES[key] = tile
-    while len(_SEARCHES) > SEARCH_CACHE_SIZE:
-        _SEARCHES.popitem(last=False)
-    return tile
+    return _SEARCHES.get_or_compute(key, lambda: _search_exact(N, G, C, K, R, S, X, Y, stride, config, cand))
 
 
 def _search_exact(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig,

@@ -15,12 +15,12 @@ numpy only.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import numpy as np
 
 from plumsim.accel.cfg import validate_tpu_tile
 from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.lru import LRUMemo
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
@@ -99,8 +99,7 @@ def tpu_cycles(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
 
 #: Tile searches remembered per (M, N, K, ms_rows, ms_cols, dn_bw) (the cycles depend on nothing else);
 #: a sweep grid repeats them over rn_bw and the like. Entries are tiny; the oldest go first.
-TILE_CACHE_SIZE = 4096
-_TILES: "OrderedDict[tuple, tuple[int, int]]" = OrderedDict()
+_TILES = LRUMemo(max_items=4096)
 
 
 def choose_tpu_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int]:
@@ -108,18 +107,7 @@ def choose_tpu_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[
     searched over 1..ms_rows x 1..ms_cols. Vectorised: a tile's cycles depend only on the sizes of its
     full and remainder output tiles, whose port lanes are looked up in one table of every m x n."""
     key = (int(M), int(N), int(K), int(config.ms_rows), int(config.ms_cols), int(config.dn_bw))
-    hit = _TILES.get(key)
-    if hit is not None:
-        try:  # (another thread may have evicted it meanwhile)
-            _TILES.move_to_end(key)
-        except KeyError:
-            pass
-        return hit
-    tile = _search_tile(M, N, K, config)
-    _TILES[key] = tile
-    while len(_TILES) > TILE_CACHE_SIZE:
-        _TILES.popitem(last=False)
-    return tile
+    return _TILES.get_or_compute(key, lambda: _search_tile(M, N, K, config))
 
 
 def _search_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int]:
