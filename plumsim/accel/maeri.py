@@ -165,14 +165,15 @@ class _TileTraffic:
     n_routes: int
 
 
-def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool,
-                  with_routes: bool = True) -> _TileTraffic:
-    TR, TS, TC, TK, TG = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_G
-    TX, TY = tile.T_X, tile.T_Y
-    vns = tile.virtual_neuron_size
-    used = tile.multipliers_used
-    width = ms_size // dn_bw
-    m = np.arange(used, dtype=np.int64)
+def _operand_ids(m, TR, TS, TC, TK, TG, TX, TY, stride):
+    """Which weight and which input element multiplier ``m`` holds in one step of a tile.
+
+    Virtual neurons (T_R*T_S*T_C consecutive multipliers each) are laid out y'-fastest, then x', k, g, n;
+    inside a neuron the order is c, r, s. Returns (weight id, input id, s) as integer arrays; ids are
+    unique within the tile, so a packet = one distinct id and multicast = the same id at several
+    multipliers. Broadcasts over tile fields given as arrays (the batched tile search).
+    """
+    vns = TR * TS * TC
     v, o = np.divmod(m, vns)
     c, rs = np.divmod(o, TR * TS)
     r, s = np.divmod(rs, TS)
@@ -181,11 +182,24 @@ def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwar
     k = (v // (TY * TX)) % TK
     g = (v // (TY * TX * TK)) % TG
     n = v // (TY * TX * TK * TG)
-    port = m // width
     xin = TR + (TX - 1) * stride
     yin = TS + (TY - 1) * stride
     wid = ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s
     iid = (((n * TG + g) * TC + c) * xin + (x * stride + r)) * yin + (y * stride + s)
+    return wid, iid, s
+
+
+def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool,
+                  with_routes: bool = True) -> _TileTraffic:
+    TR, TS, TC, TK, TG = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_G
+    TX, TY = tile.T_X, tile.T_Y
+    used = tile.multipliers_used
+    width = ms_size // dn_bw
+    m = np.arange(used, dtype=np.int64)
+    wid, iid, s = _operand_ids(m, TR, TS, TC, TK, TG, TX, TY, stride)
+    port = m // width
+    xin = TR + (TX - 1) * stride  # input window of one step (rows x columns)
+    yin = TS + (TY - 1) * stride
     newcol = (s == TS - 1) if forwarding else np.ones(used, dtype=bool)
     levels = int(math.log2(width))
 
@@ -495,18 +509,9 @@ def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config: Accelerat
     used = vns * TK * TG * TN * TX * TY
     m = np.arange(ms, dtype=np.int64)[None, :]
     valid = m < used
-    v, o = np.divmod(m, vns)
-    c, rs = np.divmod(o, TR * TS)
-    r, s = np.divmod(rs, TS)
-    y = v % TY
-    x = (v // TY) % TX
-    k = (v // (TY * TX)) % TK
-    g = (v // (TY * TX * TK)) % TG
-    n = v // (TY * TX * TK * TG)
-    xin = TR + (TX - 1) * stride
-    yin = TS + (TY - 1) * stride
-    wid = np.where(valid, ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s, -1)
-    iid = np.where(valid, (((n * TG + g) * TC + c) * xin + (x * stride + r)) * yin + (y * stride + s), -1)
+    wid, iid, s = _operand_ids(m, TR, TS, TC, TK, TG, TX, TY, stride)
+    wid = np.where(valid, wid, -1)
+    iid = np.where(valid, iid, -1)
     nid = np.where(~fwd | (s == TS - 1), iid, -1)
     w_load = _distinct_per_port(wid, dn)
     f_load = _distinct_per_port(iid, dn)
