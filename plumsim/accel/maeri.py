@@ -35,14 +35,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from plumsim.accel.adder_tree import uniform_reduction_adds
+from plumsim.accel.calibration import MAERI_DRAIN_BASE as DRAIN_BASE
+from plumsim.accel.calibration import MAERI_PSUM_RT_SHORTER as PSUM_RT_SHORTER
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
 TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
 
-#: Drain after the last packet of an (n, g, k) tile: DRAIN_BASE + log2(dn_bw) cycles (fitted).
-DRAIN_BASE = 6
 
 
 @dataclass(frozen=True)
@@ -311,9 +311,6 @@ def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:
     return tile.T_Y == 1 and tile.T_S > 1 and stride == 1 and S % tile.T_S == 0
 
 
-#: Accumulation buffer off: a step of a later fold waits for its partial sum's round trip through memory,
-#: about the drain minus PSUM_RT_SHORTER cycles (fitted on the 3 reference rows with folding).
-PSUM_RT_SHORTER = 3
 
 
 def _psum_recirculation_cycles(geo: _Geometry, f_max: int, n_max: int, drain: int) -> int:

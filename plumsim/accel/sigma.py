@@ -33,7 +33,7 @@ from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
-DRAIN_A, DRAIN_B, DRAIN_C = -1.27, 1.73, 1.01   # cycles, fitted (see module docstring)
+from plumsim.accel.calibration import SIGMA_DRAIN_A as DRAIN_A, SIGMA_DRAIN_B as DRAIN_B, SIGMA_DRAIN_C as DRAIN_C
 STREAM_K_PER_CYCLE = 128                        # distinct streamed k indices deliverable per cycle
 
 
