@@ -1,15 +1,41 @@
 """TPU_OS_DENSE on an OS_MESH (STONNE): output-stationary systolic mesh, dense GEMM and conv via im2col.
 
 GEMM convention (STONNE CLI): output [M, N], reduction length K. The output is cut into T_M x T_N
-tiles (T_M <= ms_rows, T_N <= ms_cols); per tile of actual size m x n:
+tiles (T_M <= ms_rows, T_N <= ms_cols), one after the other; a tile of actual size m x n (rows x
+columns used) takes, from its configuration cycle to the cycle the memory stores its last output::
 
-    cycles = 1 (configuration) + K * lanes (distribution) + m + n + 2 (drain through the mesh)
+    cycles = 5 + e + G + drain + backlog
 
-``lanes``: the mesh has ms_rows + ms_cols input lanes (one per row, one per column); each of the
-dn_bw read ports serves (rows+cols)/dn_bw consecutive lanes (rows first, then columns) and sends one
-value per cycle, so lanes = max over ports of the lanes of that port the tile uses. Exact on the
-reference full and remainder tiles with lanes <= 2; a few % high with 4 lanes per port.
-numpy only.
+read from STONNE's source (OSMeshSDMemory.cpp, DSNetwork*.cpp, OSMeshMN.cpp, MultiplierOS.cpp,
+TemporalRN.cpp / Accumulator.cpp, CollectionBus*.cpp, STONNEModel.cpp's per-cycle order):
+
+* The memory spends one cycle configuring, then pushes one reduction step per cycle: n column values
+  (mesh lanes 0..n-1) then m row values (lanes ms_cols..ms_cols+m-1). Read port p serves lanes
+  [p*L, (p+1)*L) with L = (ms_rows+ms_cols)/dn_bw and sends one value per cycle from its FIFO, so step
+  k's values leave a port with a active lanes at k*a + (their place among those lanes).
+* ``e``: a value reaches its edge multiplier one cycle later through a distribution tree (L > 1), in the
+  same cycle when the port feeds the multiplier directly (L = 1: no tree, the mesh cycles after the
+  memory).
+* ``G``: a multiplier fires when it holds both operands and forwards them right/down one hop per cycle,
+  so multiplier (i, j) does its last multiply at D + e + G + i + j (D: first distribution cycle), G the
+  latest entry of the last step along any path: with the lanes of rows and columns in separate ports
+  (every mesh but one port) G = (K-1) * min(L, max(m, n)); with one port for all lanes (dn_bw = 1)
+  G = (K-1) * (m+n) + n (the rows queue behind the columns).
+* Each output then takes one cycle in its accumulator, one on its collection-bus line and one to the
+  memory: ``drain`` is the last bus departure counted from multiplier (0, 0)'s, m + n - 2 when no bus line
+  gets two outputs in one cycle. Output (i, j) uses bus line (i*ms_cols + j) % rn_bw, each line sends one
+  per cycle, so with few write ports (rn_bw < min(m, n), rn_bw a power of two) the lines queue:
+  drain = m*ceil(n/rn_bw) + (n-1) % rn_bw - 1.
+* The memory's write FIFO stores only ceil(s/2) of its s waiting outputs per cycle (its loop pops while
+  counting up to the shrinking size), so the last output waits ``backlog`` = bit_length(b) more cycles,
+  b = floor(sum over outputs of 2^-(age+1)) its queue when the last output arrives (age: cycles since the
+  output arrived). With one output per cycle (m or n = 1, or one bus line) b = 0; else 1 for every
+  power-of-two rn_bw.
+* The next tile is configured the cycle after.
+
+Other rn_bw values (a .cfg may give any; STONNE's CLI takes powers of two only) take the same two queues
+evaluated per tile shape (the per-line departures in max-plus form, the write FIFO from the dyadic sum).
+Counters are exact. No fitted constant. numpy only.
 """
 
 from __future__ import annotations
@@ -26,29 +52,93 @@ from plumsim.errors import ConfigError
 
 
 def tpu_instances(config: AcceleratorConfig) -> dict[str, int]:
-    """Component instances of a TPU mesh (match the reference ``ninst_*`` columns)."""
+    """Component instances of a TPU mesh (match the reference ``ninst_*`` columns). CB_WIRE: every bus
+    line has ms_size // rn_bw + 1 input wires and one output wire (CollectionBus.cpp)."""
     r, c, dn = config.ms_rows, config.ms_cols, config.dn_bw
     lanes = (r + c) // dn
     inst = {"MULTIPLIER": config.ms_size, "ACCUMULATOR": config.ms_size, "RN_WIRE": config.ms_size,
-            "MN_WIRE": 2 * r * (c - 1), "DN_WIRE": dn * (2 * lanes - 1), "CB_WIRE": 2 * config.rn_bw + config.ms_size,
+            "MN_WIRE": 2 * r * (c - 1), "DN_WIRE": dn * (2 * lanes - 1), "CB_WIRE": config.rn_bw * (config.ms_size // config.rn_bw + 2),
             "GLOBALBUFFER": 1}
     if lanes > 1:
         inst["SWITCH"] = dn * (lanes - 1)
     return inst
 
 
-def _port_lanes(m: np.ndarray, n: np.ndarray, config: AcceleratorConfig) -> np.ndarray:
-    """Values each tile's busiest read port sends per reduction step (vectorised over tiles)."""
+def _is_pow2(v: int) -> bool:
+    return v >= 1 and v & (v - 1) == 0
+
+
+#: (drain, backlog) of one m x n tile shape for a non-power-of-two rn_bw, per (m, n, ms_cols, rn_bw).
+_DRAINS = LRUMemo(max_items=65536)
+
+
+def _drain_one(m: int, n: int, c: int, rn: int) -> tuple[int, int]:
+    """(drain, backlog) of an m x n tile for any rn_bw: outputs reach their bus line at i + j, line
+    (i*c + j) % rn sends one per cycle (the k-th arrival, in time order, leaves at
+    max_{q<=k}(A_q - q) + k), the write FIFO keeps floor(sum 2^-(age+1)) when the last one arrives."""
+    i, j = np.divmod(np.arange(m * n, dtype=np.int64), n)
+    arrive, line = i + j, (i * c + j) % rn
+    order = np.lexsort((arrive, line))
+    arrive, line = arrive[order], line[order]
+    first = np.flatnonzero(np.r_[True, line[1:] != line[:-1]])
+    k = np.arange(m * n) - np.repeat(first, np.diff(np.r_[first, m * n]))
+    big = 4 * (m * n + m + n)   # groups apart, so one running max serves every line
+    leave = np.maximum.accumulate(arrive - k + line * big) - line * big + k
+    drain = int(leave.max())
+    per_age = np.bincount(drain - leave)[::-1]   # arrivals at the write FIFO, oldest first
+    b = 0
+    for s in range(0, per_age.size, 30):   # exact: b <- floor((b + sum a_t 2^t) / 2^w), 30 cycles a block
+        block = per_age[s:s + 30].astype(np.int64)
+        b = (b + int(np.sum(block << np.arange(block.size, dtype=np.int64)))) >> block.size
+    return drain, b.bit_length()
+
+
+def _drain(m: np.ndarray, n: np.ndarray, c: int, rn: int) -> tuple[np.ndarray, np.ndarray]:
+    """(drain, backlog) per tile shape (vectorised); see the module docstring."""
+    lo = np.minimum(m, n)
+    if _is_pow2(rn):
+        queued = rn < lo
+        drain = np.where(queued, m * -(-n // rn) + (n - 1) % rn - 1, m + n - 2)
+        return drain, (np.minimum(lo, rn) >= 2).astype(np.int64)
+    # other rn_bw: a bus line gets two outputs at once iff rn/gcd(c-1, rn) <= min(m, n) - 1; those
+    # shapes take the general rule, once per distinct shape
+    shape = np.broadcast(m, n).shape
+    m, n = (np.broadcast_to(v, shape).ravel() for v in (m, n))
+    queued = rn // math.gcd(c - 1, rn) < np.minimum(m, n)
+    drain, backlog = m + n - 2, (np.minimum(m, n) >= 2).astype(np.int64)
+    if queued.any():
+        shapes, inv = np.unique(np.stack([m[queued], n[queued]], axis=-1), axis=0, return_inverse=True)
+        got = np.array([_DRAINS.get_or_compute((int(a), int(b), c, rn),
+                                               lambda a=int(a), b=int(b): _drain_one(a, b, c, rn))
+                        for a, b in shapes], dtype=np.int64).reshape(-1, 2)
+        drain[queued], backlog[queued] = got[inv.ravel(), 0], got[inv.ravel(), 1]
+    return drain.reshape(shape), backlog.reshape(shape)
+
+
+def tile_cycles(m, n, K, config: AcceleratorConfig) -> np.ndarray:
+    """Cycles of output tiles of m x n (rows x columns used; arrays, vectorised) with reduction K."""
+    m, n = np.asarray(m, dtype=np.int64), np.asarray(n, dtype=np.int64)
     r, c, dn = config.ms_rows, config.ms_cols, config.dn_bw
-    per_port = (r + c) // dn
-    lane = np.arange(r + c)
-    port = lane // per_port
-    # lane i active when i < m (rows) or r <= i < r + n (columns)
-    active = (lane[None, :] < m[:, None]) | ((lane[None, :] >= r) & (lane[None, :] < r + n[:, None]))
-    loads = np.zeros((len(m), dn), dtype=np.int64)
-    for p in range(dn):  # dn_bw ports (tens at most), vectorised over tiles
-        loads[:, p] = active[:, port == p].sum(axis=1)
-    return np.maximum(loads.max(axis=1), 1)
+    L = (r + c) // dn
+    e = int(L > 1)
+    if L > c:   # one port for every lane (dn_bw = 1): rows behind the columns
+        G = (K - 1) * (m + n) + n
+    else:       # ports hold columns or rows, never both (r, c powers of two)
+        G = (K - 1) * np.minimum(L, np.maximum(m, n))
+    drain, backlog = _drain(m, n, c, config.rn_bw)
+    return 5 + e + G + drain + backlog
+
+
+def _gemm_cycles(M: int, N: int, K: int, config: AcceleratorConfig, tm, tn) -> np.ndarray:
+    """Cycles of the whole GEMM per tile (tm, tn) (arrays): full and remainder tiles, counted, not listed."""
+    tm, tn = np.asarray(tm, dtype=np.int64), np.asarray(tn, dtype=np.int64)
+    total = np.zeros(np.broadcast(tm, tn).shape, dtype=np.int64)
+    for cnt_m, m in ((M // tm, tm), ((M % tm > 0).astype(np.int64), M % tm)):
+        for cnt_n, n in ((N // tn, tn), ((N % tn > 0).astype(np.int64), N % tn)):
+            cnt = cnt_m * cnt_n
+            t = tile_cycles(np.maximum(m, 1), np.maximum(n, 1), K, config)
+            total += np.where(cnt > 0, cnt * t, 0)
+    return total
 
 
 def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: int) -> SimResult:
@@ -58,19 +148,16 @@ def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: i
         raise ConfigError(f"tpu_gemm needs controller TPU_OS_DENSE, got {config.controller_type}",
                           field="[SDMemory] controller_type")
     validate_tpu_tile(T_M, T_N, config)
+    cycles = int(_gemm_cycles(M, N, K, config, T_M, T_N))
     iM, iN = -(-M // T_M), -(-N // T_N)
-    m_sizes = np.minimum(T_M, M - T_M * np.arange(iM))
-    n_sizes = np.minimum(T_N, N - T_N * np.arange(iN))
-    mm, nn = np.meshgrid(m_sizes, n_sizes, indexing="ij")
-    mm, nn = mm.ravel(), nn.ravel()
-    lanes = _port_lanes(mm, nn, config)
-    cycles = int(np.sum(1 + K * lanes + mm + nn + 2))
     tiles = iM * iN
     macs = M * N * K
     weight_reads = N * K * iM   # STONNE's "weight" = the operand indexed by N (its naming)
     input_reads = M * K * iN
     reads = weight_reads + input_reads
     levels = math.log2((config.ms_rows + config.ms_cols) // config.dn_bw)
+    # mesh forwards: per step, m*(n-1) right + n*(m-1) down in every tile; the sum over tiles is
+    # 2*M*N - M*iN - N*iM (each tile row/column loses one link per tile edge)
     counters = {
         "MULTIPLIER.MULTIPLICATION": macs,
         "MULTIPLIER.CONFIGURATION": tiles * config.ms_size,
@@ -80,7 +167,7 @@ def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: i
         "GLOBALBUFFER.READ": reads,
         "GLOBALBUFFER.WRITE": M * N,
         "DN_WIRE.WRITE": reads * (levels + 1),
-        "MN_WIRE.WRITE": int(K * np.sum(mm * (nn - 1) + nn * (mm - 1))),
+        "MN_WIRE.WRITE": K * (2 * M * N - M * iN - N * iM),
         "RN_WIRE.WRITE": macs,
         "CB_WIRE.WRITE": 2 * M * N,
     }
@@ -93,20 +180,21 @@ def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: i
 
 
 def tpu_cycles(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: int) -> int:
-    """Cycles only (for the tile search)."""
-    return tpu_gemm(M, N, K, config, T_M, T_N).cycles
+    """Cycles only (the rule the tile search uses)."""
+    validate_tpu_tile(T_M, T_N, config)
+    return int(_gemm_cycles(M, N, K, config, T_M, T_N))
 
 
-#: Tile searches remembered per (M, N, K, ms_rows, ms_cols, dn_bw) (the cycles depend on nothing else);
-#: a sweep grid repeats them over rn_bw and the like. Entries are tiny; the oldest go first.
+#: Tile searches remembered per (M, N, K, ms_rows, ms_cols, dn_bw, rn_bw) (the cycles depend on nothing
+#: else); a sweep grid repeats them. Entries are tiny; the oldest go first.
 _TILES = LRUMemo(max_items=4096)
 
 
 def choose_tpu_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int]:
     """The (T_M, T_N) with the fewest cycles (ties: larger tiles, then the first in T_M-major order),
-    searched over 1..ms_rows x 1..ms_cols. Vectorised: a tile's cycles depend only on the sizes of its
-    full and remainder output tiles, whose port lanes are looked up in one table of every m x n."""
-    key = (int(M), int(N), int(K), int(config.ms_rows), int(config.ms_cols), int(config.dn_bw))
+    searched over 1..ms_rows x 1..ms_cols with the same cycle rule as :func:`tpu_gemm`, vectorised."""
+    key = (int(M), int(N), int(K), int(config.ms_rows), int(config.ms_cols), int(config.dn_bw),
+           int(config.rn_bw))
     return _TILES.get_or_compute(key, lambda: _search_tile(M, N, K, config))
 
 
@@ -115,29 +203,20 @@ def _search_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int
     tns = np.arange(1, min(N, config.ms_cols) + 1, dtype=np.int64)
     if tms.size == 0 or tns.size == 0:
         raise ConfigError(f"no TPU tile for an empty GEMM (M={M}, N={N})", field="T_M")
-    mg, ng = np.meshgrid(tms, tns, indexing="ij")
-    lanes = _port_lanes(mg.ravel(), ng.ravel(), config).reshape(mg.shape)   # lanes[m-1, n-1]
-    tm, tn = mg.ravel(), ng.ravel()
-    cycles = np.zeros(tm.shape, dtype=np.int64)
-    # four kinds of output tile: full / remainder rows x full / remainder columns
-    for cnt_m, m in ((M // tm, tm), ((M % tm > 0).astype(np.int64), M % tm)):
-        for cnt_n, n in ((N // tn, tn), ((N % tn > 0).astype(np.int64), N % tn)):
-            cnt = cnt_m * cnt_n
-            mi, ni = np.maximum(m, 1) - 1, np.maximum(n, 1) - 1
-            cycles += np.where(cnt > 0, cnt * (1 + K * lanes[mi, ni] + m + n + 2), 0)
+    tm, tn = (g.ravel() for g in np.meshgrid(tms, tns, indexing="ij"))
+    cycles = _gemm_cycles(M, N, K, config, tm, tn)
     best = np.lexsort((-(tm * tn), cycles))[0]   # stable: the first in T_M-major order among ties
     return int(tm[best]), int(tn[best])
 
 
 def tpu_conv(layer, config: AcceleratorConfig, tile: tuple[int, int] | None = None) -> SimResult:
-    """Conv (or linear) via im2col: per group, M = K/G filters, K = C*R*S/G, N = output pixels x batch."""
+    """Conv (or linear) via im2col: per group, M = K/G filters, K = C*R*S/G, N = output pixels x batch.
+    The G groups are G runs of the same GEMM: cycles and counters are one run's times G."""
     s = layer.shape
     M, Kg, N = s.M_gemm, s.K_gemm, s.N_gemm
     T_M, T_N = tile if tile is not None else choose_tpu_tile(M, N, Kg, config)
     one = tpu_gemm(M, N, Kg, config, T_M, T_N)
-    total = one
-    for _ in range(s.G - 1):
-        total = total + one
-    total.instances = tpu_instances(config)
-    total.info = {**one.info, "op": layer.kind, "groups": s.G}
-    return total
+    G = int(s.G)
+    return SimResult(cycles=one.cycles * G, counters={k: v * G for k, v in one.counters.items()},
+                     instances=tpu_instances(config), sram={k: v * G for k, v in one.sram.items()},
+                     info={**one.info, "op": layer.kind, "groups": G})
