@@ -8,7 +8,7 @@ import pytest
 
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.maeri import TILE_FIELDS, MaeriTile, conv_cycles, conv_cycles_batch
-from plumsim.accel.sigma import (STREAM_K_PER_CYCLE, _distinct_per_group, _iterations, _plan, im2col,
+from plumsim.accel.sigma import (_distinct_per_group, _iterations, _plan, im2col,
                                  im2col_nnz)
 from plumsim.accel.tpu import choose_tpu_tile, tpu_cycles
 
@@ -24,11 +24,13 @@ def test_sigma_plan_matches_slot_by_slot_packing(ms, dn):
             continue
         Kmap, *_ = _iterations(bitmap, ms)
         c_port = _distinct_per_group(Kmap, dn).max(axis=1)
-        c_total = _distinct_per_group(Kmap, 1, count_psum=False)[:, 0]
-        c_ref = np.maximum(c_port, -(-c_total // STREAM_K_PER_CYCLE))
+        per_port = _distinct_per_group(Kmap, dn)
+        weights = (Kmap.reshape(Kmap.shape[0], dn, -1) >= 0).sum(axis=2)   # stationary values per port
+        w_ref = np.where(per_port == c_port[:, None], weights, 0).max(axis=1)
         plan = _plan(bitmap, ms, dn)
         assert plan["n_it"] == Kmap.shape[0]
-        np.testing.assert_array_equal(plan["c"], c_ref)
+        np.testing.assert_array_equal(plan["c"], c_port)
+        np.testing.assert_array_equal(plan["w"], w_ref)
 
 
 def test_im2col_nnz_without_building_the_matrix():

@@ -50,14 +50,21 @@ MAERI_PSUM_RT_SHORTER = int(_register(Calibrated(
 
 # --- SIGMA (SIGMA_SPARSE_GEMM) ---------------------------------------------------------------------------
 
-SIGMA_DRAIN_A = _register(Calibrated(
-    "SIGMA_DRAIN_A", -1.27, "cycles",
-    "per-iteration drain = A + B*log2(ms_size) + C*log2(ms_size/dn_bw)",
-    "set A, the 26 SIGMA rows (least squares with B and C)", "median 0.3%, max 2.3% of cycles"))
-SIGMA_DRAIN_B = _register(Calibrated(
-    "SIGMA_DRAIN_B", 1.73, "cycles per tree level", "see SIGMA_DRAIN_A", "see SIGMA_DRAIN_A", "see SIGMA_DRAIN_A"))
-SIGMA_DRAIN_C = _register(Calibrated(
-    "SIGMA_DRAIN_C", 1.01, "cycles per tree level", "see SIGMA_DRAIN_A", "see SIGMA_DRAIN_A", "see SIGMA_DRAIN_A"))
+_PROBES = ("benchmarks/stonne_runs/sigma_probe: single-iteration GEMMs (1x1 conv through torch_stonne), "
+           "ms_size 64-256, dn_bw ms/64..ms, rn_bw 16..ms, 1-64 rows, two column counts each")
+
+SIGMA_OUTPUT_LATENCY = int(_register(Calibrated(
+    "SIGMA_OUTPUT_LATENCY", 2, "cycles",
+    "from the last packet leaving a read port to the last sum written, beyond the reduction depth",
+    _PROBES, "exact on aligned single rows; +-1 cycle per iteration on random layouts")))
+SIGMA_SHARED_LATENCY = int(_register(Calibrated(
+    "SIGMA_SHARED_LATENCY", 1, "cycles",
+    "extra latency of an iteration that holds two or more virtual neurons", _PROBES,
+    "exact on every contiguous two- to four-row probe")))
+SIGMA_DS_LATENCY = int(_register(Calibrated(
+    "SIGMA_DS_LATENCY", 1, "cycles",
+    "extra latency when a read port feeds a distribution tree (ms_size > dn_bw), for any tree depth",
+    _PROBES, "exact for ms_size/dn_bw = 2..64 on single rows")))
 
 
 def record_rows() -> list[dict[str, object]]:

@@ -45,3 +45,14 @@ class SimResult:
                        for k in set(self.instances) | set(other.instances)},
             sram={k: self.sram.get(k, 0) + other.sram.get(k, 0) for k in skeys},
         )
+
+    def scaled(self, times: int) -> "SimResult":
+        """The same layer run ``times`` times one after the other (cycles and counts multiplied, in closed
+        form; instances are the machine's)."""
+        t = int(times)
+        if t < 0:
+            raise ValueError(f"times must be >= 0, got {t}")
+        return SimResult(cycles=self.cycles * t, counters={k: v * t for k, v in self.counters.items()},
+                         instances=dict(self.instances), sram={k: v * t for k, v in self.sram.items()},
+                         info=dict(self.info))
+

@@ -1,6 +1,7 @@
 """SIGMA_SPARSE_GEMM (STONNE), dataflow MK_STA_KN_STR: cycles and counters from the weight bitmap.
 
-Mechanism (DESIGN.md "SIGMA sparse GEMM", plus what the 26 reference cases pin down):
+Mechanism (read in STONNE's SparseSDMemory.cpp, ASNetwork.cpp, CollectionBus*.cpp and confirmed on
+runs of a real STONNE; docs/design.md, "SIGMA"):
 
 * The stationary matrix [M, K] is held as a bitmap. Rows are packed greedily, in order, whole, into
   ``ms_size`` multipliers; a row's size is its non-zero count. A row that does not fit starts the next
@@ -8,13 +9,15 @@ Mechanism (DESIGN.md "SIGMA sparse GEMM", plus what the 26 reference cases pin d
 * A row longer than ``ms_size`` is folded: its first chunk takes ``ms_size`` non-zeros, each later chunk
   ``ms_size - 1`` (one multiplier receives the partial sum read back from memory). Each chunk is its own
   iteration; every chunk writes one partial sum per streamed column, every chunk after the first reads one.
-* Each iteration costs 1 configuration cycle + 1 stationary-distribution cycle + ``n_cols * c`` streaming
-  cycles + a drain L. ``c`` = max over read ports of the distinct k indices held by that port's
-  ``ms_size/dn_bw`` consecutive multipliers, and at least ceil(distinct k of the iteration / 128)
-  (one reference case, 129 distinct k on 256 ports, needs two cycles per column).
-* Drain L = DRAIN_A + DRAIN_B*log2(ms_size) + DRAIN_C*log2(ms_size/dn_bw) cycles: the reduction tree and the
-  distribution tree depths; the three constants are a least-squares fit over the 26 reference cases
-  (median |err| 0.3 %, max 2.3 %). Total cycles are rounded to an integer.
+* Read side: each of the dn_bw ports serves ms_size/dn_bw consecutive multipliers and sends one packet per
+  cycle: first the iteration's stationary values (one each), then per streamed column one multicast
+  packet per distinct k index it holds (plus the partial sum of a folded chunk). There is no limit on the
+  distinct k of a column beyond the ports (with dn_bw = ms_size a whole column goes in one cycle).
+* Write side: every virtual neuron (packed row) leaves the reduction tree at one adder; adders feed the
+  rn_bw collection-bus lines round robin (pairs of linked adders share a line) and a line writes one sum
+  per cycle. An iteration whose rows crowd one line is write-bound.
+* An iteration costs 1 configuration cycle + max(read side, write side) + the latency of the last sums
+  (reduction depth + small constants, plumsim.accel.calibration). Iterations do not overlap.
 
 Counters follow STONNE's names; formulas were checked against the reference .counters sums.
 numpy only.
@@ -33,8 +36,7 @@ from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
-from plumsim.accel.calibration import SIGMA_DRAIN_A as DRAIN_A, SIGMA_DRAIN_B as DRAIN_B, SIGMA_DRAIN_C as DRAIN_C
-STREAM_K_PER_CYCLE = 128                        # distinct streamed k indices deliverable per cycle
+from plumsim.accel.calibration import SIGMA_DS_LATENCY, SIGMA_OUTPUT_LATENCY, SIGMA_SHARED_LATENCY
 
 
 def sigma_instances(config: AcceleratorConfig) -> dict[str, int]:
@@ -169,7 +171,8 @@ def _distinct_keys(keys: np.ndarray) -> np.ndarray:
 
 def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray, row_nch: np.ndarray,
                     row_slot: np.ndarray, n_it: int, ms: int, dn: int) -> np.ndarray:
-    """Cycles per streamed column of every iteration, c (see the module docstring), int64 [n_it].
+    """Per iteration: packets per streamed column on the busiest read port (c, int64 [n_it]) and the
+    stationary values queued on that port before the first column (w).
 
     An iteration holding one chunk has distinct k indices in every slot (a row's non-zeros are distinct),
     so its per-port counts follow from its size alone; only iterations packing several rows need the k
@@ -193,7 +196,12 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
     occ[row_it[alone]] = row_nnz[alone]
     nzs[row_it[alone]] = row_nnz[alone]
     c_port = np.minimum(width, occ)                        # port 0 is the fullest of a lone chunk
-    c_total = nzs.copy()
+    # weights on port 0 (a later chunk's first multiplier takes the partial sum, not a weight)
+    w_first = np.minimum(width, nzs)
+    if single.any():
+        # (unless a second port is as busy and holds only weights)
+        w_first[its] = np.where((j > 0) & (occ[its] < 2 * width), np.minimum(width, occ[its]) - 1,
+                                np.minimum(width, occ[its]))
     shared = (~single) & (it_rows[row_it] > 1)
     if shared.any():
         rows = np.flatnonzero(shared)
@@ -206,14 +214,103 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
         Kd = bitmap.shape[1]
         grp = it * dn + slot // width
         per_port = np.bincount(_distinct_keys(grp * Kd + k) // Kd, minlength=n_it * dn).reshape(n_it, dn)
-        per_it = np.bincount(_distinct_keys(it * Kd + k) // Kd, minlength=n_it)
         sh_its = it[np.concatenate(([True], it[1:] != it[:-1]))]   # it is non-decreasing
-        c_port[sh_its] = per_port[sh_its].max(axis=1)
-        c_total[sh_its] = per_it[sh_its]
-    return np.maximum(c_port, -(-c_total // STREAM_K_PER_CYCLE))
+        w_port = np.bincount(grp, minlength=n_it * dn).reshape(n_it, dn)
+        kmax = per_port[sh_its].max(axis=1)
+        c_port[sh_its] = kmax
+        # weights queued ahead of the streamed values on the port that streams the most
+        w_first[sh_its] = np.where(per_port[sh_its] == kmax[:, None], w_port[sh_its], 0).max(axis=1)
+    return c_port, w_first
 
 
-def _plan(bitmap: np.ndarray, ms: int, dn: int) -> dict:
+def _vn_outputs(start: np.ndarray, size: np.ndarray, it: np.ndarray, ms: int):
+    """Where each virtual neuron's sum leaves the ASNETWORK, and how long its reduction takes.
+
+    Per VN (consecutive multipliers ``start .. start+size-1`` of iteration ``it``): the adder that sends
+    the finished sum to memory is the top of the largest block of the VN's canonical decomposition (the
+    leftmost if two are largest; see :mod:`plumsim.accel.adder_tree`); every other block is merged into it
+    over augmented links, one per block on the longer side. Returns (level, index, depth): the adder's
+    tree level (0 = root) and index from the left, and the reduction depth in cycles = multiplier levels
+    up to that adder + merges on the longer side. Checked on STONNE's per-switch ``N_memory_send``
+    (docs/design.md, "SIGMA"). Vectorised over VNs, one pass per tree level.
+    """
+    end = start + size
+    same_prev = np.zeros(start.shape, dtype=bool)
+    same_prev[1:] = (it[1:] == it[:-1]) & (end[:-1] == start[1:])
+    same_next = np.zeros(start.shape, dtype=bool)
+    same_next[:-1] = same_prev[1:]
+    lo, hi = start // 2, (end - 1) // 2 + 1
+    ls = (start & 1).astype(bool) & same_prev & (lo & 1).astype(bool)
+    rs = ((end - 1) & 1 == 0) & same_next & ((hi - 1) & 1 == 0)
+    a, b = lo + ls, hi - rs
+    n_left = np.zeros(start.shape, dtype=np.int64)
+    n_right = np.zeros(start.shape, dtype=np.int64)
+    left_d = np.full(start.shape, -1, dtype=np.int64)
+    left_j = np.zeros(start.shape, dtype=np.int64)
+    right_d = np.full(start.shape, -1, dtype=np.int64)
+    right_j = np.zeros(start.shape, dtype=np.int64)
+    d = 0
+    live = a < b
+    while live.any():
+        tl = live & (a & 1).astype(bool)
+        n_left += tl
+        left_d[tl], left_j[tl] = d, a[tl]
+        a = a + tl
+        tr = (a < b) & (b & 1).astype(bool)
+        n_right += tr
+        b = b - tr
+        right_d[tr], right_j[tr] = d, b[tr]
+        a, b, d = a >> 1, b >> 1, d + 1
+        live = a < b
+    peak_left = left_d >= right_d
+    top = np.where(peak_left, left_d, right_d)
+    idx = np.where(peak_left, left_j, right_j)
+    nl = np.where(peak_left, n_left - 1, n_left) + ls
+    nr = np.where(peak_left, n_right, n_right - 1) + rs
+    leaf = int(math.log2(ms)) - 1
+    return leaf - top, idx, top + 1 + np.maximum(nl, nr)
+
+
+def _bus_line(level: np.ndarray, index: np.ndarray, ms: int, rn: int) -> np.ndarray:
+    """Collection-bus line (0..rn_bw-1) fed by adder (level, index) of the ASNETWORK.
+
+    STONNE lists the adders joined by augmented links as pairs (level by level, left to right; both
+    adders of a pair feed one line) and the others (the root, then the first and last adder of every level)
+    after them, and deals both lists round robin over the rn_bw lines (ASNetwork setMemoryConnections)."""
+    levels = int(math.log2(ms))
+
+    def pairs_before(lv):  # linked pairs on the levels above ``lv`` (a level of 2**i adders has 2**(i-1)-1)
+        lv = np.asarray(lv, dtype=np.int64)
+        return np.where(lv >= 2, (2 ** np.maximum(lv - 1, 0) - 2) - (lv - 2), 0)
+
+    n_level = 2 ** level
+    inner = (index > 0) & (index < n_level - 1)
+    pair = pairs_before(level) + (index + (index & 1)) // 2 - 1
+    single = np.where(level == 0, 0, np.where(level == 1, 1 + index, 2 * level - 1 + (index > 0)))
+    doubles = 2 * int(pairs_before(levels))
+    return np.where(inner, pair % rn, (single + doubles) % rn)
+
+def _write_side(row_nnz, chunk_row, chunk_idx, chunk_it, n_it: int, ms: int, dn: int, rn: int):
+    """Per iteration: sums per streamed column on the busiest collection-bus line (int64 [n_it]; each line
+    writes one sum per cycle) and the latency from the last packet sent to the last sum written (cycles):
+    the deepest reduction + SIGMA_OUTPUT_LATENCY, + SIGMA_SHARED_LATENCY when the iteration holds several
+    virtual neurons, + SIGMA_DS_LATENCY when a read port feeds a distribution tree (ms_size > dn_bw)."""
+    start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
+    bus = np.zeros(n_it, dtype=np.int64)
+    latency = np.zeros(n_it, dtype=np.int64)
+    if size.size == 0:
+        return bus, latency
+    level, index, depth = _vn_outputs(start, size, it, ms)
+    key = np.sort(it * rn + _bus_line(level, index, ms, rn))
+    edge = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
+    np.maximum.at(bus, key[edge[:-1]] // rn, np.diff(edge))
+    np.maximum.at(latency, it, depth)
+    vns = np.bincount(it, minlength=n_it)
+    latency += SIGMA_OUTPUT_LATENCY + SIGMA_SHARED_LATENCY * (vns > 1) + SIGMA_DS_LATENCY * (ms > dn)
+    return bus, latency
+
+
+def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
     """Everything of a SIGMA GEMM that depends on the stationary bitmap only (not on the streamed columns):
     iterations, cycles per streamed column, chunks, 3:1 adds per column."""
     row_nnz = np.count_nonzero(bitmap, axis=1).astype(np.int64)
@@ -221,14 +318,16 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int) -> dict:
     row_it = np.asarray(row_it, dtype=np.int64)
     row_nch = np.asarray(row_nch, dtype=np.int64)
     row_slot = np.asarray(row_slot, dtype=np.int64)
-    c = _streaming_cost(bitmap, row_nnz, row_it, row_nch, row_slot, n_it, ms, dn)
+    c, w = _streaming_cost(bitmap, row_nnz, row_it, row_nch, row_slot, n_it, ms, dn)
     n_chunks = int(row_nch.sum())
     chunk_row = np.repeat(np.arange(row_nnz.size), row_nch)
     chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
     chunk_it = np.repeat(row_it, row_nch) + chunk_idx
+    bus, latency = _write_side(row_nnz, chunk_row, chunk_idx, chunk_it, n_it, ms, dn, dn if rn is None else rn)
     folded = row_nch > 1
     return {
-        "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "n_chunks": n_chunks,
+        "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "bus": bus, "latency": latency,
+        "n_chunks": n_chunks,
         "later_chunks": n_chunks - row_nnz.size,
         "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
         "nonzero_rows": int(np.count_nonzero(row_nnz)),
@@ -242,8 +341,11 @@ def _gemm_result(plan: dict, N: int, str_nnz: int, config: AcceleratorConfig) ->
     number ``str_nnz`` (per full read of the streamed operand)."""
     ms, dn = config.ms_size, config.dn_bw
     nnz, n_it, c = plan["nnz"], plan["n_it"], plan["c"]
-    drain = DRAIN_A + DRAIN_B * math.log2(ms) + DRAIN_C * math.log2(ms / dn)
-    cycles = int(round(float(np.sum(2 + N * c)) + n_it * drain))
+    # per iteration: 1 configuration cycle, then the busiest read port (its stationary values, then c
+    # packets per column) or the busiest bus line (bus sums per column), whichever is slower, then the
+    # latency of the last sums
+    w, bus = plan["w"], plan["bus"]
+    cycles = int(np.sum(1 + np.maximum(w + N * c, w + N * bus) + plan["latency"]))
 
     # streamed reads: each packing of whole rows reads the whole streamed operand once (its non-zeros);
     # the chunks of a folded row together read it once (each chunk its own k range)
@@ -310,6 +412,25 @@ def _plan_bytes(plan: dict | None) -> int:
     return 512 + (int(plan["c"].nbytes) if plan is not None else 0)
 
 
+#: STONNE's frontend gives every stationary row (and streamed column) at least this many bitmap entries:
+#: the first zeros of a shorter row are marked as non-zeros, read and multiplied (utility.cpp,
+#: generateBitMapFromDense).
+FRONTEND_MIN_ROW_NNZ = 3
+
+
+def frontend_bitmap(W: np.ndarray) -> np.ndarray:
+    """The stationary bitmap STONNE's frontend builds from ``W`` [M, K]: ``W != 0`` with every row that has
+    fewer than 3 non-zeros topped up with its first zero entries among columns 0..2."""
+    bm = np.asarray(W) != 0
+    short = np.flatnonzero(bm.sum(axis=1) < FRONTEND_MIN_ROW_NNZ)
+    if short.size:
+        head = bm[short, :FRONTEND_MIN_ROW_NNZ]
+        need = FRONTEND_MIN_ROW_NNZ - bm[short].sum(axis=1, keepdims=True)
+        zeros = ~head
+        bm[short, :head.shape[1]] = head | (zeros & (np.cumsum(zeros, axis=1) <= need))
+    return bm
+
+
 def _check_sigma(config: AcceleratorConfig, W: np.ndarray) -> None:
     if config.controller_type != "SIGMA_SPARSE_GEMM":
         raise ConfigError(f"sigma_gemm needs controller SIGMA_SPARSE_GEMM, got {config.controller_type}",
@@ -330,7 +451,7 @@ def sigma_gemm(weights: np.ndarray, n_cols: int, config: AcceleratorConfig,
     W = np.asarray(weights)
     _check_sigma(config, W)
     N = int(n_cols)
-    bitmap = W != 0
+    bitmap = frontend_bitmap(W)
     if N == 0 or not bitmap.any():
         return _empty_result(config)
     if streamed_nnz is not None:
@@ -339,7 +460,7 @@ def sigma_gemm(weights: np.ndarray, n_cols: int, config: AcceleratorConfig,
         str_nnz = W.shape[1] * N
     else:
         str_nnz = int(np.count_nonzero(streamed))
-    return _gemm_result(_plan(bitmap, config.ms_size, config.dn_bw), N, str_nnz, config)
+    return _gemm_result(_plan(bitmap, config.ms_size, config.dn_bw, config.rn_bw), N, str_nnz, config)
 
 
 def im2col(x: np.ndarray, R: int, S: int, stride: int, padding: int) -> np.ndarray:
@@ -398,7 +519,7 @@ def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
     for g in range(s.G):
         W = np.asarray(layer.code_matrix(g))
         _check_sigma(config, W)
-        key = (fp, g, config.ms_size, config.dn_bw)
+        key = (fp, g, config.ms_size, config.dn_bw, config.rn_bw)
         plan = _CONV_PLANS.get(key, _MISSING)
         if plan is not _MISSING:
             try:  # (another thread may have evicted it meanwhile)
@@ -406,24 +527,27 @@ def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
             except KeyError:
                 pass
         else:
-            bitmap = W != 0
-            plan = _plan(bitmap, config.ms_size, config.dn_bw) if n_cols and bitmap.any() else None
+            bitmap = frontend_bitmap(W)
+            plan = _plan(bitmap, config.ms_size, config.dn_bw, config.rn_bw) if n_cols and bitmap.any() else None
             _CONV_PLANS[key] = plan
             _CONV_PLAN_BYTES[0] += _plan_bytes(plan)
             while len(_CONV_PLANS) > 1 and _CONV_PLAN_BYTES[0] > CONV_PLAN_CACHE_MAX_BYTES:
                 _CONV_PLAN_BYTES[0] -= _plan_bytes(_CONV_PLANS.popitem(last=False)[1])
-        for n in range(s.N):
+        # batch items with the same streamed non-zeros cost the same: scaled in closed form, not looped
+        items = [(None, s.N)] if sample is None else [
+            (i, (s.N - i + len(sample) - 1) // len(sample)) for i in range(min(len(sample), s.N))]
+        for i, times in items:
             if plan is None:
                 r = _empty_result(config)
             else:
-                if sample is not None:
-                    x = sample[n % len(sample), g * cg:(g + 1) * cg]
+                if i is not None:
+                    x = sample[i, g * cg:(g + 1) * cg]
                     nnz = im2col_nnz(x, cg, s.X, s.Y, s.R, s.S, s.stride, s.padding)
                 else:
                     if dense_nnz is None:
                         dense_nnz = im2col_nnz(None, cg, s.X, s.Y, s.R, s.S, s.stride, s.padding)
                     nnz = dense_nnz
-                r = _gemm_result(plan, n_cols, nnz, config)
+                r = _gemm_result(plan, n_cols, nnz, config).scaled(times)
             total = r if total is None else total + r
     total.instances = sigma_instances(config)
     total.info = {"controller": "SIGMA_SPARSE_GEMM", "op": "conv", "gemms": s.N * s.G}

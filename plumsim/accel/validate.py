@@ -79,11 +79,23 @@ def _run_case(row, base: Path, path) -> SimResult:
         if op == "SparseConv":
             R, S = _int(row, "R", path), _int(row, "S", path)
             stride, padding = _int(row, "stride", path), _int(row, "padding", path)
+            N, G = _int(row, "N", path), _int(row, "G", path)
             C, X, Y = x.shape[1], x.shape[2], x.shape[3]
+            if G < 1 or C % G or W.shape[0] % G:
+                raise ConfigError(f"case {row['case_id']}: G={G} must divide C={C} and K={W.shape[0]}",
+                                  path=path, field="G")
             n_cols = ((X + 2 * padding - R) // stride + 1) * ((Y + 2 * padding - S) // stride + 1)
+            # STONNE's frontend runs one GEMM per batch item and group; every batch item streams the
+            # im2col of item 0 (its streamed pointer has no batch offset), so the N items cost the same.
             # Only the streamed operand's non-zero count matters to SIGMA: no im2col matrix needed.
-            nnz = im2col_nnz(np.asarray(x[0], dtype=np.float32), C, X, Y, R, S, stride, padding)
-            return sigma_gemm(W, n_cols, cfg, streamed_nnz=nnz)
+            cg, mg = C // G, W.shape[0] // G
+            total = None
+            for g in range(G):
+                xg = np.asarray(x[0, g * cg:(g + 1) * cg], dtype=np.float32)
+                nnz = im2col_nnz(xg, cg, X, Y, R, S, stride, padding)
+                r = sigma_gemm(W[g * mg:(g + 1) * mg], n_cols, cfg, streamed_nnz=nnz)
+                total = r if total is None else total + r
+            return total.scaled(N) if N > 1 else total
         return sigma_gemm(W, x.shape[0], cfg, np.asarray(x).T)
     if fam.startswith("TPU"):
         from plumsim.accel.tpu import tpu_gemm

@@ -125,14 +125,6 @@ def _model_tile(entry: dict, controller: str):
     return {"T_M": t["T_M"], "T_N": t["T_N"], "T_K": t["T_K"]}
 
 
-def _scaled(r: SimResult, times: int) -> SimResult:
-    out = r
-    for _ in range(times - 1):
-        out = out + r
-    out.instances = dict(r.instances)
-    return out
-
-
 def _energy(result, table):
     from plumsim.energy import total_energy
 
@@ -177,7 +169,7 @@ def compare_export(directory: str | Path, table="stonne") -> CompareReport:
         else:
             try:
                 run = read_stonne_dir(out)
-                ref = _scaled(run.total, int(e.get("repeat", 1)))
+                ref = run.total.scaled(int(e.get("repeat", 1)))
                 row["cycles_ref"] = int(ref.cycles)
                 row["stonne_files"] = len(run.layers)
                 row["energy_ref"], n = _energy(ref, tab)
