@@ -199,3 +199,51 @@ def uniform_reduction_adds(vn_size: int, num_vns: int, ms_size: int) -> tuple[in
     """(ADD_2_1, ADD_3_1) of one reduction of ``num_vns`` VNs of ``vn_size`` multipliers each, back to back
     from multiplier 0 (a MAERI tile)."""
     return packed_reduction_adds(np.full(int(num_vns), int(vn_size), dtype=np.int64), ms_size)
+
+
+def output_adders(starts, sizes, ms_size: int, layout=None):
+    """Where each virtual neuron's sum leaves the tree, and how long its reduction takes.
+
+    The adder that sends a VN's finished sum to memory is the top of the largest block of its canonical
+    decomposition (the leftmost if two are largest, as in :func:`three_way_adders`); every other block is
+    merged into it over augmented links, one cycle per block on the longer side. Returns int64 arrays
+    (level, index, depth): the adder's level (0 = the root) and index from the left, and the reduction
+    depth in cycles = multiplier levels up to that adder + merges on the longer side. Checked on STONNE's
+    per-switch ``N_memory_send``. Arguments as :func:`three_way_adds_per_vn`; one pass per tree level.
+    """
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
+              else np.asarray(layout, dtype=np.int64).reshape(-1))
+    _check(starts, sizes, layout, ms_size)
+    ends = starts + sizes
+    touch = (ends[:-1] == starts[1:]) & (layout[:-1] == layout[1:])
+    left_used = np.concatenate(([False], touch))
+    right_used = np.concatenate((touch, [False]))
+    a, b, ls, rs = _owned_units(starts, ends, left_used, right_used)
+    n_left = np.zeros(starts.shape, dtype=np.int64)
+    n_right = np.zeros(starts.shape, dtype=np.int64)
+    left_d = np.full(starts.shape, -1, dtype=np.int64)
+    left_j = np.zeros(starts.shape, dtype=np.int64)
+    right_d = np.full(starts.shape, -1, dtype=np.int64)
+    right_j = np.zeros(starts.shape, dtype=np.int64)
+    d = 0
+    live = a < b
+    while live.any():
+        tl = live & (a & 1).astype(bool)
+        n_left += tl
+        left_d[tl], left_j[tl] = d, a[tl]
+        a = a + tl
+        tr = (a < b) & (b & 1).astype(bool)
+        n_right += tr
+        b = b - tr
+        right_d[tr], right_j[tr] = d, b[tr]
+        a, b, d = a >> 1, b >> 1, d + 1
+        live = a < b
+    peak_left = left_d >= right_d
+    top = np.where(peak_left, left_d, right_d)
+    index = np.where(peak_left, left_j, right_j)
+    nl = np.where(peak_left, n_left - 1, n_left) + ls
+    nr = np.where(peak_left, n_right, n_right - 1) + rs
+    leaf = int(np.log2(int(ms_size))) - 1
+    return leaf - top, index, top + 1 + np.maximum(nl, nr)

@@ -31,7 +31,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from plumsim.accel.adder_tree import three_way_adds_per_vn
+from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
@@ -108,14 +108,6 @@ def _chunk_layout(row_nnz: np.ndarray, chunk_row: np.ndarray, chunk_idx: np.ndar
     first = np.searchsorted(it, it)              # first chunk of each chunk's iteration (it is sorted)
     start = end - size - (end - size)[first] if size.size else size
     return start, size, it
-
-
-def _three_way_adds(row_nnz: np.ndarray, chunk_row: np.ndarray, chunk_idx: np.ndarray, chunk_it: np.ndarray,
-                    ms: int) -> int:
-    """ADD_3_1 events of one streamed column, summed over all iterations (one reduction each); see
-    :func:`_chunk_layout` and :mod:`plumsim.accel.adder_tree`."""
-    start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
-    return int(three_way_adds_per_vn(start, size, ms, layout=it).sum())
 
 
 def _distinct_per_group(K: np.ndarray, groups: int, count_psum: bool = True) -> np.ndarray:
@@ -223,54 +215,6 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
     return c_port, w_first
 
 
-def _vn_outputs(start: np.ndarray, size: np.ndarray, it: np.ndarray, ms: int):
-    """Where each virtual neuron's sum leaves the ASNETWORK, and how long its reduction takes.
-
-    Per VN (consecutive multipliers ``start .. start+size-1`` of iteration ``it``): the adder that sends
-    the finished sum to memory is the top of the largest block of the VN's canonical decomposition (the
-    leftmost if two are largest; see :mod:`plumsim.accel.adder_tree`); every other block is merged into it
-    over augmented links, one per block on the longer side. Returns (level, index, depth): the adder's
-    tree level (0 = root) and index from the left, and the reduction depth in cycles = multiplier levels
-    up to that adder + merges on the longer side. Checked on STONNE's per-switch ``N_memory_send``
-    (docs/design.md, "SIGMA"). Vectorised over VNs, one pass per tree level.
-    """
-    end = start + size
-    same_prev = np.zeros(start.shape, dtype=bool)
-    same_prev[1:] = (it[1:] == it[:-1]) & (end[:-1] == start[1:])
-    same_next = np.zeros(start.shape, dtype=bool)
-    same_next[:-1] = same_prev[1:]
-    lo, hi = start // 2, (end - 1) // 2 + 1
-    ls = (start & 1).astype(bool) & same_prev & (lo & 1).astype(bool)
-    rs = ((end - 1) & 1 == 0) & same_next & ((hi - 1) & 1 == 0)
-    a, b = lo + ls, hi - rs
-    n_left = np.zeros(start.shape, dtype=np.int64)
-    n_right = np.zeros(start.shape, dtype=np.int64)
-    left_d = np.full(start.shape, -1, dtype=np.int64)
-    left_j = np.zeros(start.shape, dtype=np.int64)
-    right_d = np.full(start.shape, -1, dtype=np.int64)
-    right_j = np.zeros(start.shape, dtype=np.int64)
-    d = 0
-    live = a < b
-    while live.any():
-        tl = live & (a & 1).astype(bool)
-        n_left += tl
-        left_d[tl], left_j[tl] = d, a[tl]
-        a = a + tl
-        tr = (a < b) & (b & 1).astype(bool)
-        n_right += tr
-        b = b - tr
-        right_d[tr], right_j[tr] = d, b[tr]
-        a, b, d = a >> 1, b >> 1, d + 1
-        live = a < b
-    peak_left = left_d >= right_d
-    top = np.where(peak_left, left_d, right_d)
-    idx = np.where(peak_left, left_j, right_j)
-    nl = np.where(peak_left, n_left - 1, n_left) + ls
-    nr = np.where(peak_left, n_right, n_right - 1) + rs
-    leaf = int(math.log2(ms)) - 1
-    return leaf - top, idx, top + 1 + np.maximum(nl, nr)
-
-
 def _bus_line(level: np.ndarray, index: np.ndarray, ms: int, rn: int) -> np.ndarray:
     """Collection-bus line (0..rn_bw-1) fed by adder (level, index) of the ASNETWORK.
 
@@ -290,17 +234,16 @@ def _bus_line(level: np.ndarray, index: np.ndarray, ms: int, rn: int) -> np.ndar
     doubles = 2 * int(pairs_before(levels))
     return np.where(inner, pair % rn, (single + doubles) % rn)
 
-def _write_side(row_nnz, chunk_row, chunk_idx, chunk_it, n_it: int, ms: int, dn: int, rn: int):
+def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, ms: int, dn: int, rn: int):
     """Per iteration: sums per streamed column on the busiest collection-bus line (int64 [n_it]; each line
     writes one sum per cycle) and the latency from the last packet sent to the last sum written (cycles):
     the deepest reduction + SIGMA_OUTPUT_LATENCY, + SIGMA_SHARED_LATENCY when the iteration holds several
     virtual neurons, + SIGMA_DS_LATENCY when a read port feeds a distribution tree (ms_size > dn_bw)."""
-    start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
     bus = np.zeros(n_it, dtype=np.int64)
     latency = np.zeros(n_it, dtype=np.int64)
     if size.size == 0:
         return bus, latency
-    level, index, depth = _vn_outputs(start, size, it, ms)
+    level, index, depth = output_adders(start, size, ms, layout=it)
     key = np.sort(it * rn + _bus_line(level, index, ms, rn))
     edge = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
     np.maximum.at(bus, key[edge[:-1]] // rn, np.diff(edge))
@@ -323,7 +266,8 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
     chunk_row = np.repeat(np.arange(row_nnz.size), row_nch)
     chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
     chunk_it = np.repeat(row_it, row_nch) + chunk_idx
-    bus, latency = _write_side(row_nnz, chunk_row, chunk_idx, chunk_it, n_it, ms, dn, dn if rn is None else rn)
+    start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
+    bus, latency = _write_side(start, size, it, n_it, ms, dn, dn if rn is None else rn)
     folded = row_nch > 1
     return {
         "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "bus": bus, "latency": latency,
@@ -331,7 +275,7 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
         "later_chunks": n_chunks - row_nnz.size,
         "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
         "nonzero_rows": int(np.count_nonzero(row_nnz)),
-        "add3": _three_way_adds(row_nnz, chunk_row, chunk_idx, chunk_it, ms),
+        "add3": int(three_way_adds_per_vn(start, size, ms, layout=it).sum()),
         "rows_per_iteration_max": int(np.bincount(chunk_it).max()),
     }
 
