@@ -1,7 +1,9 @@
 """Text of the generated ``run.sh`` (all layers) and ``run_sigma.py`` (SIGMA layers via torch_stonne).
 
 ``run.sh`` uses only bash builtins until STONNE has been found, so that with no STONNE it fails with its
-own message (exit 127) rather than some other missing command. numpy-free.
+own message (exit 127) rather than some other missing command. Before any SIGMA layer runs it probes the
+frontend with ``"$PYTHON" -c "import torch, torch_stonne"`` and, if that fails, names PYTHON and the
+import error (e.g. ``No module named 'torch_stonne'``), exit 127. numpy-free.
 """
 
 from __future__ import annotations
@@ -66,9 +68,16 @@ if [ $need_cli = 1 ] && ! command -v -- "$STONNE_BIN" >/dev/null 2>&1; then
   echo "run.sh: STONNE not found: STONNE_BIN='$STONNE_BIN' is neither an executable file nor a command on PATH; build STONNE's standalone simulator and set STONNE_BIN=/path/to/stonne" >&2
   exit 127
 fi
-if [ $need_sigma = 1 ] && ! "$PYTHON" -c 'import torch_stonne' >/dev/null 2>&1; then
-  echo "run.sh: STONNE's PyTorch extension not found: PYTHON='$PYTHON' cannot import torch_stonne (needed by the SIGMA layers; STONNE_BIN='$STONNE_BIN' is not used for them); install STONNE's pytorch-frontend and set PYTHON" >&2
-  exit 127
+if [ $need_sigma = 1 ]; then
+  if ! command -v -- "$PYTHON" >/dev/null 2>&1; then
+    echo "run.sh: PYTHON='$PYTHON' is neither an executable file nor a command on PATH; the SIGMA layers need a Python with torch and STONNE's torch_stonne extension: set PYTHON=/path/to/python" >&2
+    exit 127
+  fi
+  if ! probe=$("$PYTHON" -c "import torch, torch_stonne" 2>&1); then
+    probe="${probe##*$'\n'}"  # the last line: the ImportError
+    echo "run.sh: STONNE's PyTorch frontend not usable: PYTHON='$PYTHON' fails 'import torch, torch_stonne' with: $probe (the SIGMA layers run through torch and STONNE's torch_stonne extension; STONNE_BIN='$STONNE_BIN' is not used for them); install PyTorch and STONNE's pytorch-frontend into that Python, or set PYTHON to one that has both" >&2
+    exit 127
+  fi
 fi
 
 failed=()
