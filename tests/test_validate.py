@@ -40,3 +40,54 @@ def test_other_csv_and_bad_column(tmp_path, capsys):
         validate_cases(tmp_path / "bad.csv")
     assert e.value.field == "cycles"
     assert main(["stonne", "validate", str(tmp_path / "bad.csv")]) == 2
+
+
+def _tpu_rows(tmp_path, n=3):
+    df = pd.read_csv(DATA / "cases.csv")
+    df[df.family.str.startswith("TPU")].head(n).to_csv(tmp_path / "t.csv", index=False)
+    return tmp_path / "t.csv"
+
+
+def test_only_not_implemented_means_model_not_available(tmp_path, monkeypatch):
+    """NotImplementedError fills the row's error column; any other exception of the model is a bug and
+    propagates (an AttributeError is not an 'unavailable model')."""
+    import plumsim.accel.tpu as tpu
+
+    p = _tpu_rows(tmp_path)
+
+    def not_yet(*a, **k):
+        raise NotImplementedError("TPU model in progress")
+
+    monkeypatch.setattr(tpu, "tpu_gemm", not_yet)
+    rep = validate_cases(p)
+    assert (rep.cases.error == "model not available: TPU model in progress").all()
+    assert rep.cases.cycles_model.isna().all() and rep.results == {}
+
+    def buggy(*a, **k):
+        return None.cycles
+
+    monkeypatch.setattr(tpu, "tpu_gemm", buggy)
+    with pytest.raises(AttributeError):
+        validate_cases(p)
+
+
+def test_model_seconds_times_the_model_call_alone(tmp_path, monkeypatch):
+    """Reading the cfg and weights (made slow here) is outside the clock; the SIGMA model call is < 50 ms."""
+    import time
+
+    import plumsim.accel.cfg as cfg
+    import plumsim.accel.validate as val
+
+    slow = 0.25
+    load_w, load_c = val._load_weights, cfg.load_config
+    monkeypatch.setattr(val, "_load_weights", lambda *a: (time.sleep(slow), load_w(*a))[1])
+    monkeypatch.setattr(cfg, "load_config", lambda *a: (time.sleep(slow), load_c(*a))[1])
+    df = pd.read_csv(DATA / "cases.csv")
+    shutil.copytree(DATA / "cfgs", tmp_path / "cfgs")
+    shutil.copytree(DATA / "weights", tmp_path / "weights")
+    df[df.family.str.startswith("SIGMA")].head(3).to_csv(tmp_path / "s.csv", index=False)
+    t0 = time.perf_counter()
+    rep = validate_cases(tmp_path / "s.csv")
+    assert time.perf_counter() - t0 >= 3 * 2 * slow  # the slow loading did happen
+    assert rep.cases.cycles_model.notna().all()
+    assert (rep.cases.model_seconds < slow).all(), rep.cases.model_seconds.tolist()

@@ -13,7 +13,9 @@ def register(group) -> None:
 
     v = group.add_parser("validate", help="compare our models with STONNE reference runs (cases.csv)",
                          description="Run our model on every row of a reference cases.csv (cfgs/, weights/ "
-                         "beside it) and report cycles and counters against STONNE, per case and per family.")
+                         "beside it) and report cycles and counters against STONNE, per case and per family. "
+                         "model_seconds is the model call alone. A malformed CSV, cell, weights or cfg file, or a "
+                         "row the model cannot run stops with one line naming the file, row and column (exit 2).")
     v.add_argument("cases_csv", metavar="CASES_CSV")
     v.add_argument("--format", choices=("table", "json"), default="table")
     v.set_defaults(func=run_validate)
