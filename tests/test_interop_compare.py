@@ -10,6 +10,7 @@ from plumsim.accel.simulate import simulate_layer
 from plumsim.accel.stonne_io import read_energy
 from plumsim.cli import main
 from plumsim.energy import total_energy
+from plumsim.errors import DataError
 from plumsim.interop import compare_export, export_workload
 from plumsim.workload.format import Workload
 from plumsim.workload.layer import Layer, LayerShape
@@ -104,13 +105,14 @@ def test_grouped_tpu_conv_counts_the_one_stonne_run_per_group(tmp_path):
 
 def test_skipped_and_broken_layers(tmp_path):
     out, row, _ = export_case(tmp_path, "A_sigma_conv_01")
-    # a modified weight file is caught (the model would run on other weights than STONNE did)
+    # a modified weight file is refused, naming it (the model would run on other weights than STONNE did)
     key = json.loads((out / "manifest.json").read_text())["layers"][0]["key"]
     w = np.load(out / "layers" / key / "weight.npy")
     w.flat[0] = 0.5
     np.save(out / "layers" / key / "weight.npy", w)
-    r = compare_export(out).layers.iloc[0]
-    assert r["status"] == "error" and "codes*scale" in r["note"]
+    with pytest.raises(DataError, match=r"weight\.npy: layer 1 \(name A_sigma_conv_01\), key 'files\.weight': "
+                       r"differs from codes\*scale"):
+        compare_export(out)
     # a STONNE folder with a broken file: error with the file named, the others still compared
     out2, _, _ = export_case(tmp_path, "A_maeri_conv_01")
     for f in (out2 / "out").rglob("*.counters"):

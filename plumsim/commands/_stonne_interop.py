@@ -27,7 +27,9 @@ def register(group) -> None:
         "compare", help="compare STONNE's outputs of an export with the model (cycles, counters, energy)",
         description="Read STONNE's outputs under DIR/out/<layer>/ of an export folder, run the model on the same "
         "layers (exported weights, input and tiles) and print per layer and in total STONNE cycles, model "
-        "cycles and the relative error, energy (STONNE's table, STONNE units) and the counters side by side.")
+        "cycles and the relative error, energy (STONNE's table, STONNE units) and the counters side by side. "
+        "A malformed manifest entry or a missing, unreadable or modified exported file stops with one line "
+        "naming the file, the layer and the key (exit 2); a layer without STONNE output is listed as missing.")
     c.add_argument("dir", metavar="DIR", help="folder written by `plumsim stonne export` (after run.sh)")
     c.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     c.add_argument("--energy-table", default="stonne", metavar="NAME|PATH",
