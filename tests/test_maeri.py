@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.maeri import MaeriTile, drain_cycles, maeri_conv, maeri_gemm
+from plumsim.accel.maeri import MaeriTile, maeri_conv, maeri_gemm
 from plumsim.errors import ConfigError
 from plumsim.workload.layer import LayerShape
 
@@ -45,15 +45,16 @@ def test_cycles_accumulation_buffer_on(maeri_rows):
     errs = np.array([abs(res.cycles - row.cycles) / row.cycles
                      for row, res in maeri_rows if row.accumulation_buffer == 1])
     assert len(errs) == 28
-    assert np.median(errs) <= 0.01
-    assert errs.max() <= 0.05
+    # measured: median 0, max 1.7% (a 1-cycle-per-tile drain offset on the smallest tiles)
+    assert np.median(errs) <= 0.001
+    assert errs.max() <= 0.02
 
 
 def test_cycles_accumulation_buffer_off(maeri_rows):
-    # coarse mechanism (psum round trip): looser tolerance, and it must be much slower than AB on
+    # the partial-sum loop; measured max 1.9% on these rows. It must be much slower than AB on.
     for row, res in maeri_rows:
         if row.accumulation_buffer == 0:
-            assert abs(res.cycles - row.cycles) / row.cycles <= 0.10, row.case_id
+            assert abs(res.cycles - row.cycles) / row.cycles <= 0.02, row.case_id
             if res.info["nfold"] > 1:
                 on_row = row.copy()
                 on_row["accumulation_buffer"] = 1
@@ -91,23 +92,23 @@ def test_instances(maeri_rows):
             assert res.instances.get(comp, 0) == (0 if pd.isna(ref) else int(ref)), (row.case_id, comp)
 
 
-def test_closed_form_when_every_multiplier_has_a_port():
+def test_every_multiplier_with_its_own_port_matches_stonne():
+    # real STONNE 22634b8: stonne -CONV -R=3 -S=3 -C=16 -G=1 -K=8 -N=1 -X=10 -Y=10 -strides=1 -T_R=3 -T_S=3
+    #   -T_C=4 -T_G=1 -T_K=2 -T_N=1 -T_X_=1 -T_Y_=1 -num_ms=128 -dn_bw=128 -rn_bw=128 -accumulation_buffer=1
     shape = LayerShape(N=1, G=1, C=16, K=8, R=3, S=3, X=10, Y=10, stride=1)
-    tile = MaeriTile(T_R=3, T_S=3, T_C=4, T_K=2)
-    res = maeri_conv(shape, _cfg(128, 128), tile)
-    iK, nfold, iX, iY = 4, 4, 8, 8
-    assert res.cycles == iK * (nfold * (1 + iX * iY) + drain_cycles(128))
+    res = maeri_conv(shape, _cfg(128, 128), MaeriTile(T_R=3, T_S=3, T_C=4, T_K=2))
+    assert res.cycles == 1080
 
 
-def test_monotone_in_dn_bw():
+def test_read_ports_sweep_matches_stonne():
+    # real STONNE 22634b8, the same layer and tile at dn_bw 4..256 on 256 multipliers (-C=32 -K=16 -X=12
+    # -Y=12, tile 3,3,4,1,3,1,2,1): more read ports never slow it down; the model within 12 cycles
     shape = LayerShape(N=1, G=1, C=32, K=16, R=3, S=3, X=12, Y=12, stride=1)
     tile = MaeriTile(T_R=3, T_S=3, T_C=4, T_K=3, T_X=2)
-    cyc = [maeri_conv(shape, _cfg(256, dn), tile).cycles for dn in (4, 8, 16, 32, 64, 128, 256)]
-    # more read ports never slow distribution down; only the drain (log2(dn_bw)) grows, per (n,g,k) tile
-    iters = 6  # iK = ceil(16/3)
-    dist = [c - iters * drain_cycles(dn) for c, dn in zip(cyc, (4, 8, 16, 32, 64, 128, 256))]
-    assert all(a >= b for a, b in zip(dist, dist[1:]))
-    assert cyc[0] > 2 * cyc[-1]
+    stonne = {4: 45750, 8: 33042, 16: 17634, 32: 8856, 64: 5544, 128: 2808, 256: 2514}
+    cyc = {dn: maeri_conv(shape, _cfg(256, dn), tile).cycles for dn in stonne}
+    assert all(abs(cyc[dn] - ref) <= 12 for dn, ref in stonne.items()), cyc
+    assert all(a >= b for a, b in zip(list(cyc.values()), list(cyc.values())[1:]))
 
 
 def test_padding_applied_before_tiling():

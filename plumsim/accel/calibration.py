@@ -36,17 +36,25 @@ def _register(c: Calibrated) -> float:
 
 # --- MAERI (MAERI_DENSE_WORKLOAD) ------------------------------------------------------------------------
 
-MAERI_DRAIN_BASE = int(_register(Calibrated(
-    "MAERI_DRAIN_BASE", 6, "cycles",
-    "drain after the last packet of an (n, g, k) tile is MAERI_DRAIN_BASE + log2(dn_bw)",
-    "set A, MAERI rows with the accumulation buffer on (25 CONV, 1 FC, 2 GEMM)",
-    "within 1 cycle per tile on every row")))
+_MAERI_PROBES = ("tests/data/stonne/c_maeri_probe (benchmarks/stonne_runs/maeri_probe.py): single-tile MAERI CLI "
+                 "runs, ms_size 16-256, dn_bw 1..ms, 1-8 VNs of 2-17 multipliers, 1-16 folds, buffer on and off")
 
-MAERI_PSUM_RT_SHORTER = int(_register(Calibrated(
-    "MAERI_PSUM_RT_SHORTER", 3, "cycles",
-    "accumulation buffer off: a later fold's step waits for its partial sum's round trip, drain minus this",
-    "set A, the 3 MAERI rows with the accumulation buffer off and folding",
-    "about 10% on those rows")))
+MAERI_OUTPUT_LATENCY_AB_ON = int(_register(Calibrated(
+    "MAERI_OUTPUT_LATENCY_AB_ON", 3, "cycles",
+    "accumulation buffer on: from a VN's sum leaving its output adder (and bus line) to it being stored, "
+    "beyond the write FIFO's backlog (+1 through a distribution tree)", _MAERI_PROBES,
+    "exact on 88% of the single-step probes, 1 cycle over on the rest (odd VN sizes)")))
+
+MAERI_OUTPUT_LATENCY_AB_OFF = int(_register(Calibrated(
+    "MAERI_OUTPUT_LATENCY_AB_OFF", 2, "cycles",
+    "accumulation buffer off (folding): as MAERI_OUTPUT_LATENCY_AB_ON (no accumulator stage)", _MAERI_PROBES,
+    "exact on the one-position folding probes")))
+
+MAERI_PSUM_LOOP = int(_register(Calibrated(
+    "MAERI_PSUM_LOOP", 2, "cycles",
+    "accumulation buffer off: a fold's partial sum back at its multiplier, beyond the path from that "
+    "multiplier to the VN's output adder (+1 through a distribution tree)", _MAERI_PROBES,
+    "exact per-fold slope on the one-position folding probes (1-16 VNs)")))
 
 # --- SIGMA (SIGMA_SPARSE_GEMM) ---------------------------------------------------------------------------
 

@@ -1,28 +1,19 @@
 """MAERI dense-workload model (STONNE's MAERI_DENSE_WORKLOAD controller): CONV, FC and dense GEMM.
 
-numpy only. The mechanism follows DESIGN.md "MAERI dense" and was fitted on the MAERI rows of
-tests/data/stonne/cases.csv:
+numpy only. Cycles come from :mod:`plumsim.accel.maeri_timing` (the one timing rule, shared with the tile
+search; its docstring gives the mechanism read from STONNE's source). This module holds the tile, its
+checks (:func:`validate_tile`; :func:`stonne_problem`: what STONNE's CLI cannot run) and the counters:
 
 * A tile (T_R, T_S, T_C, T_K, T_G, T_N, T_X', T_Y') maps ``num_virtual_neurons`` virtual neurons (VNs) of
-  ``virtual_neuron_size`` = T_R*T_S*T_C multipliers each onto consecutive multipliers; VN index runs
-  n, g, k, x', y' (y' fastest), and inside a VN the multiplier offset runs c, r, s (s fastest).
-* Each of the dn_bw read ports feeds a distribution tree of ms_size/dn_bw consecutive multipliers and
-  sends one packet per cycle; a packet multicast to several multipliers takes one slot on every port that
-  has at least one destination.
-* For each (n, g, k) tile the controller issues, per fold (iR*iS*iC of them), one weight step and then
-  one input step per output position (x' rows outside, y' inside). When T_Y' = 1, T_S > 1, stride = 1 and
-  S % T_S == 0 only the new input column is sent after the first position of a row; the multipliers
-  forward the rest. Zero-padded remainder tiles are sent and multiplied like full ones.
-* Steps are issued one per cycle into per-port queues, so the tile's distribution finishes at
-  ``max over ports p, steps s of s + (p's load from step s on)``, computed in closed form here.
-* Barrier: the next (n, g, k) tile starts after the previous one has drained, a drain of
-  ``L = 6 + log2(dn_bw)`` cycles (fitted: within 1 cycle on every reference row). STONNE's controller does
-  not wait when T_N > 1 (observed on the one batched reference row), so the drain is paid once there.
-* Accumulation buffer off: folded partial sums are written to memory and read back as one extra packet
-  per VN and step in every fold after the first; see :func:`_psum_recirculation_cycles`.
+  ``virtual_neuron_size`` = T_R*T_S*T_C multipliers each onto consecutive multipliers (one more per VN with
+  the accumulation buffer off and folding); VN index runs n, g, k, x', y' (y' fastest), and inside a VN
+  the multiplier offset runs c, r, s (s fastest).
+* Each of the dn_bw read ports feeds a distribution tree of ms_size/dn_bw consecutive multipliers; a packet
+  multicast to several multipliers takes one slot on every port that has at least one destination.
+* Global-buffer reads: every weight once per batch tile; an input only where it lies inside the fold's
+  real kernel window (:func:`_input_reads`); partial sums (buffer off) once per fold after the first.
 * Reduction: every input step reduces each VN once on the ASNETWORK; the split of its adds into ADD_2_1
-  and ADD_3_1 depends on where the VNs sit in the adder tree (:mod:`plumsim.accel.adder_tree`,
-  exact on every reference row).
+  and ADD_3_1 depends on where the VNs sit in the adder tree (:mod:`plumsim.accel.adder_tree`).
 
 Returned cycles are STONNE cycles; counters are STONNE event counts with STONNE's component/action names.
 """
@@ -35,13 +26,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from plumsim.accel.adder_tree import uniform_reduction_adds
-from plumsim.accel.calibration import MAERI_DRAIN_BASE as DRAIN_BASE
-from plumsim.accel.calibration import MAERI_PSUM_RT_SHORTER as PSUM_RT_SHORTER
 from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, operand_ids
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
-TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
 
 
 
@@ -130,6 +119,44 @@ def validate_tile(tile: MaeriTile, dims: dict[str, int], ms_size: int) -> None:
             f"multipliers but ms_size = {ms_size} (T_C={tile.T_C})", field="T_C")
 
 
+def stonne_problems(T: dict, R: int, S: int, Cg: int, X_out: int, Y_out: int, stride: int,
+                    ms_size: int, accumulation_buffer: bool) -> list[np.ndarray]:
+    """Why STONNE's MAERI CLI cannot run each tile (vectorised: ``T`` maps T_R..T_Y to int arrays [B]).
+
+    Returns (reason, mask [B]) pairs, mask True where the tile breaks the rule: a virtual neuron of one
+    multiplier (STONNE aborts in Accumulator.cpp); T_X' or T_Y' not dividing X' or Y' (its functional check
+    fails); T_X' or T_Y' > 1 at stride > 1 (wrong results); with the accumulation buffer off and folding,
+    VNs one multiplier wider than the array (STONNE's extra partial-sum multiplier per VN)."""
+    g = {k: np.asarray(T[k], dtype=np.int64) for k in TILE_FIELDS}
+    vns = g["T_R"] * g["T_S"] * g["T_C"]
+    nv = g["T_K"] * g["T_G"] * g["T_N"] * g["T_X"] * g["T_Y"]
+    nfold = -(-R // g["T_R"]) * -(-S // g["T_S"]) * -(-Cg // g["T_C"])
+    slot = (not accumulation_buffer) & (nfold > 1)
+    return [
+        ("a virtual neuron of one multiplier (T_R*T_S*T_C = 1): STONNE aborts (Accumulator.cpp)", vns < 2),
+        (f"T_X'/T_Y' must divide X'={X_out}/Y'={Y_out}: STONNE's functional check fails otherwise",
+         (X_out % g["T_X"] != 0) | (Y_out % g["T_Y"] != 0)),
+        (f"T_X' = T_Y' = 1 at stride {stride}: STONNE's MAERI gives wrong results otherwise",
+         (stride > 1) & ((g["T_X"] > 1) | (g["T_Y"] > 1))),
+        (f"with the accumulation buffer off and folding every VN takes one more multiplier: "
+         f"(T_R*T_S*T_C + 1) * VNs must fit ms_size={ms_size}", slot & ((vns + 1) * nv > ms_size)),
+    ]
+
+
+def stonne_problem(tile: MaeriTile, shape, config: AcceleratorConfig) -> str | None:
+    """The first reason STONNE's MAERI CLI cannot run ``tile`` on ``shape`` (a LayerShape), or None."""
+    p = int(getattr(shape, "padding", 0))
+    X, Y = int(shape.X) + 2 * p, int(shape.Y) + 2 * p
+    stride = int(getattr(shape, "stride", 1))
+    X_out, Y_out = (X - shape.R + stride) // stride, (Y - shape.S + stride) // stride
+    T = {f: [getattr(tile, f)] for f in TILE_FIELDS}
+    for reason, bad in stonne_problems(T, shape.R, shape.S, shape.C // shape.G, X_out, Y_out, stride,
+                                       int(config.ms_size), bool(config.accumulation_buffer)):
+        if bad[0]:
+            return reason
+    return None
+
+
 # ----------------------------------------------------------------------------------------------
 # per-port loads of one tile
 
@@ -166,27 +193,9 @@ class _TileTraffic:
 
 
 def _operand_ids(m, TR, TS, TC, TK, TG, TX, TY, stride):
-    """Which weight and which input element multiplier ``m`` holds in one step of a tile.
-
-    Virtual neurons (T_R*T_S*T_C consecutive multipliers each) are laid out y'-fastest, then x', k, g, n;
-    inside a neuron the order is c, r, s. Returns (weight id, input id, s) as integer arrays; ids are
-    unique within the tile, so a packet = one distinct id and multicast = the same id at several
-    multipliers. Broadcasts over tile fields given as arrays (the batched tile search).
-    """
-    vns = TR * TS * TC
-    v, o = np.divmod(m, vns)
-    c, rs = np.divmod(o, TR * TS)
-    r, s = np.divmod(rs, TS)
-    y = v % TY
-    x = (v // TY) % TX
-    k = (v // (TY * TX)) % TK
-    g = (v // (TY * TX * TK)) % TG
-    n = v // (TY * TX * TK * TG)
-    xin = TR + (TX - 1) * stride
-    yin = TS + (TY - 1) * stride
-    wid = ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s
-    iid = (((n * TG + g) * TC + c) * xin + (x * stride + r)) * yin + (y * stride + s)
-    return wid, iid, s
+    """:func:`plumsim.accel.maeri_timing.operand_ids` for multiplier ``m`` of the unwidened layout."""
+    v, o = np.divmod(m, TR * TS * TC)
+    return operand_ids(v, o, TR, TS, TC, TK, TG, TX, TY, stride)
 
 
 def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool,
@@ -223,33 +232,6 @@ def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwar
     )
 
 
-def _finish(w, f, nl, nfold: int, iX: int, iY: int):
-    """Cycles until every port has sent its last packet of one (n,g,k) tile (closed form).
-
-    Works element-wise on arrays of per-port loads. Steps are issued one per cycle; port p's queue
-    empties at T_p + max_s(s - sent-before-s), the max of a periodic piecewise-linear sequence, taken at
-    the ends of each period (fold, row).
-    """
-    w = np.asarray(w, dtype=np.int64)
-    f = np.asarray(f, dtype=np.int64)
-    nl = np.asarray(nl, dtype=np.int64)
-    a, b, cw = 1 - f, 1 - nl, 1 - w
-    row_delta = a + (iY - 1) * b
-    in_row = np.maximum(0, np.maximum(a, row_delta))
-    rows_max = np.maximum(in_row, (iX - 1) * row_delta + in_row)
-    in_fold = np.maximum(0, cw + rows_max)
-    fold_delta = cw + iX * row_delta
-    deficit = np.maximum(in_fold, (nfold - 1) * fold_delta + in_fold)
-    deficit = np.maximum(deficit, nfold * fold_delta)  # point after the last step: at least one cycle/step
-    total = nfold * (w + iX * (f + (iY - 1) * nl))
-    return total + np.maximum(deficit, 0)
-
-
-def drain_cycles(dn_bw: int) -> int:
-    """Cycles from the last packet of a tile to its last output written (fitted): 6 + log2(dn_bw)."""
-    return DRAIN_BASE + int(math.log2(dn_bw))
-
-
 # ----------------------------------------------------------------------------------------------
 # the model
 
@@ -261,13 +243,9 @@ def _tree_adds_per_step(vn_size: int, num_vns: int, ms_size: int, psum_slot: boo
     ``psum_slot``: accumulation buffer off and folding on: STONNE widens every virtual neuron by one
     multiplier that receives the partial sum read back from memory (its tile_VN_Size is T_R*T_S*T_C + 1),
     in every step, also in the first fold; the tree then reduces ``vn_size + 1`` values per virtual
-    neuron. If the widened tile no longer fits in ``ms_size`` (STONNE would not map it) the partial sum
-    is counted as one more 2:1 add on the unwidened layout.
+    neuron (the widened tile always fits: :func:`_geometry` checks it).
     """
-    if psum_slot and num_vns * (vn_size + 1) <= ms_size:
-        return uniform_reduction_adds(vn_size + 1, num_vns, ms_size)
-    add2, add3 = uniform_reduction_adds(vn_size, num_vns, ms_size)
-    return add2 + (num_vns if psum_slot else 0), add3
+    return uniform_reduction_adds(vn_size + int(psum_slot), num_vns, ms_size)
 
 
 @dataclass(frozen=True)
@@ -292,19 +270,27 @@ class _Geometry:
         return self.iN * self.iG * self.iK
 
 
-def _geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, ms_size: int) -> _Geometry:
+def _geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> _Geometry:
     if G < 1 or C % G or K % G:
         raise ConfigError(f"groups G={G} must divide C={C} and K={K}", field="G")
     if X < R or Y < S:
         raise ConfigError(f"input {X}x{Y} (after padding) is smaller than the kernel {R}x{S}", field="X")
+    ms_size = int(config.ms_size)
     X_out = (X - R + stride) // stride
     Y_out = (Y - S + stride) // stride
     dims = {"T_R": R, "T_S": S, "T_C": C // G, "T_K": K // G, "T_G": G, "T_N": N, "T_X": X_out, "T_Y": Y_out}
     validate_tile(tile, dims, ms_size)
     cd = math.ceil
-    return _Geometry(X_out, Y_out, cd(R / tile.T_R), cd(S / tile.T_S), cd((C // G) / tile.T_C),
-                     cd((K // G) / tile.T_K), cd(G / tile.T_G), cd(N / tile.T_N),
-                     cd(X_out / tile.T_X), cd(Y_out / tile.T_Y))
+    geo = _Geometry(X_out, Y_out, cd(R / tile.T_R), cd(S / tile.T_S), cd((C // G) / tile.T_C),
+                    cd((K // G) / tile.T_K), cd(G / tile.T_G), cd(N / tile.T_N),
+                    cd(X_out / tile.T_X), cd(Y_out / tile.T_Y))
+    if not config.accumulation_buffer and geo.nfold > 1 and \
+            (tile.virtual_neuron_size + 1) * tile.num_virtual_neurons > ms_size:
+        raise ConfigError(
+            f"tile {tile.as_dict()} folds ({geo.nfold} folds) with the accumulation buffer off, so every virtual "
+            f"neuron takes one more multiplier: ({tile.virtual_neuron_size} + 1) * {tile.num_virtual_neurons} "
+            f"> ms_size = {ms_size}", field="T_C")
+    return geo
 
 
 def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:
@@ -313,37 +299,38 @@ def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:
 
 
 
-def _psum_recirculation_cycles(geo: _Geometry, f_max: int, n_max: int, drain: int) -> int:
-    """Extra cycles per (n,g,k) tile when partial sums go back through memory (accumulation buffer off).
+def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: _Geometry, fwd: bool) -> int:
+    """Global-buffer input reads (events). STONNE sends every input packet of a step but reads (and counts)
+    only those inside the fold's real kernel window: row index_R + x < T_X' + R - 1, column
+    index_S + y < T_Y' + S - 1 (its bound leaves out the stride), channel index_C + c < C/G
+    (SDMemory::cycle). The test factorises over the fold's R, S and C offsets."""
+    xin = tile.T_R + (tile.T_X - 1) * stride
+    yin = tile.T_S + (tile.T_Y - 1) * stride
 
-    In every fold after the first, each input step also needs the partial sum written by the previous
-    fold, read back and sent down the distribution network; STONNE then issues such steps at the pace of
-    that round trip (``drain - PSUM_RT_SHORTER`` cycles) instead of the port load (f_max cycles for the
-    first position of a row, n_max for the others). Coarse: within about 10% on the reference rows.
-    """
-    rt = drain - PSUM_RT_SHORTER
-    per_fold = geo.iX * (max(0, rt - f_max) + (geo.iY - 1) * max(0, rt - n_max))
-    return (geo.nfold - 1) * per_fold
+    def inside(n_iter, t, span, bound, lo=0):
+        idx = np.arange(n_iter)[:, None] * t + np.arange(lo, span)[None, :]
+        return int(np.count_nonzero(idx < bound))
+
+    rows = inside(geo.iR, tile.T_R, xin, tile.T_X + R - 1)
+    cols_full = inside(geo.iS, tile.T_S, yin, tile.T_Y + S - 1)
+    cols_new = inside(geo.iS, tile.T_S, yin, tile.T_Y + S - 1, lo=yin - 1) if fwd else cols_full
+    chans = inside(geo.iC, tile.T_C, tile.T_C, Cg)
+    per_row = cols_full + (geo.iY - 1) * cols_new
+    return geo.iters * tile.T_N * tile.T_G * chans * rows * geo.iX * per_row
 
 
 def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
               real_weights: int, real_outputs: int, op: str) -> SimResult:
     _check_config(config)
     ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
-    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, ms)
+    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
     tr = _tile_traffic(tile, stride, ms, dn, fwd)
     nfold, iX, iY, iters = geo.nfold, geo.iX, geo.iY, geo.iters
-    finish = int(np.max(_finish(tr.w_load, tr.f_load, tr.n_load, nfold, iX, iY)))
-    drain = drain_cycles(dn)
+    timing = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
+                                                   {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
+    cycles = timing["cycles"]
     ab = bool(config.accumulation_buffer)
-    extra = 0 if (ab or nfold == 1) else _psum_recirculation_cycles(
-        geo, int(tr.f_load.max()), int(tr.n_load.max()), drain)
-    if tile.T_N > 1:
-        # STONNE's controller releases the (n,g,k) barrier early when T_N > 1: one drain at the end.
-        cycles = iters * (finish + extra) + drain
-    else:
-        cycles = iters * (finish + extra + drain)
 
     nv, vns, used = tile.num_virtual_neurons, tile.virtual_neuron_size, tile.multipliers_used
     positions = iX * iY
@@ -355,8 +342,7 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     w_steps = iters * nfold
 
     # input packets of zero-padded channels are sent but not read from SRAM
-    real_ch = (C // G) * geo.iR * geo.iS / (nfold * tile.T_C)
-    input_reads = round((in_steps_full * tr.f_packets + in_steps_new * tr.n_packets) * real_ch)
+    input_reads = _input_reads(R, S, C // G, tile, stride, geo, fwd)
     weight_reads = geo.iN * real_weights
     psum_reads = 0 if ab else (nfold - 1) * out_per_pass
     psum_writes = real_outputs * (1 if ab else nfold)
@@ -400,8 +386,8 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     sram = {"weight_reads": float(weight_reads), "input_reads": float(input_reads),
             "psum_reads": float(psum_reads), "psum_writes": float(psum_writes)}
     info = {"controller": "MAERI_DENSE_WORKLOAD", "op": op, "tile": tile.as_dict(), "nfold": nfold,
-            "iterations": iters, "steps_per_iteration": nfold * (1 + positions), "finish": finish,
-            "drain": drain, "psum_extra": extra, "forwarding": fwd, "X_out": geo.X_out, "Y_out": geo.Y_out,
+            "iterations": iters, "steps_per_iteration": nfold * (1 + positions), "finish": timing["finish"],
+            "drain": timing["drain"], "psum_loop": timing["loop"], "forwarding": fwd, "X_out": geo.X_out, "Y_out": geo.Y_out,
             "virtual_neuron_size": vns, "num_virtual_neurons": nv}
     return SimResult(cycles=int(cycles), counters=counters, instances=instances, sram=sram, info=info)
 
@@ -455,71 +441,8 @@ def maeri_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
 
 
 def conv_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> int:
-    """STONNE cycles only (no counters), for tile search. X, Y already padded. Same model as maeri_conv."""
-    ms, dn = int(config.ms_size), int(config.dn_bw)
-    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, ms)
-    fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
-    tr = _tile_traffic(tile, stride, ms, dn, fwd, with_routes=False)
-    finish = int(np.max(_finish(tr.w_load, tr.f_load, tr.n_load, geo.nfold, geo.iX, geo.iY)))
-    drain = drain_cycles(dn)
-    extra = 0
-    if not config.accumulation_buffer and geo.nfold > 1:
-        extra = _psum_recirculation_cycles(geo, int(tr.f_load.max()), int(tr.n_load.max()), drain)
-    if tile.T_N > 1:
-        return geo.iters * (finish + extra) + drain
-    return geo.iters * (finish + extra + drain)
-
-
-# ----------------------------------------------------------------------------------------------
-# many tiles at once (tile search)
-
-
-def _distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
-    """[B, ms] keys (-1 = multiplier unused or not fed) -> distinct keys per read port, [B, dn_bw]."""
-    B, ms = key.shape
-    srt = np.sort(key.reshape(B, dn_bw, ms // dn_bw), axis=2)
-    new = np.ones(srt.shape, dtype=bool)
-    new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
-    return np.count_nonzero(new & (srt != -1), axis=2)
-
-
-def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config: AcceleratorConfig) -> np.ndarray:
-    """STONNE cycles of many tiles of one conv layer at once (int64 [B]); the same model as
-    :func:`conv_cycles`, vectorised over tiles. X, Y already padded. ``T``: tile field -> int array [B];
-    every tile must be valid for the layer (the tile search builds only valid ones; not re-checked)."""
-    ms, dn = int(config.ms_size), int(config.dn_bw)
-    width = ms // dn
-    f = {k: np.asarray(T[k], dtype=np.int64).reshape(-1, 1) for k in TILE_FIELDS}
-    TR, TS, TC, TK, TG, TN, TX, TY = (f[k] for k in TILE_FIELDS)
-    X_out = (X - R + stride) // stride
-    Y_out = (Y - S + stride) // stride
-
-    def cdiv(a, b):
-        return -(-a // b)
-
-    nfold = cdiv(R, TR) * cdiv(S, TS) * cdiv(C // G, TC)
-    iters = cdiv(N, TN) * cdiv(G, TG) * cdiv(K // G, TK)
-    iX, iY = cdiv(X_out, TX), cdiv(Y_out, TY)
-    fwd = (TY == 1) & (TS > 1) & (stride == 1) & (S % TS == 0) & (iY > 1)
-
-    vns = TR * TS * TC
-    used = vns * TK * TG * TN * TX * TY
-    m = np.arange(ms, dtype=np.int64)[None, :]
-    valid = m < used
-    wid, iid, s = _operand_ids(m, TR, TS, TC, TK, TG, TX, TY, stride)
-    wid = np.where(valid, wid, -1)
-    iid = np.where(valid, iid, -1)
-    nid = np.where(~fwd | (s == TS - 1), iid, -1)
-    w_load = _distinct_per_port(wid, dn)
-    f_load = _distinct_per_port(iid, dn)
-    n_load = _distinct_per_port(nid, dn)
-    finish = _finish(w_load, f_load, n_load, nfold, iX, iY).max(axis=1)
-
-    nfold, iters, iX, iY, TN = (a[:, 0] for a in (nfold, iters, iX, iY, TN))
-    drain = drain_cycles(dn)
-    extra = np.zeros_like(finish)
-    if not config.accumulation_buffer:
-        rt = drain - PSUM_RT_SHORTER
-        per_fold = iX * (np.maximum(0, rt - f_load.max(axis=1)) + (iY - 1) * np.maximum(0, rt - n_load.max(axis=1)))
-        extra = np.where(nfold > 1, (nfold - 1) * per_fold, 0)
-    return np.where(TN > 1, iters * (finish + extra) + drain, iters * (finish + extra + drain))
+    """STONNE cycles only (no counters), for one tile. X, Y already padded. Same rule as maeri_conv."""
+    _check_config(config)
+    _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
+    return int(conv_cycles_batch(N, G, C, K, R, S, X, Y, stride,
+                                 {f: [getattr(tile, f)] for f in TILE_FIELDS}, config)[0])

@@ -34,6 +34,7 @@ import numpy as np
 from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
+from plumsim.accel.write_side import asnetwork_bus_line
 from plumsim.errors import ConfigError
 
 from plumsim.accel.calibration import SIGMA_DS_LATENCY, SIGMA_OUTPUT_LATENCY, SIGMA_SHARED_LATENCY
@@ -215,25 +216,6 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
     return c_port, w_first
 
 
-def _bus_line(level: np.ndarray, index: np.ndarray, ms: int, rn: int) -> np.ndarray:
-    """Collection-bus line (0..rn_bw-1) fed by adder (level, index) of the ASNETWORK.
-
-    STONNE lists the adders joined by augmented links as pairs (level by level, left to right; both
-    adders of a pair feed one line) and the others (the root, then the first and last adder of every level)
-    after them, and deals both lists round robin over the rn_bw lines (ASNetwork setMemoryConnections)."""
-    levels = int(math.log2(ms))
-
-    def pairs_before(lv):  # linked pairs on the levels above ``lv`` (a level of 2**i adders has 2**(i-1)-1)
-        lv = np.asarray(lv, dtype=np.int64)
-        return np.where(lv >= 2, (2 ** np.maximum(lv - 1, 0) - 2) - (lv - 2), 0)
-
-    n_level = 2 ** level
-    inner = (index > 0) & (index < n_level - 1)
-    pair = pairs_before(level) + (index + (index & 1)) // 2 - 1
-    single = np.where(level == 0, 0, np.where(level == 1, 1 + index, 2 * level - 1 + (index > 0)))
-    doubles = 2 * int(pairs_before(levels))
-    return np.where(inner, pair % rn, (single + doubles) % rn)
-
 def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, ms: int, dn: int, rn: int):
     """Per iteration: sums per streamed column on the busiest collection-bus line (int64 [n_it]; each line
     writes one sum per cycle) and the latency from the last packet sent to the last sum written (cycles):
@@ -244,7 +226,7 @@ def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, 
     if size.size == 0:
         return bus, latency
     level, index, depth = output_adders(start, size, ms, layout=it)
-    key = np.sort(it * rn + _bus_line(level, index, ms, rn))
+    key = np.sort(it * rn + asnetwork_bus_line(level, index, ms, rn))
     edge = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
     np.maximum.at(bus, key[edge[:-1]] // rn, np.diff(edge))
     np.maximum.at(latency, it, depth)

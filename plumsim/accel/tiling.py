@@ -17,7 +17,8 @@ import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import LRUMemo
-from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, drain_cycles, gemm_as_conv, _check_config
+from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, gemm_as_conv, stonne_problems, _check_config
+from plumsim.accel.maeri_timing import min_drain
 from plumsim.errors import ConfigError
 
 #: Safety cap on exact evaluations per search (the bound usually stops far earlier).
@@ -58,13 +59,21 @@ def _search_exact(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig,
     grids = np.meshgrid(*[cand[f] for f in fields], indexing="ij")
     T = {f: g.ravel() for f, g in zip(fields, grids)}
     used = T["T_R"] * T["T_S"] * T["T_C"] * T["T_K"] * T["T_G"] * T["T_N"] * T["T_X"] * T["T_Y"]
-    keep = used <= ms
-    T = {f: v[keep] for f, v in T.items()}
-    used = used[keep]
-    if used.size == 0:
-        raise ConfigError(f"no MAERI tile fits ms_size={ms}", field="ms_size")
     X_out = (X - R + stride) // stride
     Y_out = (Y - S + stride) // stride
+    problems = stonne_problems(T, R, S, C // G, X_out, Y_out, stride, ms, bool(config.accumulation_buffer))
+    keep = (used <= ms) & ~problems[-1][1]          # the tile (widened for folding) fits the array
+    if not keep.any():
+        raise ConfigError(f"no MAERI tile fits ms_size={ms}", field="ms_size")
+    # only tiles STONNE can run; a layer with none (e.g. a 1x1 depthwise conv: every VN one multiplier)
+    # keeps the others, and `plumsim stonne export` says why it cannot run there
+    bad = np.zeros(keep.shape, dtype=bool)
+    for _, b in problems:
+        bad |= b
+    if (keep & ~bad).any():
+        keep &= ~bad
+    T = {f: v[keep] for f, v in T.items()}
+    used = used[keep]
 
     def cdiv(a, b):
         return -(-a // b)
@@ -83,7 +92,7 @@ def _search_exact(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig,
     # each step takes >= 1 cycle and its packets need >= packets/active-ports slots on some port
     per_tile = nfold * (np.maximum(1, cdiv(wp, ports))
                         + iX * (np.maximum(1, cdiv(fp, ports)) + (iY - 1) * np.maximum(1, cdiv(np_, ports))))
-    lb = iters * per_tile + drain_cycles(dn)
+    lb = iters * per_tile + min_drain()
     order = np.lexsort((-used, lb))[:MAX_EXACT]
     # Exact cycles are computed for blocks of candidates at once (conv_cycles_batch), then scanned in
     # order with the sequential rule, so the tile found is the one a one-by-one scan finds.
@@ -135,7 +144,7 @@ def choose_maeri_gemm_tile(M: int, N: int, K: int, config: AcceleratorConfig) ->
     dims, _ = gemm_as_conv(M, N, K, 1, 1, 1)
     cand = {"T_R": np.array([1]), "T_S": _options(int(K), ms), "T_C": np.array([1]),
             "T_K": _options(int(N), ms), "T_G": np.array([1]), "T_N": np.array([1]),
-            "T_X": _options(int(M), ms), "T_Y": np.array([1])}
+            "T_X": _options(int(M), ms, powers=False), "T_Y": np.array([1])}
     t = _search(**dims, config=config, cand=cand)
     return t.T_X, t.T_K, t.T_S
 

@@ -48,6 +48,7 @@ from plumsim.accel.cfg import validate_tpu_tile
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.result import SimResult
+from plumsim.accel.write_side import last_write
 from plumsim.errors import ConfigError
 
 
@@ -73,24 +74,11 @@ _DRAINS = LRUMemo(max_items=65536)
 
 
 def _drain_one(m: int, n: int, c: int, rn: int) -> tuple[int, int]:
-    """(drain, backlog) of an m x n tile for any rn_bw: outputs reach their bus line at i + j, line
-    (i*c + j) % rn sends one per cycle (the k-th arrival, in time order, leaves at
-    max_{q<=k}(A_q - q) + k), the write FIFO keeps floor(sum 2^-(age+1)) when the last one arrives."""
+    """(drain, backlog) of an m x n tile for any rn_bw: output (i, j) reaches bus line (i*c + j) % rn at
+    i + j; :func:`plumsim.accel.write_side.last_write` gives the line queues and the write FIFO."""
     i, j = np.divmod(np.arange(m * n, dtype=np.int64), n)
-    arrive, line = i + j, (i * c + j) % rn
-    order = np.lexsort((arrive, line))
-    arrive, line = arrive[order], line[order]
-    first = np.flatnonzero(np.r_[True, line[1:] != line[:-1]])
-    k = np.arange(m * n) - np.repeat(first, np.diff(np.r_[first, m * n]))
-    big = 4 * (m * n + m + n)   # groups apart, so one running max serves every line
-    leave = np.maximum.accumulate(arrive - k + line * big) - line * big + k
-    drain = int(leave.max())
-    per_age = np.bincount(drain - leave)[::-1]   # arrivals at the write FIFO, oldest first
-    b = 0
-    for s in range(0, per_age.size, 30):   # exact: b <- floor((b + sum a_t 2^t) / 2^w), 30 cycles a block
-        block = per_age[s:s + 30].astype(np.int64)
-        b = (b + int(np.sum(block << np.arange(block.size, dtype=np.int64)))) >> block.size
-    return drain, b.bit_length()
+    last, backlog = last_write(i + j, (i * c + j) % rn)
+    return int(last[0]), int(backlog[0])
 
 
 def _drain(m: np.ndarray, n: np.ndarray, c: int, rn: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,208 @@
+"""MAERI's timing (STONNE's MAERI_DENSE_WORKLOAD): cycles of a conv layer for many tiles at once.
+
+numpy only. The one rule for MAERI cycles: :func:`plumsim.accel.maeri.maeri_conv` and the tile search both
+call :func:`conv_cycles_batch`. Read from STONNE's source (SDMemory.cpp, MSwitch.cpp, ASNetwork.cpp,
+CollectionBus*.cpp, STONNEModel.cpp) and confirmed on probe runs (docs/design.md, "MAERI"):
+
+* **Layout.** A tile maps ``T_K*T_G*T_N*T_X'*T_Y'`` virtual neurons (VNs) back to back from multiplier 0,
+  each ``T_R*T_S*T_C`` multipliers, in order n, g, k, x', y' (y' fastest), inside a VN c, r, s. With the
+  accumulation buffer off and more than one fold, STONNE gives every VN one more multiplier, first, that
+  receives the partial sum of the previous fold (STONNEModel ``folding_enabled``).
+* **Issue order** (SDMemory::cycle): per (n, g, k) tile, first the weights of every fold (one step per
+  fold), then for each output position (x' rows, y' inside) one input step per fold. A step reaches the
+  read ports in one cycle; each of the dn_bw ports sends one packet per cycle (one per distinct value among
+  the multipliers it feeds); when T_Y' = 1, T_S > 1, stride 1 and T_S divides S only the new input column is
+  sent after the first position of a row (the multipliers forward the rest).
+* **Read side.** A port's last packet leaves at max over steps s of (s + its packets from step s on).
+* **Accumulation buffer off, folding.** A position's fold f needs fold f-1's sum back: the sum leaves the
+  tree (the partial-sum multiplier's path to the VN's output adder), is written, read back at once
+  (partial sums have priority on their port) and goes down again: a loop of ``MAERI_PSUM_LOOP`` + path
+  (+1 through a distribution tree) cycles, one more when the step has more sums than the loop has cycles
+  (they cannot all reach the write FIFO alone). Multipliers multiply only once they hold every fold's
+  weight, so the weights come first. A position then takes (folds - 1) loops + 1 cycle, or its port
+  loads (partial sums included), or its bus-line loads, whichever is longest.
+* **Write side.** Every output (every fold's with the buffer off, the last fold's with it on) takes one
+  slot on its collection-bus line (:mod:`plumsim.accel.write_side`); a position is never shorter than its
+  busiest line.
+* **Drain.** The next (n, g, k) tile starts once every output of this one is stored (SDMemory's
+  iteration check). A VN's last sum leaves its output adder after the deepest of its operand's paths
+  (:func:`plumsim.accel.adder_tree.output_adders`), counted from the last packet of the ports feeding it,
+  queues on its bus line and in the write FIFO (:func:`plumsim.accel.write_side.last_write`) and is stored
+  ``MAERI_OUTPUT_LATENCY_*`` cycles later (+1 through a distribution tree). With T_N > 1 the iteration check
+  lets the next tile start early, so only the last tile's drain counts.
+
+Returned cycles are STONNE cycles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plumsim.accel.adder_tree import output_adders
+from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
+from plumsim.accel.write_side import asnetwork_bus_line, last_write
+
+TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
+
+
+def operand_ids(v, o, TR, TS, TC, TK, TG, TX, TY, stride):
+    """Which weight and which input element the multiplier at offset ``o`` of virtual neuron ``v`` holds in
+    one step of a tile (VNs y'-fastest, then x', k, g, n; inside a VN c, r, s). Returns (weight id, input
+    id, s) as integer arrays, unique within the tile: a packet = one distinct id, multicast = the same id
+    at several multipliers. Broadcasts over tile fields given as arrays."""
+    c, rs = np.divmod(o, TR * TS)
+    r, s = np.divmod(rs, TS)
+    y = v % TY
+    x = (v // TY) % TX
+    k = (v // (TY * TX)) % TK
+    g = (v // (TY * TX * TK)) % TG
+    n = v // (TY * TX * TK * TG)
+    xin = TR + (TX - 1) * stride
+    yin = TS + (TY - 1) * stride
+    wid = ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s
+    iid = (((n * TG + g) * TC + c) * xin + (x * stride + r)) * yin + (y * stride + s)
+    return wid, iid, s
+
+
+def distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
+    """[B, ms] keys (-1 = multiplier unused or not fed) -> distinct keys per read port, [B, dn_bw]."""
+    B, ms = key.shape
+    srt = np.sort(key.reshape(B, dn_bw, ms // dn_bw), axis=2)
+    new = np.ones(srt.shape, dtype=bool)
+    new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
+    return np.count_nonzero(new & (srt != -1), axis=2)
+
+
+def port_finish(w, f, nl, nfold, iX, iY):
+    """Cycle each port sends its last packet of an (n, g, k) tile, in STONNE's issue order (module
+    docstring): max over steps s of (s + packets from step s on). Within a run of equal steps that is
+    linear in s, so only the first and last step of each run count; rows are alike, so only the first and
+    last row. Loads [B, dn] (w: weight step, f: first position of a row, nl: other positions); the
+    counts [B, 1]."""
+    row_load = nfold * (f + (iY - 1) * nl)
+    total = nfold * w + iX * row_load
+    out = np.maximum(total, nfold - 1 + total - (nfold - 1) * w)
+    for r in (0, iX - 1):
+        s0 = nfold + r * nfold * iY                   # first step of row r
+        rest = (iX - r) * row_load                    # packets from s0 on
+        out = np.maximum(out, s0 + rest)
+        out = np.maximum(out, s0 + nfold - 1 + rest - (nfold - 1) * f)
+        more = iY > 1
+        out = np.maximum(out, np.where(more, s0 + nfold + rest - nfold * f, 0))
+        out = np.maximum(out, np.where(more, s0 + nfold * iY - 1 + nl, 0))
+    return out
+
+
+def _range_max(F: np.ndarray, tile: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int) -> np.ndarray:
+    """max of per-port values F [B, dn] over the ports feeding multipliers [lo, hi) of each VN's tile."""
+    dn = F.shape[1]
+    plo, phi = lo // width, (hi - 1) // width
+    flat = F.reshape(-1)
+    out = np.full(lo.shape, np.iinfo(np.int64).min // 4, dtype=np.int64)
+    for d in range(int((phi - plo).max()) + 1 if lo.size else 0):
+        p = np.minimum(plo + d, phi)
+        out = np.maximum(out, flat[tile * dn + p])
+    return out
+
+
+def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.ndarray:
+    """STONNE cycles of one conv layer for many tiles (int64 [B]). X, Y already padded; ``T``: tile field
+    (T_R..T_Y) -> int array [B]; every tile must be valid for the layer (not re-checked here)."""
+    return conv_timing(N, G, C, K, R, S, X, Y, stride, T, config)["cycles"]
+
+
+def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np.ndarray]:
+    """Cycles and their parts per tile (int64 [B] each): ``cycles`` (the layer), ``finish`` (one (n, g, k)
+    tile's last packet), ``drain`` (from then to its last output stored), ``loop`` (the partial-sum loop,
+    cycles; 0 when there is none). Arguments as :func:`conv_cycles_batch`."""
+    ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
+    ab = bool(config.accumulation_buffer)
+    width = ms // dn
+    f = {k: np.asarray(T[k], dtype=np.int64).reshape(-1, 1) for k in TILE_FIELDS}
+    TR, TS, TC, TK, TG, TN, TX, TY = (f[k] for k in TILE_FIELDS)
+    B = TR.shape[0]
+    X_out = (X - R + stride) // stride
+    Y_out = (Y - S + stride) // stride
+
+    def cdiv(a, b):
+        return -(-a // b)
+
+    nfold = cdiv(R, TR) * cdiv(S, TS) * cdiv(C // G, TC)
+    iters = cdiv(N, TN) * cdiv(G, TG) * cdiv(K // G, TK)
+    iX, iY = cdiv(X_out, TX), cdiv(Y_out, TY)
+    fwd = (TY == 1) & (TS > 1) & (stride == 1) & (S % TS == 0) & (iY > 1)
+    slot = ((not ab) & (nfold > 1)).astype(np.int64)      # the partial-sum multiplier of every VN
+    size = TR * TS * TC + slot
+    nv = TK * TG * TN * TX * TY
+
+    # read side: packets per port of each kind of step
+    m = np.arange(ms, dtype=np.int64)[None, :]
+    v, o = np.divmod(m, size)
+    o = o - slot
+    valid = m < size * nv
+    op = valid & (o >= 0)
+    wid, iid, s = operand_ids(v, np.maximum(o, 0), TR, TS, TC, TK, TG, TX, TY, stride)
+    wid, iid = np.where(op, wid, -1), np.where(op, iid, -1)
+    nid = np.where(~fwd | (s == TS - 1), iid, -1)
+    w_load, f_load, n_load = (distinct_per_port(a, dn) for a in (wid, iid, nid))
+    q_load = np.count_nonzero((valid & (o < 0)).reshape(B, dn, width), axis=2)
+    port_used = np.count_nonzero(valid.reshape(B, dn, width), axis=2) > 0
+
+    # the tiles' VNs, one layout per tile, and where their sums leave the tree
+    nv1, size1 = nv[:, 0], size[:, 0]
+    tile = np.repeat(np.arange(B), nv1)
+    start = (np.arange(tile.size) - np.repeat(np.cumsum(nv1) - nv1, nv1)) * size1[tile]
+    vsize = size1[tile]
+    level, index, depth = output_adders(start, vsize, ms, layout=tile)
+    top_depth = int(math.log2(ms)) - level        # levels from a multiplier of the top block to the adder
+    span = ms >> level
+    top_lo = np.maximum(index * span, start)
+    top_hi = np.minimum((index + 1) * span, start + vsize)
+    line = asnetwork_bus_line(level, index, ms, rn)
+    key = np.sort(tile * rn + line)
+    edge = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+    busiest_line = np.zeros(B, dtype=np.int64)
+    np.maximum.at(busiest_line, key[edge[:-1]] // rn, np.diff(edge))
+    ds = int(ms > dn)
+
+    nf, ix, iy = nfold[:, 0], iX[:, 0], iY[:, 0]
+    weights = nf * w_load.max(axis=1)
+    F = port_finish(w_load, f_load, n_load, nfold, iX, iY)
+    # buffer on: a position's outputs leave once, after its last fold
+    F = np.maximum(F, (weights + nf * f_load.max(axis=1) + (ix * iy - 1) * busiest_line)[:, None])
+    # buffer off, folding: the partial-sum loop
+    folding = slot[:, 0] == 1
+    path = np.where((start >= top_lo) & (start < top_hi), top_depth, depth)
+    loop = np.zeros(B, dtype=np.int64)
+    np.maximum.at(loop, tile, MAERI_PSUM_LOOP + ds + path)
+    loop = loop + (nv1 > loop)
+
+    def position(load):
+        return np.maximum.reduce([(load + (nf - 1)[:, None] * (load + q_load)).max(axis=1),
+                                  (nf - 1) * loop + 1, nf * busiest_line])
+
+    chain = weights + ix * (position(f_load) + (iy - 1) * position(n_load))
+    F = np.where(folding[:, None], chain[:, None], F)
+    F = np.where(port_used, F, 0)
+    loop = np.where(folding, loop, 0)
+
+    # drain: each VN's last sum from the last packets of its ports, then its bus line and the write FIFO
+    top = _range_max(F, tile, top_lo, top_hi, width) + top_depth
+    low = np.iinfo(np.int64).min // 4
+    left = np.where(start < top_lo, _range_max(F, tile, start, np.maximum(top_lo, start + 1), width), low)
+    end = start + vsize
+    right = np.where(top_hi < end, _range_max(F, tile, np.minimum(top_hi, end - 1), end, width), low)
+    out = np.maximum(top, np.maximum(left, right) + depth)
+    last, backlog = last_write(out, line, tile, B)
+    stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
+    finish = F.max(axis=1)
+    it, tn = iters[:, 0], TN[:, 0]
+    cycles = np.where(tn > 1, it * finish + (stored - finish), it * stored)
+    return {"cycles": cycles, "finish": finish, "drain": stored - finish, "loop": loop}
+
+
+def min_drain() -> int:
+    """A lower bound on any tile's drain (cycles), for the tile search's bound."""
+    return 1 + min(MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON)

@@ -1,0 +1,95 @@
+"""The write side shared by STONNE's controllers: collection-bus lines and the memory's write FIFO.
+
+numpy only. Read from STONNE's source (see docs/design.md, "The write side"):
+
+* **Collection bus** (CollectionBus.cpp, CollectionBusLine.cpp): rn_bw lines; every line takes its inputs
+  in FIFOs and sends one output per cycle to memory (round robin over its inputs).
+* **Which line an ASNETWORK adder feeds** (ASNetwork setMemoryConnections): the adders joined by
+  augmented links are listed as pairs (level by level, left to right; both adders of a pair feed one
+  line), the others (the root, then the first and last adder of every level) after them, and both lists
+  are dealt round robin over the rn_bw lines. :func:`asnetwork_bus_line`.
+* **The memory's write FIFO** (SDMemory / OSMeshSDMemory ``cycle``): each cycle the memory pops while a
+  counter runs up to the FIFO's shrinking size, so of s waiting outputs it stores ceil(s/2). The last
+  output therefore waits a backlog of bit_length(b) cycles after it arrives, b = floor(sum over outputs
+  of 2**-(age+1)), age = cycles between an output's arrival and the last one's. :func:`last_write`.
+
+No fitted constant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+#: cycles of write-FIFO history that decide the backlog (see :func:`last_write`)
+_WINDOW = 64
+
+
+def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
+    """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``): level 0 = the
+    root, index from the left (arrays, vectorised). See the module docstring."""
+    level = np.asarray(level, dtype=np.int64)
+    index = np.asarray(index, dtype=np.int64)
+    levels = int(math.log2(ms_size))
+
+    def pairs_before(lv):  # linked pairs on the levels above ``lv`` (a level of 2**i adders has 2**(i-1)-1)
+        lv = np.asarray(lv, dtype=np.int64)
+        return np.where(lv >= 2, (2 ** np.maximum(lv - 1, 0) - 2) - (lv - 2), 0)
+
+    n_level = 2 ** level
+    inner = (index > 0) & (index < n_level - 1)
+    pair = pairs_before(level) + (index + (index & 1)) // 2 - 1
+    single = np.where(level == 0, 0, np.where(level == 1, 1 + index, 2 * level - 1 + (index > 0)))
+    doubles = 2 * int(pairs_before(levels))
+    return np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
+
+
+def last_write(arrive, line, group=None, n_groups: int | None = None):
+    """When the last output of each group is stored in memory.
+
+    ``arrive``: cycle each output reaches its collection-bus line; ``line``: that line; ``group``: which
+    independent drain the output belongs to (e.g. one per tile; None = all one group). Each line sends one
+    output per cycle in arrival order (the k-th arrival on a line leaves at max over q <= k of
+    (A_q - q) + k), and the write FIFO stores ceil(s/2) of s waiting outputs per cycle.
+
+    Returns (last, backlog) int64 arrays [n_groups]: the cycle the group's last output leaves its line
+    (absolute, like ``arrive``) and the cycles it then waits in the write FIFO; the group is stored at
+    last + backlog. A group without outputs gets (0, 0).
+    """
+    arrive = np.asarray(arrive, dtype=np.int64).reshape(-1)
+    line = np.asarray(line, dtype=np.int64).reshape(-1)
+    group = np.zeros(arrive.shape, dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64).reshape(-1)
+    n_groups = int(group.max()) + 1 if n_groups is None else int(n_groups)
+    last = np.zeros(n_groups, dtype=np.int64)
+    backlog = np.zeros(n_groups, dtype=np.int64)
+    n = arrive.size
+    if n == 0:
+        return last, backlog
+    n_lines = int(line.max()) + 1
+    key = group * n_lines + line
+    order = np.lexsort((arrive, key))
+    arrive, key, group = arrive[order], key[order], group[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    k = np.arange(n) - np.repeat(first, np.diff(np.r_[first, n]))
+    # one running max over all (group, line) queues: shift each queue above the previous ones
+    span = int(arrive.max() - arrive.min()) + n + 1
+    shift = np.repeat(np.arange(first.size, dtype=np.int64), np.diff(np.r_[first, n])) * span
+    leave = np.maximum.accumulate(arrive - k + shift) - shift + k
+    np.maximum.at(last, group, leave)
+    age = last[group] - leave
+    # the FIFO left over when the last output arrives: q <- floor((q + arrivals) / 2), oldest cycle first
+    # (exact integers; equals floor(sum 2^-(age+1))). Outputs that arrived WINDOW or more cycles before
+    # the last add less than 2^-WINDOW each; they are left out (they could only matter with several of
+    # them at one age completing a sum exactly one 2^-WINDOW short of an integer).
+    keep = age < _WINDOW
+    count = np.zeros((n_groups, int(min(age.max(), _WINDOW - 1)) + 1), dtype=np.int64)
+    np.add.at(count, (group[keep], age[keep]), 1)
+    q = np.zeros(n_groups, dtype=np.int64)
+    for a in range(count.shape[1] - 1, -1, -1):
+        q = (q + count[:, a]) >> 1
+    backlog = np.zeros(n_groups, dtype=np.int64)
+    nz = q > 0
+    backlog[nz] = np.floor(np.log2(q[nz])).astype(np.int64) + 1
+    return last, backlog
