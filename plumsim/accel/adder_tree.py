@@ -202,14 +202,24 @@ def uniform_reduction_adds(vn_size: int, num_vns: int, ms_size: int) -> tuple[in
 
 
 def output_adders(starts, sizes, ms_size: int, layout=None):
-    """Where each virtual neuron's sum leaves the tree, and how long its reduction takes.
+    """Where each virtual neuron's sum leaves the tree, and how long its reduction takes: (level, index,
+    depth) as :func:`reduction_paths`, depth = top_levels + max(left_merges, right_merges) cycles."""
+    level, index, top, nl, nr = reduction_paths(starts, sizes, ms_size, layout)
+    return level, index, top + np.maximum(nl, nr)
 
-    The adder that sends a VN's finished sum to memory is the top of the largest block of its canonical
-    decomposition (the leftmost if two are largest, as in :func:`three_way_adders`); every other block is
-    merged into it over augmented links, one cycle per block on the longer side. Returns int64 arrays
-    (level, index, depth): the adder's level (0 = the root) and index from the left, and the reduction
-    depth in cycles = multiplier levels up to that adder + merges on the longer side. Checked on STONNE's
-    per-switch ``N_memory_send``. Arguments as :func:`three_way_adds_per_vn`; one pass per tree level.
+
+def reduction_paths(starts, sizes, ms_size: int, layout=None):
+    """The paths of each virtual neuron's reduction to the adder where its sum leaves the tree.
+
+    That adder is the top of the largest block of the VN's canonical decomposition (the leftmost if two are
+    largest, as in :func:`three_way_adders`); every other block is merged into it over augmented links.
+    The output adder is checked on STONNE's per-switch ``N_memory_send``. Arguments as
+    :func:`three_way_adds_per_vn`; one pass per tree level.
+
+    Returns int64 arrays (level, index, top_levels, left_merges, right_merges): the output adder's level
+    (0 = the root) and index from the left; the cycles from a multiplier of the top block up to that adder
+    (top_levels); and the blocks merged into it from the left and from the right (one cycle each, the two
+    sides in parallel), so a value from the left of the top block takes top_levels + left_merges cycles.
     """
     starts = np.asarray(starts, dtype=np.int64).reshape(-1)
     sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
@@ -246,4 +256,4 @@ def output_adders(starts, sizes, ms_size: int, layout=None):
     nl = np.where(peak_left, n_left - 1, n_left) + ls
     nr = np.where(peak_left, n_right, n_right - 1) + rs
     leaf = int(np.log2(int(ms_size))) - 1
-    return leaf - top, index, top + 1 + np.maximum(nl, nr)
+    return leaf - top, index, top + 1, nl, nr

@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from plumsim.accel.adder_tree import output_adders
+from plumsim.accel.adder_tree import reduction_paths
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
 from plumsim.accel.write_side import asnetwork_bus_line, last_write
 
@@ -155,8 +155,8 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
     tile = np.repeat(np.arange(B), nv1)
     start = (np.arange(tile.size) - np.repeat(np.cumsum(nv1) - nv1, nv1)) * size1[tile]
     vsize = size1[tile]
-    level, index, depth = output_adders(start, vsize, ms, layout=tile)
-    top_depth = int(math.log2(ms)) - level        # levels from a multiplier of the top block to the adder
+    level, index, top_depth, left_merges, right_merges = reduction_paths(start, vsize, ms, layout=tile)
+    depth = top_depth + np.maximum(left_merges, right_merges)
     span = ms >> level
     top_lo = np.maximum(index * span, start)
     top_hi = np.minimum((index + 1) * span, start + vsize)
@@ -171,19 +171,22 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
     weights = nf * w_load.max(axis=1)
     F = port_finish(w_load, f_load, n_load, nfold, iX, iY)
     # buffer on: a position's outputs leave once, after its last fold
-    F = np.maximum(F, (weights + nf * f_load.max(axis=1) + (ix * iy - 1) * busiest_line)[:, None])
+    bus = weights + nf * f_load.max(axis=1) + (ix * iy - 1) * busiest_line
+    F = np.where((bus > F.max(axis=1))[:, None], np.maximum(F, bus[:, None]), F)
     # buffer off, folding: the partial-sum loop
     folding = slot[:, 0] == 1
-    path = np.where((start >= top_lo) & (start < top_hi), top_depth, depth)
-    loop = np.zeros(B, dtype=np.int64)
-    np.maximum.at(loop, tile, MAERI_PSUM_LOOP + ds + path)
+    # the partial sum sits in the VN's first multiplier: in the top block, or left of it
+    path = top_depth + np.where(start >= top_lo, 0, left_merges)
+    path_max = np.zeros(B, dtype=np.int64)
+    np.maximum.at(path_max, tile, path)
+    loop = MAERI_PSUM_LOOP + ds + path_max
     loop = loop + (nv1 > loop)
 
-    def position(load):
-        return np.maximum.reduce([(load + (nf - 1)[:, None] * (load + q_load)).max(axis=1),
-                                  (nf - 1) * loop + 1, nf * busiest_line])
-
-    chain = weights + ix * (position(f_load) + (iy - 1) * position(n_load))
+    # ports run ahead of the loop, so the loop chain, the ports' totals and the bus lines bound it apart
+    per_port = nf[:, None] * w_load + ix[:, None] * (nf[:, None] * f_load + (iy - 1)[:, None] * nf[:, None] * n_load
+                                                    + iy[:, None] * (nf - 1)[:, None] * q_load)
+    chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1),
+                               weights + ix * iy * nf * busiest_line, per_port.max(axis=1)])
     F = np.where(folding[:, None], chain[:, None], F)
     F = np.where(port_used, F, 0)
     loop = np.where(folding, loop, 0)
@@ -194,13 +197,40 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
     left = np.where(start < top_lo, _range_max(F, tile, start, np.maximum(top_lo, start + 1), width), low)
     end = start + vsize
     right = np.where(top_hi < end, _range_max(F, tile, np.minimum(top_hi, end - 1), end, width), low)
-    out = np.maximum(top, np.maximum(left, right) + depth)
+    out = np.maximum.reduce([top, left + top_depth + left_merges, right + top_depth + right_merges])
     last, backlog = last_write(out, line, tile, B)
     stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
     finish = F.max(axis=1)
-    it, tn = iters[:, 0], TN[:, 0]
-    cycles = np.where(tn > 1, it * finish + (stored - finish), it * stored)
-    return {"cycles": cycles, "finish": finish, "drain": stored - finish, "loop": loop}
+    drain = stored - finish
+    wait = _barrier_waits(finish, drain, weights, nv1, np.where(folding, nf, 1), ix * iy, X_out * Y_out,
+                          TK[:, 0], TG[:, 0], int(K // G), cdiv(N, TN)[:, 0], cdiv(G, TG)[:, 0],
+                          cdiv(K // G, TK)[:, 0])
+    cycles = iters[:, 0] * finish + wait + drain
+    return {"cycles": cycles, "finish": finish, "drain": drain, "loop": loop}
+
+
+def _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG, Kg, iN, iG, iK):
+    """Cycles the (n, g, k) tiles after the first wait for SDMemory's iteration check, summed per tile.
+
+    STONNE releases tile (n, g, k) once the outputs stored so far (every tile's, partial sums included)
+    reach (g*T_G*K + k*T_K*T_G) * X'*Y'*(folds counted in memory), while each tile stores
+    positions*VNs*(those folds). When the two agree (T_N = 1, T_X' | X', T_Y' | Y', n = 0) a tile waits for
+    the previous one's whole drain; when fewer are needed it is released ``slack`` positions before the
+    previous tile's last, saving slack positions' time from the drain; batch tiles (n > 0) and T_N > 1
+    are not held at all. Arrays [B]; returns int64 [B]."""
+    iters = iN * iG * iK
+    per_tile = positions * nv * vf
+    per_pos = np.maximum((finish - weights) // np.maximum(positions, 1), 1)
+    total = np.zeros(finish.shape, dtype=np.int64)
+    for b in range(finish.size):
+        t = np.arange(1, int(iters[b]), dtype=np.int64)
+        if t.size == 0:
+            continue
+        k, g = t % iK[b], (t // iK[b]) % iG[b]
+        need = (g * TG[b] * Kg + k * TK[b] * TG[b]) * out_pixels * vf[b]
+        slack = (t * per_tile[b] - need) // (nv[b] * vf[b])
+        total[b] = int(np.maximum(0, drain[b] - np.maximum(slack, 0) * per_pos[b]).sum())
+    return total
 
 
 def min_drain() -> int:
