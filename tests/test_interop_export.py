@@ -124,6 +124,9 @@ def test_known_stonne_failures_are_skipped_with_reasons():
     c = sb_layer("c", LayerShape(1, 1, 4, 8, 3, 3, 11, 11, 1, 0))  # X' = 9
     p = plan_layer(c, MAERI, load_tile("T_R=3,T_S=3,T_C=4,T_K=1,T_X_=2"))
     assert p.runner is None and "does not divide" in p.reason
+    dw = sb_layer("dw", LayerShape(1, 4, 4, 4, 1, 1, 6, 6, 1, 0))  # 1x1 depthwise: every VN one multiplier
+    p = plan_layer(dw, MAERI)
+    assert p.runner is None and "one multiplier" in p.reason
     s2 = sb_layer("s2", LayerShape(1, 1, 4, 8, 3, 3, 12, 12, 2, 1))
     p = plan_layer(s2, MAERI, {"T_R": 3, "T_S": 3, "T_C": 4, "T_X_": 2})
     assert p.runner is None and "stride" in p.reason

@@ -45,3 +45,17 @@ def test_chooser_on_resnet18(C, K, R, X, stride, pad):
     tile = choose_maeri_tile(shape, _cfg())
     assert tile.multipliers_used <= _cfg().ms_size
     assert maeri_conv(shape, _cfg(), tile).cycles <= maeri_conv(shape, _cfg(), MaeriTile(T_R=R, T_S=R)).cycles
+
+
+@pytest.mark.parametrize("ab", [True, False])
+@pytest.mark.parametrize("C,K,R,X,stride,pad", RESNET18 + [(16, 16, 3, 32, 1, 1), (16, 32, 3, 32, 2, 1),
+                                                        (32, 64, 1, 16, 2, 0), (4, 4, 1, 9, 1, 0)])
+def test_chooser_proposes_only_tiles_stonne_runs(C, K, R, X, stride, pad, ab):
+    # no VN of one multiplier (STONNE aborts), T_X'/T_Y' dividing X'/Y', 1 at stride 2, widened VNs fit
+    from plumsim.accel.maeri import stonne_problem
+
+    cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 64, 16, 16, accumulation_buffer=ab)
+    shape = LayerShape(N=1, G=1, C=C, K=K, R=R, S=R, X=X, Y=X, stride=stride, padding=pad)
+    tile = choose_maeri_tile(shape, cfg)
+    assert stonne_problem(tile, shape, cfg) is None, tile
+    assert tile.virtual_neuron_size >= 2

@@ -134,7 +134,7 @@ def stonne_problems(T: dict, R: int, S: int, Cg: int, X_out: int, Y_out: int, st
     slot = (not accumulation_buffer) & (nfold > 1)
     return [
         ("a virtual neuron of one multiplier (T_R*T_S*T_C = 1): STONNE aborts (Accumulator.cpp)", vns < 2),
-        (f"T_X'/T_Y' must divide X'={X_out}/Y'={Y_out}: STONNE's functional check fails otherwise",
+        (f"T_X' or T_Y' does not divide X'={X_out} / Y'={Y_out}: STONNE's functional check fails then",
          (X_out % g["T_X"] != 0) | (Y_out % g["T_Y"] != 0)),
         (f"T_X' = T_Y' = 1 at stride {stride}: STONNE's MAERI gives wrong results otherwise",
          (stride > 1) & ((g["T_X"] > 1) | (g["T_Y"] > 1))),

@@ -133,7 +133,7 @@ def _tile_kind(tile) -> str | None:
 
 def _plan_maeri_conv(plan: LayerPlan, layer, config: AcceleratorConfig, tile) -> LayerPlan:
     from plumsim.accel.cfg import validate_tile
-    from plumsim.accel.maeri import MaeriTile
+    from plumsim.accel.maeri import MaeriTile, stonne_problem
     from plumsim.accel.tiling import choose_maeri_tile
 
     s = layer.shape
@@ -153,20 +153,11 @@ def _plan_maeri_conv(plan: LayerPlan, layer, config: AcceleratorConfig, tile) ->
             plan.tile_source = "chosen" if tile is None else "chosen (the given tile is not a conv tile)"
     except PlumsimError as exc:
         return _skip(plan, f"no MAERI tile: {exc}")
-    adjust = {}
-    if s.stride > 1 and (t.T_X > 1 or t.T_Y > 1):
-        if given:
-            return _skip(plan, f"tile T_X'={t.T_X}, T_Y'={t.T_Y} with stride {s.stride}: STONNE's MAERI gives "
-                         "wrong results for T_X'/T_Y' > 1 at stride > 1")
-        adjust.update(T_X=1, T_Y=1)
-    elif X_out % t.T_X or Y_out % t.T_Y:
-        if given:
-            return _skip(plan, f"tile T_X'={t.T_X} / T_Y'={t.T_Y} does not divide X'={X_out} / Y'={Y_out}: "
-                         "STONNE's MAERI fails its functional check then")
-        adjust.update(T_X=_largest_divisor_at_most(X_out, t.T_X), T_Y=_largest_divisor_at_most(Y_out, t.T_Y))
-    if adjust:
-        t = MaeriTile(**{**t.as_dict(), **adjust})
-        plan.tile_source += f", adjusted {adjust} for STONNE"
+    # the chooser proposes only tiles STONNE runs; a given tile (or a layer with none) is refused with
+    # STONNE's reason, never changed, so STONNE runs exactly the tile the model timed
+    problem = stonne_problem(t, s, config)
+    if problem:
+        return _skip(plan, f"tile {t.as_dict()}: {problem}")
     d = {"T_R": t.T_R, "T_S": t.T_S, "T_C": t.T_C, "T_G": t.T_G, "T_K": t.T_K, "T_N": t.T_N,
          "T_X_": t.T_X, "T_Y_": t.T_Y}
     try:
@@ -199,18 +190,15 @@ def _plan_maeri_linear(plan: LayerPlan, layer, config: AcceleratorConfig, tile, 
         if tm * tn * tk > config.ms_size:
             return _skip(plan, f"tile needs T_M*T_N*T_K = {tm * tn * tk} multipliers, more than ms_size="
                          f"{config.ms_size}")
-        if M % tm:
-            return _skip(plan, f"tile T_M={tm} does not divide M={M}: STONNE runs FC through its CONV mapping "
-                         "(T_M = T_X'), where a non-dividing T_X' fails the functional check")
     else:
         try:
             tm, tn, tk = choose_maeri_gemm_tile(M, N, K, config)
         except PlumsimError as exc:
             return _skip(plan, f"no MAERI tile: {exc}")
         plan.tile_source = "chosen" if tile is None else "chosen (the given tile is not a T_M/T_N/T_K tile)"
-        if M % tm:
-            tm = _largest_divisor_at_most(M, tm)
-            plan.tile_source += f", adjusted T_M={tm} to divide M for STONNE"
+    if M % tm or tk < 2 <= K:
+        return _skip(plan, f"tile T_M={tm}, T_K={tk}: STONNE runs FC through its CONV mapping (T_M = T_X', "
+                     "T_K = the virtual neuron), where T_M must divide M and a VN needs two multipliers")
     plan.runner, plan.op = "stonne_cli", linear_op
     plan.tile = {"T_M": tm, "T_N": tn, "T_K": tk}
     plan.gemm = {"M": M, "N": N, "K": K}
