@@ -34,10 +34,10 @@ import numpy as np
 from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
-from plumsim.accel.write_side import asnetwork_bus_line
+from plumsim.accel.write_side import asnetwork_bus_line, last_write
 from plumsim.errors import ConfigError
 
-from plumsim.accel.calibration import SIGMA_DS_LATENCY, SIGMA_OUTPUT_LATENCY, SIGMA_SHARED_LATENCY
+from plumsim.accel.calibration import SIGMA_DS_LATENCY, SIGMA_OUTPUT_LATENCY
 
 
 def sigma_instances(config: AcceleratorConfig) -> dict[str, int]:
@@ -218,21 +218,25 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
 
 def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, ms: int, dn: int, rn: int):
     """Per iteration: sums per streamed column on the busiest collection-bus line (int64 [n_it]; each line
-    writes one sum per cycle) and the latency from the last packet sent to the last sum written (cycles):
-    the deepest reduction + SIGMA_OUTPUT_LATENCY, + SIGMA_SHARED_LATENCY when the iteration holds several
-    virtual neurons, + SIGMA_DS_LATENCY when a read port feeds a distribution tree (ms_size > dn_bw)."""
+    writes one sum per cycle) and the latency from the last packet sent to the last sum stored (cycles):
+    each VN's sum leaves its output adder after its reduction depth, queues on its bus line and in the
+    memory's write FIFO (:func:`plumsim.accel.write_side.last_write`), + SIGMA_OUTPUT_LATENCY, +
+    SIGMA_DS_LATENCY when a read port feeds a distribution tree (ms_size > dn_bw)."""
     bus = np.zeros(n_it, dtype=np.int64)
     latency = np.zeros(n_it, dtype=np.int64)
     if size.size == 0:
-        return bus, latency
+        return bus, latency, latency.copy()
     level, index, depth = output_adders(start, size, ms, layout=it)
-    key = np.sort(it * rn + asnetwork_bus_line(level, index, ms, rn))
+    line = asnetwork_bus_line(level, index, ms, rn)
+    key = np.sort(it * rn + line)
     edge = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
     np.maximum.at(bus, key[edge[:-1]] // rn, np.diff(edge))
-    np.maximum.at(latency, it, depth)
-    vns = np.bincount(it, minlength=n_it)
-    latency += SIGMA_OUTPUT_LATENCY + SIGMA_SHARED_LATENCY * (vns > 1) + SIGMA_DS_LATENCY * (ms > dn)
-    return bus, latency
+    last, backlog = last_write(depth, line, it, n_it)
+    deepest = np.zeros(n_it, dtype=np.int64)
+    np.maximum.at(deepest, it, depth)
+    latency = deepest + backlog + SIGMA_OUTPUT_LATENCY + SIGMA_DS_LATENCY * (ms > dn)
+    # the last column's queue on its bus lines (already in the cycles when the lines set the pace)
+    return bus, latency, last - deepest
 
 
 def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
@@ -249,10 +253,11 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
     chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
     chunk_it = np.repeat(row_it, row_nch) + chunk_idx
     start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
-    bus, latency = _write_side(start, size, it, n_it, ms, dn, dn if rn is None else rn)
+    bus, latency, line_queue = _write_side(start, size, it, n_it, ms, dn, dn if rn is None else rn)
     folded = row_nch > 1
     return {
         "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "bus": bus, "latency": latency,
+        "line_queue": line_queue,
         "n_chunks": n_chunks,
         "later_chunks": n_chunks - row_nnz.size,
         "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
@@ -271,7 +276,9 @@ def _gemm_result(plan: dict, N: int, str_nnz: int, config: AcceleratorConfig) ->
     # packets per column) or the busiest bus line (bus sums per column), whichever is slower, then the
     # latency of the last sums
     w, bus = plan["w"], plan["bus"]
-    cycles = int(np.sum(1 + np.maximum(w + N * c, w + N * bus) + plan["latency"]))
+    lines_set_pace = bus > c
+    cycles = int(np.sum(1 + np.maximum(w + N * c, w + N * bus) + plan["latency"]
+                        + np.where(lines_set_pace, 0, plan["line_queue"])))
 
     # streamed reads: each packing of whole rows reads the whole streamed operand once (its non-zeros);
     # the chunks of a folded row together read it once (each chunk its own k range)
@@ -335,7 +342,7 @@ _MISSING = object()
 
 
 def _plan_bytes(plan: dict | None) -> int:
-    return 512 + (int(plan["c"].nbytes) if plan is not None else 0)
+    return 512 + (sum(int(v.nbytes) for v in plan.values() if isinstance(v, np.ndarray)) if plan is not None else 0)
 
 
 #: STONNE's frontend gives every stationary row (and streamed column) at least this many bitmap entries:
