@@ -415,7 +415,8 @@ def validate_cases(csv_path: str | Path, families: tuple[str, ...] | None = None
 
 def summarize(cases):
     """Per family: n, n_modelled, median/max |rel err| of cycles, max |rel err| of the three counters,
-    median model seconds and median STONNE/model time ratio."""
+    median/max |rel err| of energy (when the cases have ``energy_rel_err``), median model seconds and
+    median STONNE/model time ratio."""
     import pandas as pd
 
     out = []
@@ -429,6 +430,10 @@ def summarize(cases):
             ref, mod = ok[f"{short}_ref"].astype(float), ok[f"{short}_model"].astype(float)
             m = ref.notna() & (ref > 0)
             row[f"{short}_max_abs_err"] = float(((mod[m] - ref[m]) / ref[m]).abs().max()) if m.any() else np.nan
+        if "energy_rel_err" in ok:  # after plumsim.energy.validation.add_energy_columns
+            ee = ok["energy_rel_err"].abs().dropna()
+            row["energy_median_abs_err"] = float(ee.median()) if len(ee) else np.nan
+            row["energy_max_abs_err"] = float(ee.max()) if len(ee) else np.nan
         row["median_model_seconds"] = float(ok["model_seconds"].median()) if len(ok) else np.nan
         sp = ok["stonne_wall_s"].astype(float) / ok["model_seconds"]
         row["median_speedup"] = float(sp.median()) if len(ok) else np.nan

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from plumsim.accel.validate import summarize
 from plumsim.energy.breakdown import total_energy
 from plumsim.energy.tables import load_energy_table
 from plumsim.errors import PlumsimError
@@ -38,4 +39,5 @@ def add_energy_columns(report, csv_path: str | Path, table="stonne"):
     cases["energy_model"] = [_model_energy(report.results.get(str(cid)), t) for cid in cases["case_id"]]
     e_ref = cases["energy_ref"].where(cases["energy_ref"] > 0)
     cases["energy_rel_err"] = (cases["energy_model"] - e_ref) / e_ref
+    report.summary = summarize(cases)
     return report
