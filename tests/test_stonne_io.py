@@ -1,5 +1,6 @@
 """STONNE output reader vs cases.csv columns, on every raw folder."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,18 @@ def test_errors_and_cli(tmp_path, capsys):
     assert main(["stonne", "read", str(RAW[0]), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["total_cycles"] == CASES.loc[RAW[0].name].cycles
+
+
+def test_stats_file_stamped_a_second_before_its_counters(tmp_path):
+    # STONNE stamps the .txt and .counters of one layer separately; seen in a real ResNet-20 run
+    src = DATA / "raw" / "A_maeri_conv_01"
+    cf = next(src.glob("*.counters"))
+    stem = cf.stem[: -len("1795332923")]
+    shutil.copy(cf, tmp_path / f"{stem}1795332924.counters")
+    shutil.copy(cf.with_suffix(".txt"), tmp_path / f"{stem}1795332923.txt")
+    run = read_stonne_dir(tmp_path)
+    (res,) = run.layers.values()
+    ref = read_stonne_dir(src)
+    (want,) = ref.layers.values()
+    assert res.sram == want.sram and res.sram
+    assert res.info["tile"] == want.info["tile"]

@@ -213,7 +213,27 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
         c_port[sh_its] = kmax
         # weights queued ahead of the streamed values on the port that streams the most
         w_first[sh_its] = np.where(per_port[sh_its] == kmax[:, None], w_port[sh_its], 0).max(axis=1)
-    return c_port, w_first
+        shared_hops = _multicast_hops(it, slot, k, Kd, ms, width)
+    else:
+        shared_hops = (0, 0)
+    return c_port, w_first, shared_hops
+
+
+def _multicast_hops(it: np.ndarray, slot: np.ndarray, k: np.ndarray, Kd: int, ms: int, width: int):
+    """Switch routes and wire writes one streamed column saves, against one unicast per multiplier, in
+    iterations that hold several rows: a streamed value goes once through every switch (and wire) above
+    the multipliers of its port that need it (DSwitch::route_packages counts one route per switch and
+    cycle, DN_WIRE one write per link used). Returns (routes, wires) saved per column."""
+    levels = int(math.log2(width))
+    n = slot.size
+    routes = wires = 0
+    for d in range(levels + 1):                      # d = 0: the port's root switch (and the port's wire)
+        node = it * ms + (slot >> (levels - d))
+        distinct = _distinct_keys(node * Kd + k).size
+        wires += n - distinct
+        if d < levels:
+            routes += n - distinct
+    return routes, wires
 
 
 def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, ms: int, dn: int, rn: int):
@@ -247,7 +267,7 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
     row_it = np.asarray(row_it, dtype=np.int64)
     row_nch = np.asarray(row_nch, dtype=np.int64)
     row_slot = np.asarray(row_slot, dtype=np.int64)
-    c, w = _streaming_cost(bitmap, row_nnz, row_it, row_nch, row_slot, n_it, ms, dn)
+    c, w, (saved_routes, saved_wires) = _streaming_cost(bitmap, row_nnz, row_it, row_nch, row_slot, n_it, ms, dn)
     n_chunks = int(row_nch.sum())
     chunk_row = np.repeat(np.arange(row_nnz.size), row_nch)
     chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
@@ -257,7 +277,7 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
     folded = row_nch > 1
     return {
         "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "bus": bus, "latency": latency,
-        "line_queue": line_queue,
+        "line_queue": line_queue, "saved_routes": int(saved_routes), "saved_wires": int(saved_wires),
         "n_chunks": n_chunks,
         "later_chunks": n_chunks - row_nnz.size,
         "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
@@ -300,12 +320,12 @@ def _gemm_result(plan: dict, N: int, str_nnz: int, config: AcceleratorConfig) ->
         "ADDER.ADD_3_1": add3,
         "GLOBALBUFFER.READ": nnz + input_reads + psum_reads,
         "GLOBALBUFFER.WRITE": psum_writes,
-        "DN_WIRE.WRITE": deliveries * (levels + 1),
-        "RN_WIRE.WRITE": mult + adds,
+        "DN_WIRE.WRITE": deliveries * (levels + 1) - N * plan["saved_wires"],
+        "RN_WIRE.WRITE": mult + adds - add3,  # one wire write per product and per add (a 3:1 add is one)
         "CB_WIRE.WRITE": 2 * psum_writes,
     }
     if levels > 0:
-        counters["SWITCH.ROUTE_UNICAST"] = deliveries * levels
+        counters["SWITCH.ROUTE_UNICAST"] = deliveries * levels - N * plan["saved_routes"]
     sram = {"weight_reads": nnz, "input_reads": input_reads, "psum_reads": psum_reads,
             "psum_writes": psum_writes, "reconfigurations": n_it}
     return SimResult(cycles=cycles, counters=counters, instances=sigma_instances(config), sram=sram,

@@ -99,6 +99,38 @@ class StonneRun:
         return res
 
 
+_STAMP = re.compile(r"^(?P<stem>.*?)(?P<stamp>\d+)$")
+
+
+def _pair_stats_files(counter_files: list[Path], stats_files: list[Path]) -> dict[Path, Path]:
+    """The JSON stats file of each .counters file. STONNE stamps the two files of one layer with the
+    clock's seconds separately, so they can differ by a second: a .counters file takes the .txt of the same
+    name, else the unpaired .txt of the same name up to its stamp whose stamp is latest but not later."""
+    out: dict[Path, Path] = {}
+    free = {p for p in stats_files}
+    for cf in counter_files:
+        same = cf.with_suffix(".txt")
+        if same in free:
+            out[cf] = same
+            free.discard(same)
+    for cf in counter_files:
+        if cf in out:
+            continue
+        m = _STAMP.match(cf.stem)
+        if not m:
+            continue
+        best = None
+        for js in sorted(free):
+            mj = _STAMP.match(js.stem)
+            if mj and mj["stem"] == m["stem"] and int(mj["stamp"]) <= int(m["stamp"]):
+                if best is None or int(mj["stamp"]) > int(_STAMP.match(best.stem)["stamp"]):
+                    best = js
+        if best is not None:
+            out[cf] = best
+            free.discard(best)
+    return out
+
+
 def read_stonne_dir(folder: str | Path) -> StonneRun:
     """Read every ``output_stats_*`` pair (.txt JSON + .counters) and ``energy_out.txt`` in a folder."""
     d = Path(folder)
@@ -108,12 +140,13 @@ def read_stonne_dir(folder: str | Path) -> StonneRun:
     if not counter_files:
         raise DataError("no STONNE .counters file here (expected output_stats_*.counters)", path=d)
     run = StonneRun(folder=str(d))
+    stats_for = _pair_stats_files(counter_files, sorted(d.glob("output_stats_*.txt")))
     for cf in counter_files:
         cycles, counters, instances = read_counters(cf)
         sram: dict[str, float] = {}
         info: dict = {"counters_file": cf.name}
-        js = cf.with_suffix(".txt")
-        if js.is_file():
+        js = stats_for.get(cf)
+        if js is not None:
             st = read_stats(js)
             sd = st.get("SDMemoryStats", {})
             sram = {v: float(sd[k]) for k, v in _SRAM_KEYS.items() if k in sd}
