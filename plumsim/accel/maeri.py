@@ -161,12 +161,6 @@ def stonne_problem(tile: MaeriTile, shape, config: AcceleratorConfig) -> str | N
 # per-port loads of one tile
 
 
-def _unique_count_per(key: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarray:
-    """For each group id, the number of distinct keys among its elements."""
-    pair = np.unique(key.astype(np.int64) * ngroups + group)
-    return np.bincount(pair % ngroups, minlength=ngroups)
-
-
 def _distinct_pairs(key: np.ndarray, node: np.ndarray) -> int:
     if key.size == 0:
         return 0
@@ -176,14 +170,8 @@ def _distinct_pairs(key: np.ndarray, node: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class _TileTraffic:
-    """Per-port packet loads (one slot per packet per port) of the three kinds of step, and tree traffic."""
+    """Distribution-network traffic of the three kinds of step (weights, input window, new column only)."""
 
-    w_load: np.ndarray     # [dn_bw] weight step
-    f_load: np.ndarray     # [dn_bw] input step, full window
-    n_load: np.ndarray     # [dn_bw] input step, new column only (== f_load without forwarding)
-    w_packets: int
-    f_packets: int
-    n_packets: int
     w_deliv: int           # multipliers fed from memory per step kind
     f_deliv: int
     n_deliv: int
@@ -192,43 +180,30 @@ class _TileTraffic:
     n_routes: int
 
 
-def _operand_ids(m, TR, TS, TC, TK, TG, TX, TY, stride):
-    """:func:`plumsim.accel.maeri_timing.operand_ids` for multiplier ``m`` of the unwidened layout."""
-    v, o = np.divmod(m, TR * TS * TC)
-    return operand_ids(v, o, TR, TS, TC, TK, TG, TX, TY, stride)
-
-
 def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool,
-                  with_routes: bool = True) -> _TileTraffic:
+                  psum_slot: bool) -> _TileTraffic:
+    """Deliveries and switch routes per step, on STONNE's layout (with the partial-sum multiplier of
+    every VN when ``psum_slot``: it gets no weight or input packets)."""
     TR, TS, TC, TK, TG = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_G
     TX, TY = tile.T_X, tile.T_Y
-    used = tile.multipliers_used
+    size = tile.virtual_neuron_size + int(psum_slot)
     width = ms_size // dn_bw
-    m = np.arange(used, dtype=np.int64)
-    wid, iid, s = _operand_ids(m, TR, TS, TC, TK, TG, TX, TY, stride)
-    port = m // width
-    xin = TR + (TX - 1) * stride  # input window of one step (rows x columns)
-    yin = TS + (TY - 1) * stride
-    newcol = (s == TS - 1) if forwarding else np.ones(used, dtype=bool)
+    m = np.arange(size * tile.num_virtual_neurons, dtype=np.int64)
+    v, o = np.divmod(m, size)
+    o = o - int(psum_slot)
+    m, v, o = m[o >= 0], v[o >= 0], o[o >= 0]
+    wid, iid, s = operand_ids(v, o, TR, TS, TC, TK, TG, TX, TY, stride)
+    newcol = (s == TS - 1) if forwarding else np.ones(m.size, dtype=bool)
     levels = int(math.log2(width))
 
     def routes(key, sel):
-        if not with_routes:
-            return 0
         # one route per distinct (packet, switch) at each of the tree's switch levels
         return sum(_distinct_pairs(key[sel], m[sel] // (width >> j)) for j in range(levels))
 
-    nsel = newcol
-    allsel = np.ones(used, dtype=bool)
+    allsel = np.ones(m.size, dtype=bool)
     return _TileTraffic(
-        w_load=_unique_count_per(wid, port, dn_bw),
-        f_load=_unique_count_per(iid, port, dn_bw),
-        n_load=_unique_count_per(iid[nsel], port[nsel], dn_bw),
-        w_packets=TR * TS * TC * TK * TG,
-        f_packets=xin * yin * tile.T_N * TG * TC,
-        n_packets=(xin * (yin - (yin - 1 if forwarding else 0)) * tile.T_N * TG * TC),
-        w_deliv=used, f_deliv=used, n_deliv=int(nsel.sum()),
-        w_routes=routes(wid, allsel), f_routes=routes(iid, allsel), n_routes=routes(iid, nsel),
+        w_deliv=m.size, f_deliv=m.size, n_deliv=int(newcol.sum()),
+        w_routes=routes(wid, allsel), f_routes=routes(iid, allsel), n_routes=routes(iid, newcol),
     )
 
 
@@ -325,8 +300,8 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
     geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
-    tr = _tile_traffic(tile, stride, ms, dn, fwd)
     nfold, iX, iY, iters = geo.nfold, geo.iX, geo.iY, geo.iters
+    tr = _tile_traffic(tile, stride, ms, dn, fwd, psum_slot=not config.accumulation_buffer and nfold > 1)
     timing = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
                                                    {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
     cycles = timing["cycles"]
@@ -358,7 +333,7 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     counters = {
         "MULTIPLIER.MULTIPLICATION": steps * used,
         "MULTIPLIER.FORWARD_PSUM": psum_reads,
-        "MULTIPLIER.CONFIGURATION": used,
+        "MULTIPLIER.CONFIGURATION": used + (nv if not ab and nfold > 1 else 0),  # + the psum multipliers
         "ADDER.ADD_2_1": steps * adds_per_pass,
         "ADDER.ADD_3_1": steps * n3,
         "GLOBALBUFFER.READ": weight_reads + input_reads + psum_reads,
