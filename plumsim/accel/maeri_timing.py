@@ -185,7 +185,9 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
     # ports run ahead of the loop, so the loop chain, the ports' totals and the bus lines bound it apart
     per_port = nf[:, None] * w_load + ix[:, None] * (nf[:, None] * f_load + (iy - 1)[:, None] * nf[:, None] * n_load
                                                     + iy[:, None] * (nf - 1)[:, None] * q_load)
-    chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1),
+    # a position's loops run VN by VN; VNs sharing a bus line fall behind one another on it, and the
+    # next position starts behind the last of them (the last position's queue is in the drain)
+    chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1) + (ix * iy - 1) * (busiest_line - 1),
                                weights + ix * iy * nf * busiest_line, per_port.max(axis=1)])
     F = np.where(folding[:, None], chain[:, None], F)
     F = np.where(port_used, F, 0)
