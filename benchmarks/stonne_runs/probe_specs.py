@@ -10,7 +10,8 @@ _DS_LATENCY). Each probe is as small as STONNE allows, so that its cycle count i
 the one mechanism under test. Plain grids, no random draw: re-running this script rewrites both specs
 byte for byte. numpy + PyYAML only; the specs, not this script, are the record.
 
-MAERI (CLI CONV, one output position X = Y = R = S = 1, N = G = 1, stride 1, one tile = the whole layer):
+MAERI (CLI CONV, N = G = 1, stride 1; grids a and b: one output position X = Y = R = S = 1, one tile =
+the whole layer; grid c: several output positions):
 
 a. "drain" (C_mprobe_drain_NNN), accumulation buffer on: C = T_C = vn, K = T_K = nv, so one step maps
    nv virtual neurons of vn multipliers each. The cycles are distribution + one multiply + the
@@ -31,6 +32,15 @@ b. "loop" (C_mprobe_loop_NNN), accumulation buffer off (folding): K = T_K = nv, 
    (ms 128, dn_bw 128, rn_bw 64): R = 1, S = 3*nf, Y = 3*nf, C = 1, T_S = 3 (VN of 3 + 1 multipliers),
    nf = 2, 4, 8, 16 folds, nv = 1, 2, 4, 8, 12, 16 VNs: the slope against nf for up to 16 VNs.
    All combinations are kept.
+c. "positions" (C_mprobe_pos_NNN), accumulation buffer off (folding), several output positions:
+   R = S = 1, X = Y = 4 or 6 (16 or 36 positions; the two runs of a pair differ only in X = Y, so their
+   cycle difference / 20 is the per-position slope), K = T_K = nv, C = vn*nf, T_C = vn (nf folds per
+   position, VNs of vn + 1 multipliers), T_R = T_S = T_X' = T_Y' = 1. It confirms that the partial-sum
+   loop (MAERI_PSUM_LOOP) repeats at every position and measures the collection-bus line effect: VNs
+   sharing a line (rn_bw = 1) fall behind one another there and each next position starts behind the
+   last of them, against rn_bw = ms (a line per VN). Grid: (i) ms = dn_bw = 64, vn 2, 4, nf 2, 3, 4,
+   nv 1-4, rn_bw 1 and 64; (ii) ms = dn_bw = 128, vn 8, 12, 16, nf 2, 3, nv 1-3, rn_bw 1 and 128.
+   All 168 combinations are kept (96 + 72).
 
 SIGMA (frontend SparseConv, 1x1 filter, stride 1, padding 0, N = G = 1, weight_kind binary = +-1,
 dense: no zero, so no row or column is padded to 3 non-zeros; C_sprobe_NNN): K rows of C weights with
@@ -98,6 +108,20 @@ def maeri_loop() -> list[dict]:
     return out
 
 
+def maeri_positions() -> list[dict]:
+    out = []
+    for ms, vns, nfs, nvs in ((64, (2, 4), (2, 3, 4), (1, 2, 3, 4)), (128, (8, 12, 16), (2, 3), (1, 2, 3))):
+        for vn in vns:
+            for nf in nfs:
+                for nv in nvs:
+                    for rn in (1, ms):
+                        for xy in (4, 6):
+                            out.append(conv(ms, ms, rn, 0, C=vn * nf, K=nv, T_C=vn, T_K=nv, X=xy, Y=xy))
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mprobe_pos_{i + 1:03d}"
+    return out
+
+
 def sigma() -> list[dict]:
     pairs = []
     for ms in (64, 128, 256):
@@ -136,11 +160,12 @@ def write_spec(path: Path, cases: list[dict], out: str, title: str) -> None:
 
 def write_all() -> dict[str, Path]:
     specs = HERE / "specs"
-    m = maeri_drain() + maeri_loop()
+    m = maeri_drain() + maeri_loop() + maeri_positions()
     s = sigma()
     pm, ps = specs / "c_maeri_probe.yaml", specs / "c_sigma_probe.yaml"
     write_spec(pm, m, "tests/data/stonne/c_maeri_probe",
-               "set P, MAERI CLI CONV probes: single-step drain (buffer on) and one-position folding (buffer off)")
+               "set P, MAERI CLI CONV probes: single-step drain (buffer on), one-position folding (buffer off) "
+               "and several-position folding (buffer off)")
     write_spec(ps, s, "tests/data/stonne/c_sigma_probe",
                "set P, SIGMA frontend SparseConv single-iteration probes (1x1, dense +-1 weights)")
     print(f"{pm.name}: {len(m)} cases; {ps.name}: {len(s)} cases")
