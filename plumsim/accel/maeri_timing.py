@@ -187,7 +187,9 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
                                                     + iy[:, None] * (nf - 1)[:, None] * q_load)
     # a position's loops run VN by VN; VNs sharing a bus line fall behind one another on it, and the
     # next position starts behind the last of them (the last position's queue is in the drain)
-    chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1) + (ix * iy - 1) * (busiest_line - 1),
+    # (and with as many sums as the loop has cycles, the next position finds the write FIFO busy)
+    behind = np.maximum(busiest_line - 1, (nv1 >= loop).astype(np.int64))
+    chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1) + (ix * iy - 1) * behind,
                                weights + ix * iy * nf * busiest_line, per_port.max(axis=1)])
     F = np.where(folding[:, None], chain[:, None], F)
     F = np.where(port_used, F, 0)
