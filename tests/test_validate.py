@@ -81,3 +81,18 @@ def test_model_seconds_times_the_model_call_alone(tmp_path, monkeypatch):
     assert time.perf_counter() - t0 >= 3 * 2 * slow  # the slow loading did happen
     assert rep.cases.cycles_model.notna().all()
     assert (rep.cases.model_seconds < slow).all(), rep.cases.model_seconds.tolist()
+
+
+def test_calibration_record_cli(capsys):
+    from plumsim.accel.calibration import RECORD
+
+    assert main(["stonne", "calibration", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["constants"]
+    assert [r["name"] for r in rows] == list(RECORD)
+    for r in rows:
+        # every constant names the runs it was fitted on, and they are stored here
+        path = r["fitted_on"].split(" ")[0]
+        assert (Path(__file__).parent.parent / path).is_dir(), path
+        assert r["unit"] == "cycles" and r["error"]
+    assert main(["stonne", "calibration"]) == 0
+    assert "MAERI_PSUM_LOOP = 2 cycles" in capsys.readouterr().out

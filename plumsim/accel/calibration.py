@@ -36,9 +36,9 @@ def _register(c: Calibrated) -> float:
 
 # --- MAERI (MAERI_DENSE_WORKLOAD) ------------------------------------------------------------------------
 
-_MAERI_PROBES = ("tests/data/stonne/c_maeri_probe (benchmarks/stonne_runs/maeri_probe.py): 816 single-tile MAERI CLI "
+_MAERI_PROBES = ("tests/data/stonne/c_maeri_probe (benchmarks/stonne_runs/maeri_probe.py): 984 single-tile MAERI CLI "
                  "runs: 300 one-step (buffer on, ms_size 16-256, dn_bw 1..ms, rn_bw 1..dn_bw, 1-8 VNs of 2-16 "
-                 "multipliers), 516 one-position folding (buffer off, 1-16 VNs of 2-9 multipliers, 2-16 folds)")
+                 "multipliers), 684 folding (buffer off, 1-16 VNs of 2-17 multipliers, 2-16 folds, 1-36 positions)")
 
 MAERI_OUTPUT_LATENCY_AB_ON = int(_register(Calibrated(
     "MAERI_OUTPUT_LATENCY_AB_ON", 3, "cycles",
@@ -49,13 +49,13 @@ MAERI_OUTPUT_LATENCY_AB_ON = int(_register(Calibrated(
 MAERI_OUTPUT_LATENCY_AB_OFF = int(_register(Calibrated(
     "MAERI_OUTPUT_LATENCY_AB_OFF", 2, "cycles",
     "accumulation buffer off (folding): as MAERI_OUTPUT_LATENCY_AB_ON (no accumulator stage)", _MAERI_PROBES,
-    "the 516 folding probes: 56% exact, 78% within 1 cycle, at most 4 (8.5%)")))
+    "the 684 folding probes (one and several positions): 56% exact, 79% within 1 cycle, max 10.8%")))
 
 MAERI_PSUM_LOOP = int(_register(Calibrated(
     "MAERI_PSUM_LOOP", 2, "cycles",
     "accumulation buffer off: a fold's partial sum back at its multiplier, beyond the path from that "
     "multiplier to the VN's output adder (+1 through a distribution tree)", _MAERI_PROBES,
-    "the 516 folding probes, as MAERI_OUTPUT_LATENCY_AB_OFF (fitted together)")))
+    "the 684 folding probes, as MAERI_OUTPUT_LATENCY_AB_OFF (fitted together)")))
 
 # --- SIGMA (SIGMA_SPARSE_GEMM) ---------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""CLI: `plumsim stonne read DIR` and `plumsim stonne validate CASES_CSV`."""
+"""CLI: `plumsim stonne read DIR`, `plumsim stonne validate CASES_CSV` and `plumsim stonne calibration`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def register(group) -> None:
     v.add_argument("cases_csv", metavar="CASES_CSV")
     v.add_argument("--format", choices=("table", "json"), default="table")
     v.set_defaults(func=run_validate)
+
+    c = group.add_parser("calibration", help="list every fitted constant of the models (value, runs, error)",
+                         description="The calibration record: every constant of the accelerator models that "
+                         "was fitted to STONNE runs, with its value, unit, meaning, the runs it was fitted on and "
+                         "its error there (plumsim.accel.calibration).")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c.set_defaults(func=run_calibration)
 
 
 def run_read(args) -> int:
@@ -55,4 +62,20 @@ def run_validate(args) -> int:
             "energy_ref", "energy_model"]
     print_frame(rep.cases[cols], "table", title="cases")
     print_frame(rep.summary, "table", title="\nsummary per family (|rel err| as fractions)")
+    return 0
+
+
+def run_calibration(args) -> int:
+    from plumsim.accel.calibration import record_rows
+    from plumsim.commands._output import print_json
+
+    rows = record_rows()
+    if args.format == "json":
+        print_json({"constants": rows})
+        return 0
+    for r in rows:
+        print(f"{r['name']} = {r['value']:g} {r['unit']}")
+        print(f"    {r['meaning']}")
+        print(f"    fitted on: {r['fitted_on']}")
+        print(f"    error there: {r['error']}")
     return 0
