@@ -16,10 +16,12 @@ runs of a real STONNE; docs/design.md, "SIGMA"):
 * Write side: every virtual neuron (packed row) leaves the reduction tree at one adder; adders feed the
   rn_bw collection-bus lines round robin (pairs of linked adders share a line) and a line writes one sum
   per cycle. An iteration whose rows crowd one line is write-bound.
-* An iteration costs 1 configuration cycle + max(read side, write side) + the latency of the last sums
-  (reduction depth + small constants, plumsim.accel.calibration). Iterations do not overlap.
+* An iteration costs 1 configuration cycle + max(read side, write side) + the latency of the last sums:
+  reduction depth, the memory's write-FIFO backlog (:mod:`plumsim.accel.write_side`), two constants
+  (:mod:`plumsim.accel.calibration`). Iterations do not overlap.
 
-Counters follow STONNE's names; formulas were checked against the reference .counters sums.
+Counters follow STONNE's names (streamed values are multicast: one route per switch above their
+destinations); formulas were checked against the reference .counters sums.
 numpy only.
 """
 
