@@ -39,7 +39,7 @@ def execute(layer, x: np.ndarray, mode: str = "skip+repeat", *, summerge: bool =
     Returns ``(y, counts)``: ``y`` float64 [N, K, X_out, Y_out] (linear: [N, K]); ``counts`` =
     {"multiplies", "adds"} performed (events). Weight values are ``codes * scale`` (FP layers: weights).
     """
-    _check(mode, "sigma")
+    _check(mode)
     s = layer.shape
     out = np.zeros((s.K, s.N_gemm))
     n_mult = n_add = 0

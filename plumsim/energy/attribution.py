@@ -17,14 +17,13 @@ from fractions import Fraction
 
 import pandas as pd
 
-from plumsim.accel.repetition import _bits, simulate_repetition
+from plumsim.accel.dataflow import hypothesis, is_stonne_faithful, simulate_dataflow
+from plumsim.accel.repetition import _bits
 from plumsim.energy.breakdown import total_energy
 from plumsim.energy.tables import EnergyTable, load_energy_table
 
 MODE_OF = {"D": "dense", "S": "skip", "R": "repeat", "SR": "skip+repeat"}
 COLUMNS = ["layer", "scheme", "metric", "D", "S", "R", "SR", "sparsity_share", "repetition_share", "unit"]
-STYLE_OF_CONTROLLER = {"SIGMA_SPARSE_GEMM": "sigma", "MAGMA_SPARSE_DENSE": "sigma",
-                       "MAERI_DENSE_WORKLOAD": "maeri", "TPU_OS_DENSE": "maeri"}
 
 
 def shapley(D, S, R, SR) -> tuple[float, float]:
@@ -45,22 +44,24 @@ def layer_weight_bits(layer) -> int:
     return max(1, _bits(int(np.unique(layer.codes).size)))
 
 
-def run_modes(layer, config, *, style: str | None = None, summerge: bool = True) -> dict:
-    """{"D", "S", "R", "SR"} -> SimResult of ``layer`` on ``config`` (style from the controller)."""
-    style = style or STYLE_OF_CONTROLLER.get(config.controller_type, "sigma")
-    return {k: simulate_repetition(layer, config, m, style=style, summerge=summerge) for k, m in MODE_OF.items()}
+def run_modes(layer, config, *, summerge: bool = True) -> dict:
+    """{"D", "S", "R", "SR"} -> SimResult of ``layer`` on ``config``, each through the controller's one
+    model (:func:`plumsim.accel.dataflow.simulate_dataflow`)."""
+    return {k: simulate_dataflow(layer, config, m, summerge=summerge) for k, m in MODE_OF.items()}
 
 
-def attribute(workload_or_layers, config, table="stonne", *, style: str | None = None, summerge: bool = True,
+def attribute(workload_or_layers, config, table="stonne", *, summerge: bool = True,
               include_fp: bool = False, bitwidths: dict | None = None) -> pd.DataFrame:
     """Energy and cycles of D, S, R, SR and the Shapley shares, per layer and in total.
 
     ``workload_or_layers``: a :class:`~plumsim.workload.Workload` or a list of layers. ``config``: an
     AcceleratorConfig. ``table``: an EnergyTable, or a shipped name / file path; when a name or path is
     given it is loaded per layer with ``weight_bits`` = the layer's dense code width (binary 1, ternary
-    and signed-binary 2) plus ``bitwidths`` (e.g. ``{"activation": "int8"}``). ``style``: "sigma" or
-    "maeri" (default from the controller). FP layers are left out unless ``include_fp`` (the paper
-    keeps the first conv and the classifier in FP for every scheme, so they cancel in comparisons).
+    and signed-binary 2) plus ``bitwidths`` (e.g. ``{"activation": "int8"}``). Every mode runs through
+    the controller's one model (:mod:`plumsim.accel.dataflow`); ``df.attrs["faithful"]`` says which of
+    D, S, R, SR STONNE runs as modelled and ``df.attrs["hypotheses"]`` what the others assume. FP layers
+    are left out unless ``include_fp`` (the paper keeps the first conv and the classifier in FP for
+    every scheme, so they cancel in comparisons).
 
     Returns a DataFrame with columns ``layer`` ("total" for the sum), ``scheme``, ``metric``
     ("energy" or "cycles"), ``D``, ``S``, ``R``, ``SR``, ``sparsity_share``, ``repetition_share``
@@ -82,7 +83,7 @@ def attribute(workload_or_layers, config, table="stonne", *, style: str | None =
     rows, sums = [], {"energy": {k: [] for k in MODE_OF}, "cycles": {k: 0 for k in MODE_OF}}
     unit, schemes = None, set()
     for layer in layers:
-        runs = run_modes(layer, config, style=style, summerge=summerge)
+        runs = run_modes(layer, config, summerge=summerge)
         t = table_for(layer)
         if unit is None:
             unit = t.unit
@@ -100,7 +101,10 @@ def attribute(workload_or_layers, config, table="stonne", *, style: str | None =
     rows.append(("total", scheme, "energy", *te.values(), *shapley(*te.values()), unit or ""))
     rows.append(("total", scheme, "cycles", *tc.values(), *shapley(*tc.values()), "cycles"))
     df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs.update({"accelerator": getattr(config, "name", ""), "style": style, "summerge": summerge})
+    df.attrs.update({"accelerator": getattr(config, "name", ""), "summerge": summerge,
+                     "faithful": {k: is_stonne_faithful(config, m) for k, m in MODE_OF.items()},
+                     "hypotheses": {k: hypothesis(config, m) for k, m in MODE_OF.items()
+                                    if not is_stonne_faithful(config, m)}})
     return df
 
 
@@ -113,8 +117,10 @@ def _block(row) -> dict:
 
 def attribution_json(df: pd.DataFrame) -> dict:
     """The CLI's JSON: {"total": {"energy": {...}, "cycles": {...}}, "layers": [{"name", "energy",
-    "cycles"}, ...]}, each block with D, S, R, SR, sparsity_share, repetition_share, unit."""
-    out = {"total": {}, "layers": []}
+    "cycles"}, ...], "stonne_faithful": {"D": bool, ...}, "hypotheses": {mode: text}}, each block with D,
+    S, R, SR, sparsity_share, repetition_share, unit."""
+    out = {"total": {}, "layers": [], "stonne_faithful": dict(df.attrs.get("faithful", {})),
+           "hypotheses": dict(df.attrs.get("hypotheses", {}))}
     for _, row in df[df.layer == "total"].iterrows():
         out["total"][row["metric"]] = _block(row)
     for name, sub in df[df.layer != "total"].groupby("layer", sort=False):

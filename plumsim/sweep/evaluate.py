@@ -13,8 +13,9 @@ Result columns (one row per configuration x workload x layer x mode):
   config_name``), ``workload``, ``family``, ``workload_source``, ``workload_scheme``, ``density_target``, ``seed``;
 - layer: ``layer``, ``layer_index``, ``kind``, ``scheme`` (the layer's own: FP stem/classifier are "fp"),
   the shape ``N G C K R S X Y stride padding``, ``macs`` (dense multiply-accumulates, count);
-- ``mode``: dense | skip | repeat | skip+repeat (plumsim's repetition-aware dataflow) | native (the
-  controller's STONNE model);
+- ``mode``: native | dense | skip | repeat | skip+repeat, every one through the controller's one model
+  (:mod:`plumsim.accel.dataflow`); ``stonne_faithful`` (bool: STONNE runs this mode on this controller
+  as modelled) and ``hypothesis`` ('' when faithful, else what the hypothetical machine assumes);
 - ``cycles`` (cycles), ``multiplications`` (count), ``energy`` (in ``energy_unit``: "pJ" or
   "STONNE units"), ``energy_<group>`` per component group of the breakdown (same unit);
 - attribution (same value on the four mode rows of a layer; NaN unless all four modes are in the grid):
@@ -73,28 +74,13 @@ def _energy_table(name: str, weight_bits: int):
     return load_energy_table(name, weight_bits=weight_bits)
 
 
-def repetition_style(config) -> str:
-    """Which repetition-aware dataflow stands for a controller, as :func:`plumsim.energy.attribute` picks
-    it: SIGMA packs rows of any length ("sigma"); MAERI and the TPU mesh map uniform virtual neurons /
-    dense tiles ("maeri": rows padded to the longest)."""
-    from plumsim.energy.attribution import STYLE_OF_CONTROLLER
-
-    return STYLE_OF_CONTROLLER.get(config.controller_type, "sigma")
-
-
 def simulate_mode(layer, config, mode: str):
-    """Cycles and counters of one layer on one configuration in one mode (a SimResult).
+    """Cycles and counters of one layer on one configuration in one mode (a SimResult), through the
+    controller's one model: :func:`plumsim.accel.dataflow.simulate_dataflow` (``native`` is STONNE's
+    model unchanged; ``info["stonne_faithful"]`` says whether STONNE runs the mode as modelled)."""
+    from plumsim.accel.dataflow import simulate_dataflow
 
-    ``native``: the controller's STONNE-faithful model (:func:`plumsim.accel.simulate.simulate_layer`,
-    tile chosen by the model's tile chooser); the four repetition modes: plumsim's repetition-aware
-    dataflow (:func:`plumsim.accel.repetition.simulate_repetition`) in the controller's style."""
-    if mode == "native":
-        from plumsim.accel.simulate import simulate_layer
-
-        return simulate_layer(layer, config)
-    from plumsim.accel.repetition import simulate_repetition
-
-    return simulate_repetition(layer, config, mode, style=repetition_style(config))
+    return simulate_dataflow(layer, config, mode)
 
 
 def price_slow(result, table) -> tuple[float, str, dict[str, float]]:
@@ -171,7 +157,8 @@ def pair_rows(accel_fields: dict, config, workload: dict, modes: tuple[str, ...]
                        workload_scheme=workload["scheme"], density_target=workload["density"],
                        seed=workload["seed"], layer=layer.name, layer_index=li, kind=layer.kind,
                        scheme=layer.scheme, **shape, macs=int(layer.shape.macs), mode=mode,
-                       cycles=int(res.cycles), multiplications=float(res.counter("MULTIPLIER.MULTIPLICATION")),
+                       stonne_faithful=bool(res.info.get("stonne_faithful", mode == "native")),
+                       hypothesis=str(res.info.get("hypothesis", "")), cycles=int(res.cycles), multiplications=float(res.counter("MULTIPLIER.MULTIPLICATION")),
                        energy=energy, energy_unit=unit, **groups)
             row.update({k: st[k] for k in STAT_COLUMNS})
             per_mode[mode] = row
@@ -197,7 +184,8 @@ GROUP_ORDER = ("distribution network", "multipliers", "reduction network", "accu
 LEADING = ("pair_key", "config_id", "accelerator", "tile_policy", "base_cfg", "controller_type", "ms_type",
            "rn_type", "ms_size", "dn_bw", "rn_bw", "ms_rows", "ms_cols", "accumulation_buffer", "config_name",
            "workload", "family", "workload_source", "workload_scheme", "density_target", "seed", "layer",
-           "layer_index", "kind", "scheme", *SHAPE_FIELDS, "macs", "mode", "cycles", "multiplications",
+           "layer_index", "kind", "scheme", *SHAPE_FIELDS, "macs", "mode", "stonne_faithful", "hypothesis",
+           "cycles", "multiplications",
            "energy", "energy_unit")
 
 
