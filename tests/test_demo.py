@@ -45,10 +45,16 @@ def test_demo_pipeline_and_rerun_reuses_everything(tmp_path, capsys):
     for s in models["scheme"]:
         assert (out / "lowered" / f"cnn-digits-{s}" / "manifest.json").is_file()
     df = pd.read_parquet(out / "results.parquet")
-    # 4 lowered digits models + 1 ResNet-20 table, on 2 configurations, 4 modes, every layer
+    # 4 lowered digits models + 1 ResNet-20 table, on 2 configurations, native + 4 modes, every layer
     assert set(df["workload"]) == {"cnn-digits-fp", "cnn-digits-binary", "cnn-digits-ternary",
                                    "cnn-digits-signed-binary", "resnet20-signed-binary-s0"}
-    assert df["config_id"].nunique() == 2 and set(df["mode"]) == {"dense", "skip", "repeat", "skip+repeat"}
+    assert df["config_id"].nunique() == 2
+    assert set(df["mode"]) == {"native", "dense", "skip", "repeat", "skip+repeat"}
+    # every row says whether STONNE runs it as modelled; MAERI dense and SIGMA skip are STONNE's own
+    faithful = df.groupby(["controller_type", "mode"])["stonne_faithful"].first().to_dict()
+    assert faithful[("MAERI_DENSE_WORKLOAD", "dense")] and not faithful[("MAERI_DENSE_WORKLOAD", "skip")]
+    assert faithful[("SIGMA_SPARSE_GEMM", "skip")] and not faithful[("SIGMA_SPARSE_GEMM", "dense")]
+    assert (df[~df["stonne_faithful"]]["hypothesis"].str.len() > 0).all()
     assert (df[df["workload"] == "cnn-digits-fp"]["scheme"] == "fp").all()
     sb = df[(df["workload"] == "cnn-digits-signed-binary") & (df["scheme"] != "fp")]
     assert (sb["density"] < 1).all()

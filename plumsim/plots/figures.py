@@ -128,6 +128,17 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------------------
 
+def machine_note(df: pd.DataFrame, config_id, modes) -> str:
+    """Which of ``modes`` are hypothetical machines on this configuration ('' when all are STONNE-faithful),
+    from the results' ``stonne_faithful`` column (results without it: every repetition mode)."""
+    d = df[(df["config_id"] == config_id) & (df["mode"].isin(list(modes)))]
+    if "stonne_faithful" in d:
+        hyp = [m for m in dict.fromkeys(d["mode"]) if not bool(d[d["mode"] == m]["stonne_faithful"].iloc[0])]
+    else:
+        hyp = [m for m in modes if m != "native"]
+    return f"hypothetical machine: {', '.join(hyp)}" if hyp else "STONNE-faithful"
+
+
 def plot_energy_vs_density(df: pd.DataFrame, out: Path) -> list[Path]:
     """Workload energy vs weight density, one panel per accelerator (reference config), colour = scheme,
     marker = workload family; a thin line joins the versions of one family in density order."""
@@ -137,6 +148,8 @@ def plot_energy_vs_density(df: pd.DataFrame, out: Path) -> list[Path]:
     refs = reference_configs(df)
     unit = unit_of(df)
     families = list(dict.fromkeys(tot["family"]))
+    native = workload_totals(df[df["mode"] == "native"]) if mode != "native" and (df["mode"] == "native").any() \
+        else None
     fig, axes = _panels(plt, len(refs))
     for ax, (acc, cid) in zip(axes, refs.items()):
         t = tot[tot["config_id"] == cid]
@@ -148,11 +161,18 @@ def plot_energy_vs_density(df: pd.DataFrame, out: Path) -> list[Path]:
             for _, r in f.iterrows():
                 ax.scatter(r["weight_density"], r["energy"], color=SCHEME_COLORS.get(r["workload_scheme"], "k"),
                            marker=MARKERS[fi % len(MARKERS)], s=55, zorder=2, edgecolor="k", lw=0.5)
-        _yscale(ax, t["energy"])
+            if native is not None:   # STONNE's own dataflow beside it: hollow markers
+                n = native[(native["config_id"] == cid) & (native["family"] == fam)]
+                for _, r in n.iterrows():
+                    ax.scatter(r["weight_density"], r["energy"], facecolor="none", s=55, zorder=2, lw=1.0,
+                               edgecolor=SCHEME_COLORS.get(r["workload_scheme"], "k"),
+                               marker=MARKERS[fi % len(MARKERS)])
+        vals = t["energy"] if native is None else pd.concat([t["energy"], native[native["config_id"] == cid]["energy"]])
+        _yscale(ax, vals)
         ax.set_xlim(0, 1.05)
         ax.set_xlabel("weight density of quantized layers (non-zeros / weights)")
         ax.set_ylabel(f"energy per inference ({unit})")
-        ax.set_title(f"{acc}: {cid}", fontsize=9)
+        ax.set_title(f"{acc}: {cid}\n{mode}: {machine_note(df, cid, [mode])}", fontsize=9)
         ax.grid(True, alpha=0.3, which="both")
     from matplotlib.lines import Line2D
 
@@ -160,6 +180,10 @@ def plot_energy_vs_density(df: pd.DataFrame, out: Path) -> list[Path]:
                for s in sorted(set(tot["workload_scheme"]), key=_scheme_key)]
     handles += [Line2D([], [], ls="", marker=MARKERS[i % len(MARKERS)], color="0.4", label=f)
                 for i, f in enumerate(families)]
+    if native is not None:
+        handles += [Line2D([], [], ls="", marker="o", color="0.4", label=f"filled: {mode}"),
+                    Line2D([], [], ls="", marker="o", markerfacecolor="none", color="0.4",
+                           label="hollow: native (STONNE)")]
     fig.suptitle(f"Energy vs weight density (mode {mode}, reference configuration per accelerator)")
     fig.tight_layout()
     fig.legend(handles=handles, loc="upper left", fontsize=8, bbox_to_anchor=(1.0, 0.95),
@@ -206,7 +230,8 @@ def plot_attribution(df: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_ylabel("share of dense energy (%)")
-        ax.set_title(f"{acc}: {cid}", fontsize=9)
+        ax.set_title(f"{acc}: {cid} ({machine_note(df, cid, ['dense', 'skip', 'repeat', 'skip+repeat'])})",
+                     fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle("Attribution of the energy saved: sparsity vs repetition (Shapley shares), "
                  "reference configuration")
@@ -227,7 +252,8 @@ def plot_size_scaling(df: pd.DataFrame, out: Path) -> list[Path]:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, (acc, g) in enumerate(tot.groupby("accelerator", sort=False)):
         best = g.loc[g.groupby("ms_size")["energy"].idxmin()].sort_values("ms_size")
-        kw = dict(marker=MARKERS[i % len(MARKERS)], label=acc)
+        note = machine_note(df, g["config_id"].iloc[0], [mode])
+        kw = dict(marker=MARKERS[i % len(MARKERS)], label=acc + ("" if note == "STONNE-faithful" else " (hypothetical)"))
         a1.plot(best["ms_size"], best["cycles"], **kw)
         a2.plot(best["ms_size"], best["energy"], **kw)
     for ax, lab, col in ((a1, "cycles per inference", "cycles"), (a2, f"energy per inference ({unit})", "energy")):
@@ -263,7 +289,9 @@ def plot_pareto(df: pd.DataFrame, out: Path) -> list[Path]:
     unit = unit_of(df)
     fig, ax = plt.subplots(figsize=(7, 5))
     for i, (acc, g) in enumerate(tot.groupby("accelerator", sort=False)):
-        ax.scatter(g["cycles"], g["energy"], marker=MARKERS[i % len(MARKERS)], s=28, alpha=0.75, label=acc)
+        note = machine_note(df, g["config_id"].iloc[0], [mode])
+        ax.scatter(g["cycles"], g["energy"], marker=MARKERS[i % len(MARKERS)], s=28, alpha=0.75,
+                   label=acc + ("" if note == "STONNE-faithful" else " (hypothetical)"))
     f = pareto_front(tot["cycles"].to_numpy(float), tot["energy"].to_numpy(float))
     ft = tot.iloc[f]
     ax.step(ft["cycles"], ft["energy"], where="post", color="k", lw=1.2, label="Pareto front")
@@ -308,7 +336,7 @@ def plot_layer_breakdown(df: pd.DataFrame, out: Path) -> list[Path]:
             bottom += v
         ax.set_xticks(x, t["layer"], rotation=60, ha="right", fontsize=7)
         ax.set_ylabel(f"energy ({unit})")
-        ax.set_title(f"{acc}: {cid}", fontsize=9)
+        ax.set_title(f"{acc}: {cid} ({mode}: {machine_note(df, cid, [mode])})", fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle(f"Per-layer energy by component: {wl}, mode {mode}")
     fig.tight_layout()
