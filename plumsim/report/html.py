@@ -12,6 +12,7 @@ import html
 import numbers
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -58,10 +59,21 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def machines_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per controller and mode: STONNE-faithful or hypothetical, and what the hypothetical machine
+    assumes (from the results' ``stonne_faithful`` and ``hypothesis`` columns)."""
+    if "stonne_faithful" not in df:
+        return pd.DataFrame()
+    g = df.groupby(["controller_type", "mode"], sort=False)[["stonne_faithful", "hypothesis"]].first()
+    g = g.reset_index()
+    g["machine"] = np.where(g["stonne_faithful"], "STONNE-faithful", "hypothetical")
+    return g[["controller_type", "mode", "machine", "hypothesis"]]
+
+
 def best_configs(df: pd.DataFrame) -> pd.DataFrame:
     """Per accelerator and workload (main mode): the configuration with the least energy, its cycles, and
     the fastest configuration."""
-    from plumsim.plots.figures import main_mode, workload_totals
+    from plumsim.plots.figures import machine_note, main_mode, workload_totals
 
     mode = main_mode(df)
     tot = workload_totals(df[df["mode"] == mode])
@@ -73,7 +85,7 @@ def best_configs(df: pd.DataFrame) -> pd.DataFrame:
                     "density": float(e["weight_density"]), "configs": len(g),
                     "least-energy config": e["config_id"], "energy": float(e["energy"]),
                     "its cycles": int(e["cycles"]), "fastest config": c["config_id"], "cycles": int(c["cycles"]),
-                    "unit": e["energy_unit"]})
+                    "unit": e["energy_unit"], "mode": mode, "machine": machine_note(df, e["config_id"], [mode])})
     return pd.DataFrame(out)
 
 
@@ -125,6 +137,12 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
         ("started", str(man.get("start_time", ""))), ("finished", str(man.get("end_time", ""))),
     ], columns=["item", "value"])
     parts.append("<h2>Summary</h2>" + _table(summary))
+    machines = machines_table(df)
+    if len(machines):
+        parts.append("<h2>STONNE-faithful and hypothetical machines</h2><p class=\"muted\">Every mode runs "
+                     "through the controller's one STONNE-faithful model; a mode STONNE cannot run on that "
+                     "controller is a hypothetical machine, and what it assumes is listed here. Figures "
+                     "and tables below label them.</p>" + _table(machines))
     runs = man.get("runs") or []
     if runs:
         parts.append("<h3>Runs</h3>" + _table(pd.DataFrame(runs)))
