@@ -112,3 +112,12 @@ def test_cli_json_table_and_errors(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = _cli("attribute", "--help")
     assert r.returncode == 0 and "Shapley" in r.stdout
+
+
+def test_unpriced_components_are_said():
+    cfg = load_config(ROOT / "accel_configs" / "maeri_64.cfg")
+    wl = small_workload("signed-binary", None)
+    df = attribute(wl, cfg, "horowitz45")
+    (note,) = df.attrs["not_priced"]
+    assert "SWITCH" in note and "DN_WIRE" in note and "horowitz45" in note
+    assert attribute(wl, cfg, "stonne").attrs["not_priced"] == []

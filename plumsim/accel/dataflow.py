@@ -248,7 +248,9 @@ def simulate_dataflow(layer, config: AcceleratorConfig, dataflow: str = "native"
     native = _native(layer, config)
     if dataflow == "native":
         out = native.scaled(1)
-        out.info = dict(native.info, dataflow="native", stonne_faithful=True, hypothesis="")
+        own = layer_arithmetic(layer, "skip" if _kind(config) == "sparse" else "dense")
+        out.info = dict(native.info, dataflow="native", stonne_faithful=True, hypothesis="",
+                        weight_format=own["format"])
         return out
     sparse = _kind(config) == "sparse"
     arith = layer_arithmetic(layer, dataflow, summerge=summerge and sparse)

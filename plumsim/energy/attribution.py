@@ -101,7 +101,9 @@ def attribute(workload_or_layers, config, table="stonne", *, summerge: bool = Tr
     rows.append(("total", scheme, "energy", *te.values(), *shapley(*te.values()), unit or ""))
     rows.append(("total", scheme, "cycles", *tc.values(), *shapley(*tc.values()), "cycles"))
     df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs.update({"accelerator": getattr(config, "name", ""), "summerge": summerge,
+    tables = list(cache.values()) + ([table] if isinstance(table, EnergyTable) else [])
+    notes = sorted({t.unpriced_note() for t in tables} - {""})
+    df.attrs.update({"accelerator": getattr(config, "name", ""), "summerge": summerge, "not_priced": notes,
                      "faithful": {k: is_stonne_faithful(config, m) for k, m in MODE_OF.items()},
                      "hypotheses": {k: hypothesis(config, m) for k, m in MODE_OF.items()
                                     if not is_stonne_faithful(config, m)}})
@@ -120,7 +122,7 @@ def attribution_json(df: pd.DataFrame) -> dict:
     "cycles"}, ...], "stonne_faithful": {"D": bool, ...}, "hypotheses": {mode: text}}, each block with D,
     S, R, SR, sparsity_share, repetition_share, unit."""
     out = {"total": {}, "layers": [], "stonne_faithful": dict(df.attrs.get("faithful", {})),
-           "hypotheses": dict(df.attrs.get("hypotheses", {}))}
+           "hypotheses": dict(df.attrs.get("hypotheses", {})), "not_priced": list(df.attrs.get("not_priced", []))}
     for _, row in df[df.layer == "total"].iterrows():
         out["total"][row["metric"]] = _block(row)
     for name, sub in df[df.layer != "total"].groupby("layer", sort=False):

@@ -80,6 +80,14 @@ class EnergyTable:
     path: str = ""
     sources: dict = field(default_factory=dict)
     bitwidths: dict = field(default_factory=dict)
+    not_priced: tuple = ()          # components the table gives no energy for (priced 0), and why:
+    not_priced_reason: str = ""
+
+    def unpriced_note(self) -> str:
+        """'' when every component is priced, else one line naming what is not (for outputs and reports)."""
+        if not self.not_priced:
+            return ""
+        return f"not priced by {self.name}: {', '.join(self.not_priced)} ({self.not_priced_reason})"
 
     def energy(self, component: str, action: str) -> float:
         """Energy per event of ``COMPONENT.ACTION`` in ``self.unit``; EnergyTableError if absent."""
@@ -301,6 +309,15 @@ def _from_doc(doc, path: Path, given_bw: dict) -> EnergyTable:
         if comp not in doc["components"]:
             raise EnergyTableError(f"missing component {comp} (actions {', '.join(acts)})", path=path,
                                    field=comp)
+    unpriced = doc.get("not_priced") or []
+    if not isinstance(unpriced, list) or any(c not in doc["components"] for c in unpriced):
+        raise EnergyTableError(f"not_priced must list components of this table, got {unpriced!r}", path=path,
+                               field="not_priced")
+    for c in unpriced:
+        if area.get(c, 0) or static.get(c, 0) or any(v for (cc, _), v in dynamic.items() if cc == c):
+            raise EnergyTableError(f"{c} is listed in not_priced but has a non-zero figure", path=path,
+                                   field="not_priced")
     return EnergyTable(name=str(doc.get("name", path.stem)), unit=unit, dynamic=dynamic, static=static,
                        area=area, source=table_source, area_unit=str(doc.get("area_unit", "")),
-                       path=str(path), sources=sources, bitwidths=bw)
+                       path=str(path), sources=sources, bitwidths=bw, not_priced=tuple(unpriced),
+                       not_priced_reason=str(doc.get("not_priced_reason", "")))

@@ -59,6 +59,19 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _unpriced(table_name) -> str:
+    """The energy table's note on what it does not price ('' if all, or if the table cannot be loaded)."""
+    from plumsim.energy.tables import load_energy_table
+    from plumsim.errors import PlumsimError
+
+    if not table_name:
+        return ""
+    try:
+        return load_energy_table(str(table_name)).unpriced_note()
+    except PlumsimError:
+        return ""
+
+
 def machines_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per controller and mode: STONNE-faithful or hypothetical, and what the hypothetical machine
     assumes (from the results' ``stonne_faithful`` and ``hypothesis`` columns)."""
@@ -132,7 +145,8 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
         ("configurations run", f"{df['config_id'].nunique()}"),
         ("invalid configurations (not run)", f"{man.get('invalid_configs', 0)}"),
         ("workloads", ", ".join(dict.fromkeys(df["workload"]))), ("modes", modes),
-        ("energy table", str(man.get("energy_table", ""))),
+        ("energy table", str(man.get("energy_table", ""))
+         + (f" ({_unpriced(man.get('energy_table'))})" if _unpriced(man.get("energy_table")) else "")),
         ("energy unit", ", ".join(sorted(set(df["energy_unit"].astype(str))))),
         ("started", str(man.get("start_time", ""))), ("finished", str(man.get("end_time", ""))),
     ], columns=["item", "value"])

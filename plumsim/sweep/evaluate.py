@@ -16,6 +16,8 @@ Result columns (one row per configuration x workload x layer x mode):
 - ``mode``: native | dense | skip | repeat | skip+repeat, every one through the controller's one model
   (:mod:`plumsim.accel.dataflow`); ``stonne_faithful`` (bool: STONNE runs this mode on this controller
   as modelled) and ``hypothesis`` ('' when faithful, else what the hypothetical machine assumes);
+  ``weight_format``: how the mode stores the weights (e.g. "bitmap + one sign bit per filter"; its bits
+  are the WEIGHT_STORAGE.BITS counter);
 - ``cycles`` (cycles), ``multiplications`` (count), ``energy`` (in ``energy_unit``: "pJ" or
   "STONNE units"), ``energy_<group>`` per component group of the breakdown (same unit);
 - attribution (same value on the four mode rows of a layer; NaN unless all four modes are in the grid):
@@ -158,7 +160,8 @@ def pair_rows(accel_fields: dict, config, workload: dict, modes: tuple[str, ...]
                        seed=workload["seed"], layer=layer.name, layer_index=li, kind=layer.kind,
                        scheme=layer.scheme, **shape, macs=int(layer.shape.macs), mode=mode,
                        stonne_faithful=bool(res.info.get("stonne_faithful", mode == "native")),
-                       hypothesis=str(res.info.get("hypothesis", "")), cycles=int(res.cycles), multiplications=float(res.counter("MULTIPLIER.MULTIPLICATION")),
+                       hypothesis=str(res.info.get("hypothesis", "")),
+                       weight_format=str(res.info.get("weight_format", "")), cycles=int(res.cycles), multiplications=float(res.counter("MULTIPLIER.MULTIPLICATION")),
                        energy=energy, energy_unit=unit, **groups)
             row.update({k: st[k] for k in STAT_COLUMNS})
             per_mode[mode] = row
@@ -185,6 +188,7 @@ LEADING = ("pair_key", "config_id", "accelerator", "tile_policy", "base_cfg", "c
            "rn_type", "ms_size", "dn_bw", "rn_bw", "ms_rows", "ms_cols", "accumulation_buffer", "config_name",
            "workload", "family", "workload_source", "workload_scheme", "density_target", "seed", "layer",
            "layer_index", "kind", "scheme", *SHAPE_FIELDS, "macs", "mode", "stonne_faithful", "hypothesis",
+           "weight_format",
            "cycles", "multiplications",
            "energy", "energy_unit")
 
