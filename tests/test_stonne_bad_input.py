@@ -99,7 +99,7 @@ CELL_CASES = [  # (family, 0-based row, column, new value, message after "row N 
     ("MAERI", 0, "T_R", 99, "column 'T_R': tile T_R=99 exceeds the layer's R=3 (allowed 1..3)"),
     ("TPU", 1, "T_M", 1000, "column 'T_M': T_M=1000 out of range: allowed 1..ms_rows (4)"),
     ("TPU", 1, "M_gemm", 0, "column 'M_gemm': expected an integer >= 1, got 0"),
-    ("TPU", 1, "dn_bw", 3, "column 'dn_bw': (ms_rows+ms_cols)/dn_bw = 8/3 is not a power of two (STONNE aborts "
+    ("TPU", 1, "dn_bw", 3, "column 'dn_bw': dn_bw=3 on a 4x4 mesh: (ms_rows+ms_cols)/dn_bw = 8/3 is not a power of two (STONNE aborts "
                            "building this mesh); allowed dn_bw: 1, 2, 4, 8"),
     ("MAERI", 3, "energy_total", "lots", "column 'energy_total': expected a number, got 'lots'"),
     ("TPU", 2, "stonne_wall_s", -1, "column 'stonne_wall_s': expected a number >= 0, got -1"),

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plumsim.accel.config import CONTROLLERS, MS_TYPES, RN_TYPES, AcceleratorConfig
+from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.rules import check_config, check_maeri_tile, check_tpu_tile, maeri_tile_limits
 from plumsim.errors import ConfigError
 
 # Every section and key STONNE's configuration reader knows, with STONNE's default value.
@@ -42,10 +43,6 @@ _CORE = {("MSNetwork", "type"): "ms_type", ("MSNetwork", "ms_size"): "ms_size",
          ("SDMemory", "controller_type"): "controller_type"}
 _STRING_KEYS = {("MSNetwork", "type"), ("ReduceNetwork", "type"), ("SDMemory", "controller_type"),
                 ("SDMemory", "mem_controller_type"), ("DSNetwork", "type")}
-
-
-def _is_pow2(n: int) -> bool:
-    return n >= 1 and (n & (n - 1)) == 0
 
 
 def _parse_value(raw: str, path, field: str, want_str: bool):
@@ -119,54 +116,20 @@ def config_from_sections(sections: dict[str, dict[str, object]], path: str | Pat
     if "ms_size" not in core and ms_type == "OS_MESH" and rows and cols:
         core["ms_size"] = rows * cols  # STONNE's mesh configs give rows and cols only
     vals = {**defaults, **core}
-    cfg = AcceleratorConfig(
-        controller_type=str(vals["controller_type"]), ms_type=ms_type, rn_type=str(vals["rn_type"]),
-        ms_size=int(vals["ms_size"]), dn_bw=int(vals["dn_bw"]), rn_bw=int(vals["rn_bw"]),
-        ms_rows=rows, ms_cols=cols, accumulation_buffer=bool(int(vals["accumulation_buffer"])),
-        name=name, extra=extra)
-    validate_config(cfg, path)
-    return cfg
+    try:  # AcceleratorConfig applies the one rule set (plumsim.accel.rules); name the file
+        return AcceleratorConfig(
+            controller_type=str(vals["controller_type"]), ms_type=ms_type, rn_type=str(vals["rn_type"]),
+            ms_size=int(vals["ms_size"]), dn_bw=int(vals["dn_bw"]), rn_bw=int(vals["rn_bw"]),
+            ms_rows=rows, ms_cols=cols, accumulation_buffer=bool(int(vals["accumulation_buffer"])),
+            name=name, extra=extra)
+    except ConfigError as exc:
+        raise ConfigError(exc.detail, path=path, field=exc.field) from None
 
 
 def validate_config(cfg: AcceleratorConfig, path: str | Path | None = None) -> None:
-    """Raise :class:`ConfigError` for a machine STONNE would refuse or abort on."""
-    def bad(msg, field):
-        raise ConfigError(msg, path=path, field=field)
-
-    if cfg.controller_type not in CONTROLLERS:
-        bad(f"unknown controller {cfg.controller_type!r}; allowed: {', '.join(CONTROLLERS)}",
-            "[SDMemory] controller_type")
-    if cfg.ms_type not in MS_TYPES:
-        bad(f"unknown multiplier network {cfg.ms_type!r}; allowed: {', '.join(MS_TYPES)}", "[MSNetwork] type")
-    if cfg.rn_type not in RN_TYPES:
-        bad(f"unknown reduce network {cfg.rn_type!r}; allowed: {', '.join(RN_TYPES)}", "[ReduceNetwork] type")
-    if not _is_pow2(cfg.ms_size):
-        bad(f"ms_size={cfg.ms_size} is not a power of two (STONNE's trees need 2^n multipliers)",
-            "[MSNetwork] ms_size")
-    for key, v in (("dn_bw", cfg.dn_bw), ("rn_bw", cfg.rn_bw)):
-        if v < 1 or v > cfg.ms_size:
-            bad(f"{key}={v} out of range: allowed 1..ms_size ({cfg.ms_size})", f"[SDMemory] {key}")
-    if cfg.controller_type == "TPU_OS_DENSE":
-        if cfg.ms_type != "OS_MESH" or cfg.rn_type != "TEMPORALRN":
-            bad(f"controller TPU_OS_DENSE needs [MSNetwork] type=OS_MESH and [ReduceNetwork] type=TEMPORALRN, "
-                f"got {cfg.ms_type} / {cfg.rn_type}", "[SDMemory] controller_type")
-    elif cfg.controller_type in ("SIGMA_SPARSE_GEMM", "MAERI_DENSE_WORKLOAD"):
-        if cfg.ms_type != "LINEAR":
-            bad(f"controller {cfg.controller_type} needs [MSNetwork] type=LINEAR, got {cfg.ms_type}",
-                "[MSNetwork] type")
-        if cfg.rn_type == "TEMPORALRN":
-            bad(f"controller {cfg.controller_type} needs a tree reduce network (ASNETWORK or FENETWORK), "
-                "got TEMPORALRN", "[ReduceNetwork] type")
-    if cfg.ms_type == "OS_MESH":
-        if cfg.ms_rows < 1 or cfg.ms_cols < 1 or cfg.ms_rows * cfg.ms_cols != cfg.ms_size:
-            bad(f"OS_MESH needs ms_rows*ms_cols == ms_size, got {cfg.ms_rows}*{cfg.ms_cols} != {cfg.ms_size}",
-                "[MSNetwork] ms_rows")
-        lanes = cfg.ms_rows + cfg.ms_cols
-        if lanes % cfg.dn_bw or not _is_pow2(lanes // cfg.dn_bw):
-            bad(f"(ms_rows+ms_cols)/dn_bw = {lanes}/{cfg.dn_bw} is not a power of two "
-                "(STONNE aborts building this mesh); allowed dn_bw: "
-                + ", ".join(str(d) for d in range(1, lanes + 1) if lanes % d == 0 and _is_pow2(lanes // d)
-                            and d <= cfg.ms_size), "[SDMemory] dn_bw")
+    """Raise :class:`ConfigError` for a machine STONNE would refuse or abort on: the one rule set,
+    :func:`plumsim.accel.rules.check_config` (which :class:`AcceleratorConfig` also applies when built)."""
+    check_config(cfg, path)
 
 
 def load_config(path: str | Path) -> AcceleratorConfig:
@@ -216,38 +179,19 @@ CONV_TILE_KEYS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X_", "T_Y_")
 
 
 def validate_tile(tile: dict[str, int], shape, cfg: AcceleratorConfig, source: str | Path | None = None) -> None:
-    """Check a MAERI conv tile (``T_R..T_Y_``) against a layer shape and the machine.
-
-    Rules (STONNE's): every T_* >= 1 and no larger than its dimension (T_C <= C/G, T_K <= K/G,
-    T_X_ <= X_out), and the multipliers used, T_R*T_S*T_C*T_K*T_G*T_N*T_X_*T_Y_ (+ one per virtual
-    neuron when folding without accumulation buffer), fit in ms_size.
-    """
-    limits = {"T_R": shape.R, "T_S": shape.S, "T_C": shape.C // shape.G, "T_K": shape.K // shape.G,
-              "T_G": shape.G, "T_N": shape.N, "T_X_": shape.X_out, "T_Y_": shape.Y_out}
-    for key in CONV_TILE_KEYS:
-        v = int(tile.get(key, 1))
-        if v < 1 or v > limits[key]:
-            raise ConfigError(f"{key}={v} out of range: allowed 1..{limits[key]} for this layer",
-                              path=source, field=key)
-    vn_size = tile.get("T_R", 1) * tile.get("T_S", 1) * tile.get("T_C", 1)
-    n_vns = 1
-    for key in ("T_K", "T_G", "T_N", "T_X_", "T_Y_"):
-        n_vns *= int(tile.get(key, 1))
-    nfold = -(-shape.R // tile.get("T_R", 1)) * -(-shape.S // tile.get("T_S", 1)) * \
-        -(-(shape.C // shape.G) // tile.get("T_C", 1))
-    used = vn_size * n_vns + (n_vns if nfold > 1 and not cfg.accumulation_buffer else 0)
-    if used > cfg.ms_size:
-        raise ConfigError(f"tile needs {used} multipliers (VN size {vn_size} x {n_vns} VNs"
-                          + (" + one per VN for folding" if used > vn_size * n_vns else "")
-                          + f"), more than ms_size={cfg.ms_size}", path=source, field="tile")
+    """Check a MAERI conv tile (``T_R..T_Y_``, as in a tile file) against a layer shape and the machine:
+    the one tile validator, :func:`plumsim.accel.rules.check_maeri_tile` (every T_* in 1..its dimension,
+    T_C <= C/G, T_K <= K/G, T_X_ <= X_out; the multipliers used, plus one per virtual neuron when folding
+    without accumulation buffer, fit in ms_size)."""
+    t = {k.rstrip("_"): v for k, v in tile.items()}
+    limits = maeri_tile_limits(shape.N, shape.G, shape.C, shape.K, shape.R, shape.S, shape.X_out, shape.Y_out)
+    check_maeri_tile(t, limits, int(cfg.ms_size), bool(cfg.accumulation_buffer), source=source, spelling="_")
 
 
 def validate_tpu_tile(T_M: int, T_N: int, cfg: AcceleratorConfig, source=None) -> None:
-    """A TPU output tile T_M x T_N must fit the mesh (T_M <= ms_rows, T_N <= ms_cols)."""
-    if not 1 <= T_M <= cfg.ms_rows:
-        raise ConfigError(f"T_M={T_M} out of range: allowed 1..ms_rows ({cfg.ms_rows})", path=source, field="T_M")
-    if not 1 <= T_N <= cfg.ms_cols:
-        raise ConfigError(f"T_N={T_N} out of range: allowed 1..ms_cols ({cfg.ms_cols})", path=source, field="T_N")
+    """A TPU output tile T_M x T_N must fit the mesh (T_M <= ms_rows, T_N <= ms_cols):
+    :func:`plumsim.accel.rules.check_tpu_tile`."""
+    check_tpu_tile(T_M, T_N, cfg, source)
 
 
 def load_tile(spec: str, source: str | Path | None = None) -> dict[str, int]:

@@ -1,16 +1,17 @@
 """Accelerator configuration: the timing-relevant fields of a STONNE .cfg.
 
-The parser/validator (:func:`load_config`) reads STONNE's own files unchanged; this module holds the
-domain object. numpy only.
+The parser (:func:`plumsim.accel.cfg.load_config`) reads STONNE's own files unchanged; this module holds
+the domain object, which is checked against the one rule set (:mod:`plumsim.accel.rules`) whenever it is
+built, so an AcceleratorConfig that exists is one STONNE can build. numpy only.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-CONTROLLERS = ("MAERI_DENSE_WORKLOAD", "SIGMA_SPARSE_GEMM", "TPU_OS_DENSE", "MAGMA_SPARSE_DENSE")
-MS_TYPES = ("LINEAR", "OS_MESH")
-RN_TYPES = ("ASNETWORK", "FENETWORK", "TEMPORALRN")
+from plumsim.accel.rules import CONTROLLERS, MS_TYPES, RN_TYPES, check_config
+
+__all__ = ["AcceleratorConfig", "CONTROLLERS", "MS_TYPES", "RN_TYPES"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class AcceleratorConfig:
     accumulation_buffer: STONNE's ``accumulation_buffer_enabled``.
     ``extra`` keeps every other key read from the file (latencies, port widths, capacities), which do
     not change timing in STONNE but are written back on export.
+
+    Building one (directly or with ``dataclasses.replace``) applies :func:`plumsim.accel.rules.check_config`:
+    a machine STONNE cannot build raises :class:`~plumsim.errors.ConfigError` naming the field, the value
+    and what is valid.
     """
 
     controller_type: str
@@ -35,6 +40,9 @@ class AcceleratorConfig:
     accumulation_buffer: bool = False
     name: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
     def as_dict(self) -> dict:
         d = asdict(self)

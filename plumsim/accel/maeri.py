@@ -29,6 +29,7 @@ from plumsim.accel.adder_tree import uniform_reduction_adds
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, operand_ids
 from plumsim.accel.result import SimResult
+from plumsim.accel.rules import check_config, check_maeri_tile
 from plumsim.errors import ConfigError
 
 
@@ -90,33 +91,20 @@ class MaeriTile:
 
 
 def _check_config(config: AcceleratorConfig) -> None:
-    ms, dn = int(config.ms_size), int(config.dn_bw)
-    if ms < 2 or ms & (ms - 1):
-        raise ConfigError(f"ms_size={ms} must be a power of two >= 2", field="ms_size")
-    if dn < 1 or dn > ms or dn & (dn - 1):
-        raise ConfigError(f"dn_bw={dn} must be a power of two in [1, ms_size={ms}]", field="dn_bw")
-    rn = int(config.rn_bw)
-    if rn < 1 or rn > ms:
-        raise ConfigError(f"rn_bw={rn} must be in [1, ms_size={ms}]", field="rn_bw")
+    """The machine against the one rule set (:func:`plumsim.accel.rules.check_config`): ms_size a power of
+    two >= 2, dn_bw a power of two dividing ms_size, 1 <= rn_bw <= ms_size, ..."""
+    check_config(config)
 
 
-def validate_tile(tile: MaeriTile, dims: dict[str, int], ms_size: int) -> None:
-    """Raise ConfigError when a tile does not fit the layer or the multiplier array.
+def validate_tile(tile: MaeriTile, dims: dict[str, int], ms_size: int, accumulation_buffer: bool | None = None) -> None:
+    """Raise ConfigError when a tile does not fit the layer or the multiplier array: the one MAERI tile
+    validator, :func:`plumsim.accel.rules.check_maeri_tile`.
 
     ``dims``: the limit of each tile field, ``{"T_R": R, "T_S": S, "T_C": C/G, "T_K": K/G, "T_G": G,
-    "T_N": N, "T_X": X', "T_Y": Y'}``.
+    "T_N": N, "T_X": X', "T_Y": Y'}``. ``accumulation_buffer`` False adds the folding rule (one more
+    multiplier per virtual neuron); None leaves it out.
     """
-    for f in TILE_FIELDS:
-        v = getattr(tile, f)
-        if v < 1:
-            raise ConfigError(f"tile {f}={v} must be >= 1", field=f)
-        if v > dims[f]:
-            raise ConfigError(f"tile {f}={v} exceeds the layer's {f[2:]}{'' if f[2:] in 'RSCKGN' else chr(39)}"
-                              f"={dims[f]} (allowed 1..{dims[f]})", field=f)
-    if tile.multipliers_used > ms_size:
-        raise ConfigError(
-            f"tile {tile.as_dict()} needs T_R*T_S*T_C*T_K*T_G*T_N*T_X'*T_Y' = {tile.multipliers_used} "
-            f"multipliers but ms_size = {ms_size} (T_C={tile.T_C})", field="T_C")
+    check_maeri_tile(tile.as_dict(), dims, ms_size, accumulation_buffer)
 
 
 def stonne_problems(T: dict, R: int, S: int, Cg: int, X_out: int, Y_out: int, stride: int,
@@ -254,18 +242,11 @@ def _geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     X_out = (X - R + stride) // stride
     Y_out = (Y - S + stride) // stride
     dims = {"T_R": R, "T_S": S, "T_C": C // G, "T_K": K // G, "T_G": G, "T_N": N, "T_X": X_out, "T_Y": Y_out}
-    validate_tile(tile, dims, ms_size)
+    validate_tile(tile, dims, ms_size, bool(config.accumulation_buffer))
     cd = math.ceil
-    geo = _Geometry(X_out, Y_out, cd(R / tile.T_R), cd(S / tile.T_S), cd((C // G) / tile.T_C),
-                    cd((K // G) / tile.T_K), cd(G / tile.T_G), cd(N / tile.T_N),
-                    cd(X_out / tile.T_X), cd(Y_out / tile.T_Y))
-    if not config.accumulation_buffer and geo.nfold > 1 and \
-            (tile.virtual_neuron_size + 1) * tile.num_virtual_neurons > ms_size:
-        raise ConfigError(
-            f"tile {tile.as_dict()} folds ({geo.nfold} folds) with the accumulation buffer off, so every virtual "
-            f"neuron takes one more multiplier: ({tile.virtual_neuron_size} + 1) * {tile.num_virtual_neurons} "
-            f"> ms_size = {ms_size}", field="T_C")
-    return geo
+    return _Geometry(X_out, Y_out, cd(R / tile.T_R), cd(S / tile.T_S), cd((C // G) / tile.T_C),
+                     cd((K // G) / tile.T_K), cd(G / tile.T_G), cd(N / tile.T_N),
+                     cd(X_out / tile.T_X), cd(Y_out / tile.T_Y))
 
 
 def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:

@@ -36,6 +36,7 @@ import numpy as np
 from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
+from plumsim.accel.rules import check_config
 from plumsim.accel.write_side import asnetwork_bus_line, last_write
 from plumsim.errors import ConfigError
 
@@ -390,6 +391,7 @@ def _check_sigma(config: AcceleratorConfig, W: np.ndarray) -> None:
     if config.controller_type != "SIGMA_SPARSE_GEMM":
         raise ConfigError(f"sigma_gemm needs controller SIGMA_SPARSE_GEMM, got {config.controller_type}",
                           field="[SDMemory] controller_type")
+    check_config(config)  # the one rule set (plumsim.accel.rules): e.g. dn_bw must divide ms_size
     if W.ndim != 2:
         raise ConfigError(f"weights must be a 2-D [M, K] array, got shape {W.shape}", field="weights")
 

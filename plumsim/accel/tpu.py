@@ -44,10 +44,10 @@ import math
 
 import numpy as np
 
-from plumsim.accel.cfg import validate_tpu_tile
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.result import SimResult
+from plumsim.accel.rules import check_config, check_tpu_tile
 from plumsim.accel.write_side import last_write
 from plumsim.errors import ConfigError
 
@@ -135,7 +135,8 @@ def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: i
     if config.controller_type != "TPU_OS_DENSE":
         raise ConfigError(f"tpu_gemm needs controller TPU_OS_DENSE, got {config.controller_type}",
                           field="[SDMemory] controller_type")
-    validate_tpu_tile(T_M, T_N, config)
+    check_config(config)  # the one rule set (plumsim.accel.rules): a mesh STONNE can build
+    check_tpu_tile(T_M, T_N, config)
     cycles = int(_gemm_cycles(M, N, K, config, T_M, T_N))
     iM, iN = -(-M // T_M), -(-N // T_N)
     tiles = iM * iN
@@ -169,7 +170,7 @@ def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: i
 
 def tpu_cycles(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: int) -> int:
     """Cycles only (the rule the tile search uses)."""
-    validate_tpu_tile(T_M, T_N, config)
+    check_tpu_tile(T_M, T_N, config)
     return int(_gemm_cycles(M, N, K, config, T_M, T_N))
 
 

@@ -288,21 +288,19 @@ def _prep_sigma(row, ref: RowRef, base: Path, op: str):
 
 
 def _machine(row, ref: RowRef, kind: str) -> AcceleratorConfig:
-    """A TPU or MAERI machine from the row's columns, checked as a .cfg would be."""
-    from plumsim.accel.cfg import validate_config
-
+    """A TPU or MAERI machine from the row's columns, checked as a .cfg would be (AcceleratorConfig applies
+    the one rule set, :mod:`plumsim.accel.rules`, when built)."""
     ms, dn, rn = (_int(row, k, ref, 1) for k in ("ms_size", "dn_bw", "rn_bw"))
     if kind == "TPU":
-        cfg = AcceleratorConfig("TPU_OS_DENSE", "OS_MESH", "TEMPORALRN", ms, dn, rn, _int(row, "ms_rows", ref, 1),
-                                _int(row, "ms_cols", ref, 1), True)
+        rows, cols = _int(row, "ms_rows", ref, 1), _int(row, "ms_cols", ref, 1)
     else:
-        cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", ms, dn, rn,
-                                accumulation_buffer=bool(_int(row, "accumulation_buffer", ref, 0, 1)))
+        ab = bool(_int(row, "accumulation_buffer", ref, 0, 1))
     try:
-        validate_config(cfg)
+        if kind == "TPU":
+            return AcceleratorConfig("TPU_OS_DENSE", "OS_MESH", "TEMPORALRN", ms, dn, rn, rows, cols, True)
+        return AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", ms, dn, rn, accumulation_buffer=ab)
     except ConfigError as exc:
         raise ref.error(exc.detail, (exc.field or "").rsplit(" ", 1)[-1] or None) from None
-    return cfg
 
 
 def _gemm_dims(row, ref: RowRef, cols) -> list[int]:

@@ -17,8 +17,9 @@ REFERENCE_README.md, column ``how`` of cases.csv):
 
 Layers STONNE is known to get wrong or abort on are not exported but listed in ``skipped.csv`` with the
 reason: MAERI conv with batch N > 1 and a kernel larger than 1x1 (functional check fails), a MAERI tile
-whose T_X' (T_M for FC) does not divide X' (M), a T_X'/T_Y' > 1 with stride > 1, a TPU mesh whose
-(ms_rows+ms_cols)/dn_bw is not a power of two, and controllers with no runner (MAGMA).
+whose T_X' (T_M for FC) does not divide X' (M), a T_X'/T_Y' > 1 with stride > 1, and controllers with no
+runner (MAGMA). (A TPU mesh whose (ms_rows+ms_cols)/dn_bw is not a power of two never gets here: the
+AcceleratorConfig is refused when built, by the one rule set in plumsim.accel.rules.)
 Full-precision layers are exported (STONNE's timing depends on their shape, or for SIGMA on their zero
 pattern, not on being quantized) unless ``skip_fp``.
 
@@ -104,10 +105,6 @@ def safe_key(name: str) -> str:
     """A file-system and shell-safe layer key: characters outside [A-Za-z0-9._-] become '_'."""
     k = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "layer"
     return k
-
-
-def _is_pow2(n: int) -> bool:
-    return n >= 1 and n & (n - 1) == 0
 
 
 def _machine_flags(config: AcceleratorConfig) -> list[str]:
@@ -213,10 +210,8 @@ def _plan_tpu(plan: LayerPlan, layer, config: AcceleratorConfig, tile) -> LayerP
     from plumsim.accel.cfg import validate_tpu_tile
     from plumsim.accel.tpu import choose_tpu_tile
 
-    lanes = config.ms_rows + config.ms_cols
-    if lanes % config.dn_bw or not _is_pow2(lanes // config.dn_bw):
-        return _skip(plan, f"TPU mesh {config.ms_rows}x{config.ms_cols} with dn_bw={config.dn_bw}: "
-                     f"(ms_rows+ms_cols)/dn_bw = {lanes}/{config.dn_bw} is not a power of two, STONNE aborts")
+    # a mesh STONNE cannot build ((ms_rows+ms_cols)/dn_bw not a power of two) is no AcceleratorConfig:
+    # the one rule set (plumsim.accel.rules) refuses it when the config is built
     s = layer.shape
     M, N, K = s.M_gemm, s.N_gemm, s.K_gemm
     if tile is not None and _tile_kind(tile) == "gemm" and "T_N" in dict(tile):

@@ -12,7 +12,7 @@ Grid file (relative paths are relative to the grid file)::
         base: ../sigma_128.cfg      # a STONNE .cfg (controller, network types, defaults)
         axes:                       # each a list; the cartesian product is swept
           ms_size: [64, 128, 256]
-          dn_bw: [16, ms_size/4, ms_size]   # ints, or "ms_size" / "ms_size/N"
+          dn_bw: [16, ms_size/4, ms_size]   # ints, or "ms_size" / "ms_size/N" (N must divide ms_size)
           rn_bw: [same]                      # "same" = equal to dn_bw
           mesh: ["8x8", [16, 16]]            # OS_MESH only: rows x cols (sets ms_size)
           accumulation_buffer: [true, false]
@@ -28,8 +28,12 @@ Grid file (relative paths are relative to the grid file)::
         accelerators: [sigma]       # optional: run on these accelerator labels only (default: all)
 
 Structural errors (unknown key, missing file, wrong type) raise :class:`ConfigError` naming the grid file
-and the field. Axis *combinations* the hardware cannot have (dn_bw > ms_size, a mesh STONNE cannot build,
-...) are collected in :attr:`Grid.invalid` with the reason; they are reported, never silently dropped.
+and the field. Axis *combinations* the hardware cannot have are decided by the one rule set
+(:mod:`plumsim.accel.rules`: MAERI/SIGMA dn_bw must divide ms_size, a mesh STONNE cannot build, rn_bw
+out of 1..ms_size, ...) or are an expression without an integer value (``ms_size/3`` on 128, never
+floored); every such point is collected in :attr:`Grid.invalid` before anything runs, with a reason that
+names the grid file, the axis and its value. They are reported (all of them) and never run; a grid with
+no valid point is refused with the whole list.
 """
 
 from __future__ import annotations
@@ -70,10 +74,7 @@ class AccelPoint:
     @property
     def config_id(self) -> str:
         """Readable, unique, stable id, e.g. ``sigma-ms128-dn32-rn32-ab0-auto``."""
-        c = self.config
-        mesh = f"-m{c.ms_rows}x{c.ms_cols}" if c.ms_type == "OS_MESH" else ""
-        return (f"{self.label}{mesh}-ms{c.ms_size}-dn{c.dn_bw}-rn{c.rn_bw}"
-                f"-ab{int(bool(c.accumulation_buffer))}-{self.tile_policy}")
+        return _config_id(self.label, self.config.__dict__, self.tile_policy)
 
     def fields(self) -> dict:
         """Every config field as flat columns (for the results table)."""
@@ -168,12 +169,15 @@ def _resolve(rel: str, grid_dir: Path) -> Path:
     return p if p.is_absolute() else (grid_dir / p)
 
 
-def _is_pow2(n: int) -> bool:
-    return n >= 1 and (n & (n - 1)) == 0
+class _NotInteger(Exception):
+    """An axis expression whose value is not an integer (e.g. ``ms_size/3`` on 128): a per-point problem."""
 
 
 def _bw_value(v, ms_size: int, dn_bw: int | None, path, fieldname: str) -> int:
-    """Axis value for dn_bw / rn_bw: an int, "ms_size", "ms_size/N", or (rn_bw only) "same"."""
+    """Axis value for dn_bw / rn_bw: an int, "ms_size", "ms_size/N", or (rn_bw only) "same".
+
+    A malformed value raises ConfigError; "ms_size/N" where N does not divide ms_size raises
+    :class:`_NotInteger` with the value and the expression (it is never floored)."""
     if isinstance(v, bool):
         raise ConfigError(f"expected an integer or 'ms_size/N', got {v!r}", path=path, field=fieldname)
     if isinstance(v, int):
@@ -190,7 +194,10 @@ def _bw_value(v, ms_size: int, dn_bw: int | None, path, fieldname: str) -> int:
             except ValueError:
                 div = 0
             if div >= 1:
-                return max(1, ms_size // div)
+                if ms_size % div:
+                    raise _NotInteger(f"{v!r} = {ms_size}/{div} = {ms_size / div:.4g} is not an integer (ms_size="
+                                      f"{ms_size}); give an N that divides ms_size, or an integer")
+                return ms_size // div
     allowed = "an integer, 'ms_size', 'ms_size/N'" + (", 'same'" if dn_bw is not None else "")
     raise ConfigError(f"bad value {v!r}; allowed: {allowed}", path=path, field=fieldname)
 
@@ -207,31 +214,25 @@ def _mesh_value(v, path, fieldname: str) -> tuple[int, int]:
 
 
 def hardware_problems(cfg) -> list[str]:
-    """Why STONNE could not build this configuration (empty list when it can)."""
-    out = []
-    if not _is_pow2(cfg.ms_size):
-        out.append(f"ms_size={cfg.ms_size} is not a power of two")
-    if not 1 <= cfg.dn_bw <= cfg.ms_size:
-        out.append(f"dn_bw={cfg.dn_bw} must be in 1..ms_size ({cfg.ms_size})")
-    if not 1 <= cfg.rn_bw <= cfg.ms_size:
-        out.append(f"rn_bw={cfg.rn_bw} must be in 1..ms_size ({cfg.ms_size})")
-    if cfg.ms_type == "OS_MESH":
-        if cfg.ms_rows * cfg.ms_cols != cfg.ms_size:
-            out.append(f"mesh {cfg.ms_rows}x{cfg.ms_cols} != ms_size {cfg.ms_size}")
-        lanes = cfg.ms_rows + cfg.ms_cols
-        if cfg.dn_bw >= 1 and (lanes % cfg.dn_bw or not _is_pow2(lanes // cfg.dn_bw)):
-            out.append(f"(ms_rows+ms_cols)/dn_bw = {lanes}/{cfg.dn_bw} is not a power of two "
-                       "(STONNE cannot build this mesh)")
-    if not out:  # the accelerator package's own validator has the last word (controller/network match...)
-        try:
-            from plumsim.accel.cfg import validate_config
-        except ImportError:  # pragma: no cover - only while plumsim.accel is incomplete
-            return out
-        try:
-            validate_config(cfg)
-        except ConfigError as exc:
-            out.append(exc.detail)
-    return out
+    """Why STONNE could not build this configuration (empty list when it can): the one rule set,
+    :func:`plumsim.accel.rules.config_problems`. (An AcceleratorConfig is already checked when built;
+    this takes any object with its fields.)"""
+    from plumsim.accel.rules import config_problems
+
+    return [p.message for p in config_problems(cfg)]
+
+
+class _Values:
+    """The fields of a would-be AcceleratorConfig, for the rule set."""
+
+    def __init__(self, d: dict):
+        self.__dict__.update(d)
+
+
+def _config_id(label: str, c, tile_policy: str) -> str:
+    mesh = f"-m{c['ms_rows']}x{c['ms_cols']}" if c["ms_type"] == "OS_MESH" else ""
+    return (f"{label}{mesh}-ms{c['ms_size']}-dn{c['dn_bw']}-rn{c['rn_bw']}"
+            f"-ab{int(bool(c['accumulation_buffer']))}-{tile_policy}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -267,41 +268,78 @@ def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[
         _need(isinstance(v, int) and not isinstance(v, bool), f"bad value {v!r}; expected an integer",
               grid_path, where + ".axes.ms_size")
 
-    meshes = [_mesh_value(v, grid_path, where + ".axes.mesh") for v in axes.get("mesh", [])] or [None]
+    from plumsim.accel.rules import config_problems
+
+    meshes = [(v, _mesh_value(v, grid_path, where + ".axes.mesh")) for v in axes.get("mesh", [])] or [None]
     sizes = axes.get("ms_size", [None])
     dns = axes.get("dn_bw", [None])
     rns = axes.get("rn_bw", [None])
     abs_ = axes.get("accumulation_buffer", [None])
     tiles = axes.get("tile_policy", ["auto"])
+    base_vals = {f: getattr(base, f) for f in ("controller_type", "ms_type", "rn_type", "ms_size", "dn_bw",
+                                               "rn_bw", "ms_rows", "ms_cols", "accumulation_buffer")}
     points, invalid = [], []
     seen = set()
     for mesh, ms, dn, rn, ab, tile in itertools.product(meshes, sizes, dns, rns, abs_, tiles):
-        changes = {}
+        changes, axis_of, reasons = {}, {}, []   # axis_of: config field -> (axis, the grid's value)
+
+        def reason(axis, raw, msg):
+            others = ", ".join(f"{ax}={v!r}" for ax, v in dict(axis_of.values()).items() if ax != axis)
+            return (f"{grid_path}: field '{where}.axes.{axis}', value {raw!r}"
+                    + (f" (with {others})" if others else "") + f": {msg}")
+
         if mesh is not None:
-            changes.update(ms_rows=mesh[0], ms_cols=mesh[1], ms_size=mesh[0] * mesh[1])
+            (r, c) = mesh[1]
+            changes.update(ms_rows=r, ms_cols=c, ms_size=r * c)
+            axis_of.update({f: ("mesh", mesh[0]) for f in ("ms_rows", "ms_cols", "ms_size")})
         if ms is not None:
             changes["ms_size"] = ms
+            axis_of["ms_size"] = ("ms_size", ms)
         size = changes.get("ms_size", base.ms_size)
-        dn_v = base.dn_bw if dn is None else _bw_value(dn, size, None, grid_path, where + ".axes.dn_bw")
+        dn_v = base.dn_bw
+        if dn is not None:
+            axis_of["dn_bw"] = ("dn_bw", dn)
+            try:
+                dn_v = _bw_value(dn, size, None, grid_path, where + ".axes.dn_bw")
+            except _NotInteger as exc:
+                reasons.append(reason("dn_bw", dn, str(exc)))
+                dn_v = str(dn).replace(" ", "")
         changes["dn_bw"] = dn_v
-        changes["rn_bw"] = base.rn_bw if rn is None else _bw_value(rn, size, dn_v, grid_path,
-                                                                  where + ".axes.rn_bw")
+        if rn is not None:
+            axis_of["rn_bw"] = ("rn_bw", rn)
+            if isinstance(dn_v, str) and rn == "same":
+                changes["rn_bw"] = dn_v
+            else:
+                try:
+                    changes["rn_bw"] = _bw_value(rn, size, dn_v if isinstance(dn_v, int) else 0, grid_path,
+                                                 where + ".axes.rn_bw")
+                except _NotInteger as exc:
+                    reasons.append(reason("rn_bw", rn, str(exc)))
+                    changes["rn_bw"] = str(rn).replace(" ", "")
         if ab is not None:
             changes["accumulation_buffer"] = ab
-        cfg = replace(base, **changes)
-        point = AccelPoint(label=label, config=cfg, tile_policy=tile, base=str(base_path))
-        if point.config_id in seen:  # e.g. "ms_size/4" and 32 giving the same dn_bw
+        vals = {**base_vals, **changes}
+        config_id = _config_id(label, vals, tile)
+        if config_id in seen:  # e.g. "ms_size/4" and 32 giving the same dn_bw
             continue
-        seen.add(point.config_id)
-        reasons = hardware_problems(cfg)
+        seen.add(config_id)
+        if not reasons:  # the one rule set, on the values (an AcceleratorConfig cannot hold invalid ones)
+            set_here = ", ".join(f"{ax}={v!r}" for ax, v in dict(axis_of.values()).items())
+            for prob in config_problems(_Values(vals)):
+                if prob.field in axis_of:
+                    reasons.append(reason(*axis_of[prob.field], prob.message))
+                else:  # the value comes from the base .cfg; the axes of this point make it invalid
+                    reasons.append(f"{grid_path}: field '{where}.axes', values {set_here or '(none)'} "
+                                   f"({prob.field}={prob.value!r} from the base {base_path.name}): {prob.message}")
         if reasons:
-            invalid.append({"accelerator": label, "config_id": point.config_id,
-                            "ms_size": cfg.ms_size, "dn_bw": cfg.dn_bw, "rn_bw": cfg.rn_bw,
-                            "mesh": f"{cfg.ms_rows}x{cfg.ms_cols}" if is_mesh else "",
-                            "accumulation_buffer": bool(cfg.accumulation_buffer),
+            invalid.append({"accelerator": label, "config_id": config_id,
+                            "ms_size": vals["ms_size"], "dn_bw": vals["dn_bw"], "rn_bw": vals["rn_bw"],
+                            "mesh": f"{vals['ms_rows']}x{vals['ms_cols']}" if is_mesh else "",
+                            "accumulation_buffer": bool(vals["accumulation_buffer"]),
                             "reason": "; ".join(reasons)})
         else:
-            points.append(point)
+            cfg = replace(base, **changes)  # checked again by AcceleratorConfig.__post_init__
+            points.append(AccelPoint(label=label, config=cfg, tile_policy=tile, base=str(base_path)))
     return points, invalid
 
 
@@ -422,8 +460,8 @@ def grid_from_dict(raw: dict, path, config_loader=None) -> Grid:
         raise ConfigError(f"configuration {dup[0]} appears twice; give the accelerators distinct labels",
                           path=path, field="accelerators")
     if not accels:
-        raise ConfigError(f"no valid configuration: all {len(invalid)} combinations are invalid "
-                          f"(first: {invalid[0]['config_id']}: {invalid[0]['reason']})" if invalid
+        raise ConfigError(f"no valid configuration: all {len(invalid)} combinations are invalid:\n"
+                          + "\n".join(f"  {b['config_id']}: {b['reason']}" for b in invalid) if invalid
                           else "no configuration", path=path, field="accelerators")
     labels = list(dict.fromkeys(a.label for a in accels)) + [b["accelerator"] for b in invalid]
     workloads = _expand_workloads(raw.get("workloads"), path, tuple(dict.fromkeys(labels)))

@@ -214,13 +214,11 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "loca
     if fresh:
         store.clear()
     store.prepare(grid.digest())
-    if grid.invalid:
+    if grid.invalid:  # every one, before any point runs
         print(f"{grid.name}: {len(grid.invalid)} invalid configuration(s) not run "
-              f"(listed in {store.out / 'invalid_configs.csv'}):", file=log)
-        for bad in grid.invalid[:20]:
+              f"(also in {store.out / 'invalid_configs.csv'}):", file=log)
+        for bad in grid.invalid:
             print(f"  {bad['config_id']}: {bad['reason']}", file=log)
-        if len(grid.invalid) > 20:
-            print(f"  ... and {len(grid.invalid) - 20} more", file=log)
     store.write_invalid(grid.invalid)
 
     wls = materialise_workloads(grid, store)
