@@ -1,11 +1,15 @@
 """One rule set for valid hardware (plumsim.accel.rules): AcceleratorConfig is checked when built (also
 after dataclasses.replace), the .cfg reader, the models, the sweep grid and the STONNE case validator use
-it; one MAERI tile validator; a grid lists every invalid point (file, axis, value) before any point runs."""
+it; one MAERI tile validator; a grid lists every invalid point (file, axis, value) before any point runs.
+Also: `plumsim attribute` on a workload without a quantized layer is a one-line error, exit 2."""
 
 import dataclasses
 import io
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -18,7 +22,8 @@ from plumsim.cli import main
 from plumsim.errors import ConfigError
 from plumsim.sweep.grid import hardware_problems, load_grid
 from plumsim.sweep.runner import run_sweep
-from plumsim.workload.layer import LayerShape
+from plumsim.workload import Workload
+from plumsim.workload.layer import Layer, LayerShape
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ROOT / "accel_configs"
@@ -252,3 +257,50 @@ def test_base_value_made_invalid_by_an_axis_names_the_axes(tmp_path):
     assert bad["reason"].startswith(f"{p}: field 'accelerators[0].axes', values ms_size=16 (dn_bw=64 from the "
                                     "base sigma_128.cfg): ")
     assert "dn_bw=64 must divide ms_size (16)" in bad["reason"]
+
+
+# ------------------------------------------------------------------ attribute without a quantized layer
+
+def _fp_workload(path):
+    rng = np.random.default_rng(0)
+    layers = []
+    for i, s in enumerate([LayerShape(1, 1, 3, 4, 3, 3, 6, 6), LayerShape(1, 1, 4, 4, 3, 3, 4, 4)]):
+        layers.append(Layer(name=f"fp{i}", kind="conv", scheme="fp", shape=s, codes=None,
+                            scale=np.ones(s.K, np.float32), sign=np.zeros(s.K, np.int8),
+                            weights=rng.standard_normal((s.K, s.C, s.R, s.S)).astype(np.float32)))
+    Workload(name="all-fp", layers=layers).save(path)
+    return path
+
+
+EXPECTED_FP = ("workload 'all-fp' has no quantized layer (2 layer(s), all full precision) and attribution "
+               "leaves FP layers out; give --include-fp to attribute them")
+
+
+def test_attribute_all_fp_is_an_error_in_process(tmp_path, capsys):
+    wl = _fp_workload(tmp_path / "wl")
+    cfg = PRESETS / "sigma_64.cfg"
+    assert main(["attribute", str(wl), "--accel", str(cfg)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"plumsim: error: {wl}: {EXPECTED_FP}\n"
+    assert main(["attribute", str(wl), "--accel", str(cfg), "--include-fp"]) == 0
+    out = capsys.readouterr().out
+    assert "totals: all 2 layers, FP layers included" in out
+
+
+def test_attribute_all_fp_is_an_error_installed_cli(tmp_path):
+    wl = _fp_workload(tmp_path / "wl")
+    exe = Path(sys.executable).parent / "plumsim"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "plumsim.cli"]
+    r = subprocess.run(cmd + ["attribute", str(wl), "--accel", str(PRESETS / "sigma_64.cfg")],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"plumsim: error: {wl}: {EXPECTED_FP}\n"
+
+
+def test_attribute_totals_say_fp_layers_are_excluded(tmp_path, capsys):
+    from test_attribution import small_workload
+
+    small_workload("signed-binary", 0.36).save(tmp_path / "wl")
+    assert main(["attribute", str(tmp_path / "wl"), "--accel", str(PRESETS / "sigma_64.cfg")]) == 0
+    out = capsys.readouterr().out
+    assert "totals: the 3 quantized layers; FP layers excluded (1; --include-fp includes them)" in out
