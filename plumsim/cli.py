@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "stonne",      # plumsim stonne read|validate|export|compare
     "sweep",       # plumsim sweep / plot / report
     "demo",        # plumsim demo
+    "experiment",  # plumsim experiment cpu (adds to train's `experiment`; after it)
 )
 
 
