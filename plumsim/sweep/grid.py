@@ -50,8 +50,8 @@ from plumsim.errors import ConfigError
 
 # dense/skip/repeat/skip+repeat: the repetition-aware dataflow (attribution needs all four);
 # native: the controller's STONNE-faithful model (MAERI dense, SIGMA sparse, TPU dense)
-MODES = ("dense", "skip", "repeat", "skip+repeat", "native")
-DEFAULT_MODES = ("dense", "skip", "repeat", "skip+repeat")
+MODES = ("native", "dense", "skip", "repeat", "skip+repeat")   # plumsim.accel.dataflow.DATAFLOWS
+DEFAULT_MODES = ("native", "dense", "skip", "repeat", "skip+repeat")
 TOP_KEYS = ("name", "energy_table", "modes", "accelerators", "workloads", "description")
 ACCEL_KEYS = ("label", "base", "axes")
 AXES = ("ms_size", "dn_bw", "rn_bw", "mesh", "accumulation_buffer", "tile_policy")
