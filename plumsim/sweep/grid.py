@@ -5,8 +5,8 @@ Grid file (relative paths are relative to the grid file)::
 
     name: resnet18-sigma            # optional, default: the file's stem
     energy_table: stonne            # stonne | horowitz45 | path to a table file (default stonne)
-    modes: [dense, skip, repeat, skip+repeat]   # default: these four (needed for attribution); also
-                                                #   native = the controller's STONNE-faithful model
+    modes: [native, dense, skip, repeat, skip+repeat]   # the default: STONNE's own dataflow and the four
+                                                        # attribution needs (plumsim.accel.dataflow)
     accelerators:
       - label: sigma                # optional, default: the base file's stem
         base: ../sigma_128.cfg      # a STONNE .cfg (controller, network types, defaults)
