@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def main(argv=None) -> int:
     if args.layers:
         keep = set(args.layers.split(","))
         wls = [Workload(name=w.name, layers=[lyr for lyr in w.layers if lyr.name in keep], meta=w.meta) for w in wls]
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     layers = E.time_workloads(wls, threads=threads, repeats=args.repeats, warmup=1, reference=torch_reference,
                               progress=lambda m: print(m, flush=True))
@@ -56,7 +58,9 @@ def main(argv=None) -> int:
               "schemes": {"signed-binary": {"density": 0.36}, "binary": {}, "ternary": {"rule": "TWN"}},
               "layers_subset": args.layers, "machine": E.machine_info(), "threads": threads,
               "repeats": args.repeats, "warmup": 1, "statistic": "median ms (ms_min: fastest repeat)",
-              "wall_s": wall, "best_dataflow": best, "paper": {"vs_binary": 1.26, "vs_ternary": 1.75},
+              "wall_s": wall,
+              "loadavg_before_after": [list(load_before), list(os.getloadavg())],
+              "note": "2 shared cores: other processes running at the same time inflate the times, most at 2 threads", "best_dataflow": best, "paper": {"vs_binary": 1.26, "vs_ternary": 1.75},
               "totals": totals.to_dict("records"), "speedups": speedups.to_dict("records"),
               "layers": layers.to_dict("records")}
     (out / "bench_cpu.json").write_text(json.dumps(_clean(result), indent=2) + "\n", encoding="utf-8")
