@@ -71,24 +71,25 @@ def _threads(text: str) -> list[int]:
     return values
 
 
-def torch_reference(layer, x, threads: int, warmup: int, repeats: int):
-    """torch's own conv2d / linear (float32, the same quantized weights): (median ms, min ms)."""
+def torch_reference(layer, x, threads: int):
+    """torch's own conv2d / linear (float32, the same quantized weights) of ``layer`` on ``x``: a callable
+    that runs it once with ``threads`` threads (timed by :func:`plumsim.cpu.experiment.time_workloads`)."""
     import torch
     import torch.nn.functional as F
 
-    from plumsim.cpu.experiment import _time
-
-    torch.set_num_threads(int(threads))
     s = layer.shape
     w = torch.from_numpy(layer.weight_tensor())
     tx = torch.from_numpy(x)
-    if layer.kind == "linear":
-        w2 = w.reshape(w.shape[0], -1)
-        fn = lambda: F.linear(tx, w2)  # noqa: E731
-    else:
-        fn = lambda: F.conv2d(tx, w, stride=s.stride, padding=s.padding, groups=s.G)  # noqa: E731
-    with torch.inference_mode():
-        return _time(fn, warmup, repeats)
+    threads = int(threads)
+
+    def run():
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            if layer.kind == "linear":
+                return F.linear(tx, w.reshape(w.shape[0], -1))
+            return F.conv2d(tx, w, stride=s.stride, padding=s.padding, groups=s.G)
+
+    return run
 
 
 def _workloads(args) -> list:

@@ -1,10 +1,10 @@
 """Time every layer of workloads on this CPU with the :mod:`plumsim.cpu.kernels` dataflows.
 
 numpy + numba + pandas only (no torch: a reference timer such as torch's conv2d is passed in by the
-caller). For each workload (one scheme each), each layer, each dataflow and each thread count: the weights
-are prepared once (untimed), the call is warmed up, then timed ``repeats`` times; the median is kept.
-Full-precision layers (stem, shortcuts, classifier) run the dense kernel under every dataflow label (they
-are timed once per thread count and the row is repeated), so totals stay comparable across dataflows.
+caller). Layer by layer, every measurement of the workloads' i-th layers (scheme x dataflow x thread count,
+weights prepared once, untimed) is warmed up and then timed in ``repeats`` interleaved rounds (A B C A B C),
+so that a drifting machine cannot favour one scheme; the median is kept. Full-precision layers (stem,
+shortcuts, classifier) run the dense kernel under every dataflow label, so totals stay comparable.
 
 Beside each time is the operation count the model predicts for the dataflow:
 ``ops = mults + adds + index`` from :func:`plumsim.accel.repetition.layer_arithmetic` (index = metadata
@@ -66,17 +66,6 @@ def layer_input(layer, index: int, seed: int = 0) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _time(fn: Callable[[], object], warmup: int, repeats: int) -> tuple[float, float]:
-    for _ in range(max(1, warmup)):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3, min(times) * 1e3
-
-
 def predicted_ops(layer, dataflow: str) -> dict:
     """The model's operation counts of ``layer`` under ``dataflow`` (FP layers: dense)."""
     from plumsim.accel.repetition import layer_arithmetic
@@ -92,49 +81,64 @@ def time_workloads(workloads: Iterable, *, threads: Iterable[int] = (1,), repeat
                    reference: Callable | None = None, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Per-layer milliseconds of every workload x layer x dataflow x thread count.
 
-    ``reference(layer, x, threads, warmup, repeats) -> (median_ms, min_ms)``, when given, times a
-    reference implementation (e.g. torch's conv2d) on the same layer; its rows have dataflow
+    Interleaved so that a drifting machine (clock, other load) cannot favour one scheme: layer by layer
+    (the workloads' i-th layers together), every measurement of that layer is warmed up, then the
+    ``repeats`` rounds time each measurement once per round, in the same order (A B C A B C ...); the
+    median per measurement is kept. ``reference(layer, x, threads) -> callable`` (optional) gives a
+    reference implementation (e.g. torch's conv2d) of the same layer; its rows have dataflow
     ``"reference"`` and no operation counts. Returns one row per measurement."""
     threads = [int(t) for t in threads]
     dataflows = list(dataflows)
     for t in threads:
         kernels.set_threads(t)  # validates every thread count before any timing
+    workloads = list(workloads)
+    depth = max((len(wl.layers) for wl in workloads), default=0)
     rows = []
-    for wl in workloads:
-        wscheme = wl.meta.get("scheme") or _workload_scheme(wl)
-        for i, layer in enumerate(wl.layers):
+    for i in range(depth):
+        jobs = []   # (row fields, thread count, callable)
+        for wl in workloads:
+            if i >= len(wl.layers):
+                continue
+            layer = wl.layers[i]
             x = layer_input(layer, i, seed)
+            wscheme = wl.meta.get("scheme") or _workload_scheme(wl)
             base = {"workload": wl.name, "scheme": wscheme, "layer": layer.name, "index": i,
                     "kind": layer.kind, "layer_scheme": layer.scheme, "macs": int(layer.shape.macs),
                     "density": float(layer.density)}
-            fp_times: dict[int, tuple] = {}
+            fp_plan = None
             for df in dataflows:
                 run_df = "dense" if layer.is_fp else df
                 ops = predicted_ops(layer, df)
-                plan = None
-                if not (layer.is_fp and fp_times):
+                if layer.is_fp:   # an FP layer runs the dense kernel under every label: one plan
+                    fp_plan = fp_plan or kernels.prepare_layer(layer, run_df)
+                    plan = fp_plan
+                else:
                     plan = kernels.prepare_layer(layer, run_df)
                 for t in threads:
-                    if plan is None:
-                        med, mn = fp_times[t]
-                    else:
-                        kernels.set_threads(t)
-                        med, mn = _time(lambda: kernels.run(plan, x), warmup, repeats)
-                        if layer.is_fp:
-                            fp_times[t] = (med, mn)
-                    rows.append({**base, "dataflow": df, "kernel_dataflow": run_df, "threads": t, "ms": med,
-                                 "ms_min": mn, "repeats": repeats, **ops,
-                                 "entries": None if plan is None else plan.stats["entries"]})
-                if progress:
-                    progress(f"{wl.name} {layer.name} {df}: " + ", ".join(
-                        f"{r['ms']:.3f} ms @{r['threads']}t" for r in rows[-len(threads):]))
-                del plan
+                    fields = {**base, "dataflow": df, "kernel_dataflow": run_df, "threads": t, "repeats": repeats,
+                              **ops, "entries": plan.stats["entries"]}
+                    jobs.append((fields, t, (lambda plan=plan, x=x: kernels.run(plan, x))))
             if reference is not None:
                 for t in threads:
-                    med, mn = reference(layer, x, t, warmup, repeats)
-                    rows.append({**base, "dataflow": "reference", "kernel_dataflow": "reference", "threads": t,
-                                 "ms": med, "ms_min": mn, "repeats": repeats, "mults": None, "adds": None,
-                                 "index": None, "ops": None, "entries": None})
+                    fields = {**base, "dataflow": "reference", "kernel_dataflow": "reference", "threads": t,
+                              "repeats": repeats, "mults": None, "adds": None, "index": None, "ops": None,
+                              "entries": None}
+                    jobs.append((fields, t, reference(layer, x, t)))
+        times = [[] for _ in jobs]
+        for j, (_, t, fn) in enumerate(jobs):
+            kernels.set_threads(t)
+            for _ in range(max(1, warmup)):
+                fn()
+        for _ in range(repeats):
+            for j, (_, t, fn) in enumerate(jobs):
+                kernels.set_threads(t)
+                t0 = time.perf_counter()
+                fn()
+                times[j].append(time.perf_counter() - t0)
+        for (fields, _, _), ts in zip(jobs, times):
+            rows.append({**fields, "ms": statistics.median(ts) * 1e3, "ms_min": min(ts) * 1e3})
+        if progress and jobs:
+            progress(f"layer {i + 1}/{depth} ({jobs[0][0]['layer']}): {len(jobs)} measurements x {repeats}")
     return pd.DataFrame(rows)
 
 
