@@ -32,7 +32,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"\ndemo done in {r['seconds']:.0f} s: {s['rows']} result rows, {s['pairs']} config x workload pairs "
           f"({s['pairs_computed']} computed now).")
     print(f"  report:  {r['report']}   <- start here (open in a browser)")
-    print(f"  plots:   {r['plots']}/*.png (and .svg)")
+    print(f"  plots:   {r['plots']}/*.png (300 dpi; and .pdf, .svg with real text)")
     print(f"  table:   {r['results']} (and results.csv)")
     print(f"  models:  {args.out}/models.csv (digits accuracy and density per scheme)")
     return 0

@@ -113,13 +113,22 @@ def _yscale(ax, values) -> None:
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
 
 
+#: what every figure is written as: PNG at print resolution, and PDF / SVG with their text kept as text
+#: (searchable, editable, same font as the paper's): SVG text as <text>, PDF fonts embedded as TrueType
+FORMATS = ("png", "pdf", "svg")
+PNG_DPI = 300
+
+
 def _save(fig, out: Path, name: str) -> list[Path]:
+    import matplotlib
+
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for ext in ("png", "svg"):
-        p = out / f"{name}.{ext}"
-        fig.savefig(p, dpi=110 if ext == "png" else None, bbox_inches="tight")
-        paths.append(p)
+    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+        for ext in FORMATS:
+            p = out / f"{name}.{ext}"
+            fig.savefig(p, dpi=PNG_DPI if ext == "png" else None, bbox_inches="tight")
+            paths.append(p)
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -175,7 +175,7 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
             continue
         b64 = base64.b64encode(png.read_bytes()).decode("ascii")
         parts.append(f'<figure id="fig-{f}"><img alt="{esc(f)}" src="data:image/png;base64,{b64}">'
-                     f"<figcaption>{esc(CAPTIONS.get(f, f))} (SVG: plots/{esc(f)}.svg)</figcaption></figure>")
+                     f"<figcaption>{esc(CAPTIONS.get(f, f))} (PDF, SVG: plots/{esc(f)}.pdf, plots/{esc(f)}.svg)</figcaption></figure>")
     inv = results_dir / INVALID_CSV
     if inv.is_file():
         idf = pd.read_csv(inv)
