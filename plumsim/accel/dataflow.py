@@ -46,7 +46,6 @@ from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
 DATAFLOWS = ("native", "dense", "skip", "repeat", "skip+repeat")
-REPETITION_DATAFLOWS = ("dense", "skip", "repeat", "skip+repeat")
 
 #: the dataflows each controller runs as STONNE does (the rest are hypothetical machines)
 FAITHFUL = {"SIGMA_SPARSE_GEMM": ("native", "skip"), "MAERI_DENSE_WORKLOAD": ("native", "dense"),
@@ -169,23 +168,20 @@ def _timing(layer, config: AcceleratorConfig, dataflow: str, native: SimResult):
     return native, "dense mapping", [(layer, "dense")]
 
 
-def _with_arithmetic(timing: SimResult, arith: dict, ref: dict) -> dict[str, float]:
-    """The timing's counters doing the dataflow's share of the work. ``ref``: the ideal arithmetic of
-    what was timed on a dense array (multiplies and adds; None on SIGMA, which places exactly the
-    dataflow's operands, so its counts are the dataflow's own); multiplies, adds (tree and accumulator,
-    their 2:1 / 3:1 split kept) and reduction wires scale by the dataflow's over that; weight reads and
-    INDEX.READ are the dataflow's own."""
+def _with_arithmetic(timing: SimResult, arith: dict, ref: dict | None) -> tuple[dict[str, float], str, float]:
+    """The timing's counters doing the dataflow's share of the work, and (the sram key that holds the
+    layer's weights, the dataflow's weight reads). ``ref``: the ideal arithmetic of what was timed on a
+    dense array (multiplies, adds, weight reads, ``weights_in``); None on SIGMA, which places exactly the
+    dataflow's operands, so its counts are the dataflow's own. Multiplies, adds (tree and accumulator,
+    their 2:1 / 3:1 split kept) and reduction wires scale by the dataflow's over the timed work; weight
+    reads and INDEX.READ are the dataflow's, times how often the mapping re-reads the weights."""
     c = dict(timing.counters)
     mult_t = float(c.get("MULTIPLIER.MULTIPLICATION", 0.0))
     add_t = sum(float(c.get(k, 0.0)) * w for k, w in (("ADDER.ADD_2_1", 1), ("ADDER.ADD_3_1", 2),
                                                      ("ACCUMULATOR.ADD", 1)))
-    if ref is None:   # a sparse array places exactly the dataflow's operands: its own count
-        ref = {"mults": mult_t, "adds": add_t, "wreads": None}
-        fm = arith["mults"] / mult_t if mult_t else 0.0
-        fa = arith["adds"] / add_t if add_t else 0.0
-    else:
-        fm = arith["mults"] / ref["mults"] if ref["mults"] else 0.0
-        fa = arith["adds"] / ref["adds"] if ref["adds"] else 0.0
+    ref_mults, ref_adds = (mult_t, add_t) if ref is None else (ref["mults"], ref["adds"])
+    fm = arith["mults"] / ref_mults if ref_mults else 0.0
+    fa = arith["adds"] / ref_adds if ref_adds else 0.0
     for k in ("ADDER.ADD_2_1", "ADDER.ADD_3_1", "ACCUMULATOR.ADD"):
         if k in c:
             c[k] = float(c[k]) * fa
@@ -194,18 +190,17 @@ def _with_arithmetic(timing: SimResult, arith: dict, ref: dict) -> dict[str, flo
         c["RN_WIRE.WRITE"] = float(c["RN_WIRE.WRITE"]) * (mult_t * fm + add_t * fa) / (mult_t + add_t)
     # the operand that holds the layer's weights, as the controller's model names it (STONNE calls the
     # TPU's and MAERI FC's weight matrix "inputs": the N-indexed operand is its "weights")
-    key = ref.get("weights_in", "weight_reads")
+    key = "weight_reads" if ref is None else ref["weights_in"]
     wr_t = float(timing.sram.get(key, 0.0))
-    if ref.get("wreads") is None:
-        wreads, reread = float(arith["wreads"]), 1.0
-    else:   # a dense array reads its weights as often as its mapping does: scale the dataflow's reads
+    if ref is None:
+        reread = 1.0
+    else:   # a dense array reads its weights as often as its mapping does
         reread = wr_t / ref["wreads"] if ref["wreads"] else 0.0
-        wreads = arith["wreads"] * reread
+    wreads = float(arith["wreads"]) * reread
     c["GLOBALBUFFER.READ"] = float(c.get("GLOBALBUFFER.READ", 0.0)) - wr_t + wreads
-    c["_weight_reads"] = (key, wreads)
     c["INDEX.READ"] = float(arith["index"]) * reread
     c["WEIGHT_STORAGE.BITS"] = float(arith["storage"])
-    return c
+    return c, key, wreads
 
 
 #: native results of the layers a sweep is working on, per (layer's weights array, name, machine): the
@@ -220,13 +215,11 @@ def _native(layer, config: AcceleratorConfig) -> SimResult:
     machine = (config.controller_type, config.ms_type, config.rn_type, config.ms_size, config.dn_bw,
                config.rn_bw, config.ms_rows, config.ms_cols, bool(config.accumulation_buffer))
     a = np.asarray(arr)
-    check = (int(np.count_nonzero(a)), float(np.abs(a).sum(dtype=np.float64)))  # weights changed in place
-    key = (id(arr), layer.name, layer.shape, machine)
-    hit = _NATIVE.get_or_compute(key, lambda: (arr, check, simulate_layer(layer, config)))
-    if hit[0] is not arr or hit[1] != check:   # the id was reused, or the weights were edited
-        hit = (arr, check, simulate_layer(layer, config))
-        _NATIVE._items[key] = hit
-    return hit[2]
+    edits = (int(np.count_nonzero(a)), float(np.abs(a).sum(dtype=np.float64)))  # weights changed in place
+    key = (id(arr), edits, layer.name, layer.shape, machine)
+    held, result = _NATIVE.get_or_compute(key, lambda: (arr, simulate_layer(layer, config)))
+    # the entry keeps its array alive, so its id is not reused while it is cached
+    return result if held is arr else simulate_layer(layer, config)
 
 
 def simulate_dataflow(layer, config: AcceleratorConfig, dataflow: str = "native", *,
@@ -279,8 +272,7 @@ def simulate_dataflow(layer, config: AcceleratorConfig, dataflow: str = "native"
         # SIGMA's own bitmap is part of its native cost, which STONNE does not price: charge only the
         # value indices and tables the factorization adds
         arith = dict(arith, index=arith["index"] - layer_arithmetic(layer, "skip")["index"])
-    counters = _with_arithmetic(timing, arith, ref)
-    wkey, wreads = counters.pop("_weight_reads")
+    counters, wkey, wreads = _with_arithmetic(timing, arith, ref)
     sram = dict(timing.sram, **{wkey: wreads})
     info = dict(timing.info, dataflow=dataflow, stonne_faithful=False, hypothesis=hypothesis(config, dataflow),
                 timing=how, weight_format=arith["format"], layer=layer.name, scheme=layer.scheme)

@@ -36,13 +36,11 @@ Returned cycles are STONNE cycles.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from plumsim.accel.adder_tree import reduction_paths
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
-from plumsim.accel.write_side import asnetwork_bus_line, last_write
+from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
 
 TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
 
@@ -156,22 +154,18 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
     start = (np.arange(tile.size) - np.repeat(np.cumsum(nv1) - nv1, nv1)) * size1[tile]
     vsize = size1[tile]
     level, index, top_depth, left_merges, right_merges = reduction_paths(start, vsize, ms, layout=tile)
-    depth = top_depth + np.maximum(left_merges, right_merges)
     span = ms >> level
     top_lo = np.maximum(index * span, start)
     top_hi = np.minimum((index + 1) * span, start + vsize)
     line = asnetwork_bus_line(level, index, ms, rn)
-    key = np.sort(tile * rn + line)
-    edge = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
-    busiest_line = np.zeros(B, dtype=np.int64)
-    np.maximum.at(busiest_line, key[edge[:-1]] // rn, np.diff(edge))
+    busiest = busiest_line(line, tile, B, rn)
     ds = int(ms > dn)
 
     nf, ix, iy = nfold[:, 0], iX[:, 0], iY[:, 0]
     weights = nf * w_load.max(axis=1)
     F = port_finish(w_load, f_load, n_load, nfold, iX, iY)
     # buffer on: a position's outputs leave once, after its last fold
-    bus = weights + nf * f_load.max(axis=1) + (ix * iy - 1) * busiest_line
+    bus = weights + nf * f_load.max(axis=1) + (ix * iy - 1) * busiest
     F = np.where((bus > F.max(axis=1))[:, None], np.maximum(F, bus[:, None]), F)
     # buffer off, folding: the partial-sum loop
     folding = slot[:, 0] == 1
@@ -188,9 +182,9 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
     # a position's loops run VN by VN; VNs sharing a bus line fall behind one another on it, and the
     # next position starts behind the last of them (the last position's queue is in the drain)
     # (and with as many sums as the loop has cycles, the next position finds the write FIFO busy)
-    behind = np.maximum(busiest_line - 1, (nv1 >= loop).astype(np.int64))
+    behind = np.maximum(busiest - 1, (nv1 >= loop).astype(np.int64))
     chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1) + (ix * iy - 1) * behind,
-                               weights + ix * iy * nf * busiest_line, per_port.max(axis=1)])
+                               weights + ix * iy * nf * busiest, per_port.max(axis=1)])
     F = np.where(folding[:, None], chain[:, None], F)
     F = np.where(port_used, F, 0)
     loop = np.where(folding, loop, 0)

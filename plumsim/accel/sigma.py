@@ -37,7 +37,7 @@ from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.accel.rules import check_config
-from plumsim.accel.write_side import asnetwork_bus_line, last_write
+from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
 from plumsim.errors import ConfigError
 
 from plumsim.accel.calibration import SIGMA_DS_LATENCY, SIGMA_OUTPUT_LATENCY
@@ -244,16 +244,15 @@ def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, 
     writes one sum per cycle) and the latency from the last packet sent to the last sum stored (cycles):
     each VN's sum leaves its output adder after its reduction depth, queues on its bus line and in the
     memory's write FIFO (:func:`plumsim.accel.write_side.last_write`), + SIGMA_OUTPUT_LATENCY, +
-    SIGMA_DS_LATENCY when a read port feeds a distribution tree (ms_size > dn_bw)."""
+    SIGMA_DS_LATENCY when a read port feeds a distribution tree (ms_size > dn_bw); and the last column's
+    queue on its bus lines (cycles), counted only when the ports set the pace."""
     bus = np.zeros(n_it, dtype=np.int64)
     latency = np.zeros(n_it, dtype=np.int64)
     if size.size == 0:
         return bus, latency, latency.copy()
     level, index, depth = output_adders(start, size, ms, layout=it)
     line = asnetwork_bus_line(level, index, ms, rn)
-    key = np.sort(it * rn + line)
-    edge = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
-    np.maximum.at(bus, key[edge[:-1]] // rn, np.diff(edge))
+    bus = busiest_line(line, it, n_it, rn)
     last, backlog = last_write(depth, line, it, n_it)
     deepest = np.zeros(n_it, dtype=np.int64)
     np.maximum.at(deepest, it, depth)

@@ -11,8 +11,6 @@ optimum over the candidate set).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig

@@ -46,6 +46,17 @@ def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
     return np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
 
 
+def busiest_line(line, group, n_groups: int, rn_bw: int) -> np.ndarray:
+    """Outputs on the busiest collection-bus line of each group (int64 [n_groups]; 0 for a group without
+    outputs): the cycles its lines need, at one output per line and cycle, for one output per item."""
+    key = np.sort(np.asarray(group, dtype=np.int64) * rn_bw + np.asarray(line, dtype=np.int64))
+    out = np.zeros(int(n_groups), dtype=np.int64)
+    if key.size:
+        edge = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+        np.maximum.at(out, key[edge[:-1]] // rn_bw, np.diff(edge))
+    return out
+
+
 def last_write(arrive, line, group=None, n_groups: int | None = None):
     """When the last output of each group is stored in memory.
 
