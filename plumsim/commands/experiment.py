@@ -141,14 +141,14 @@ def run(args) -> int:
         from pathlib import Path
 
         from plumsim.commands._output import _clean
+        from plumsim.fileio import atomic_write_bytes
 
         out = Path(args.out)
-        try:
+        try:   # each file whole or not at all (temp file + rename): a full disk leaves no partial file
             out.mkdir(parents=True, exist_ok=True)
-            layers.to_csv(out / "layers.csv", index=False)
-            totals.to_csv(out / "totals.csv", index=False)
-            speedups.to_csv(out / "speedups.csv", index=False)
-            (out / "results.json").write_text(json.dumps(_clean(result), indent=2) + "\n", encoding="utf-8")
+            for name, df in (("layers.csv", layers), ("totals.csv", totals), ("speedups.csv", speedups)):
+                atomic_write_bytes(out / name, df.to_csv(index=False).encode("utf-8"))
+            atomic_write_bytes(out / "results.json", (json.dumps(_clean(result), indent=2) + "\n").encode("utf-8"))
         except OSError as exc:
             raise PlumsimError(f"cannot write results: {exc.strerror or exc}", path=out) from None
     if args.format == "json":
