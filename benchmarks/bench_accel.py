@@ -36,7 +36,7 @@ from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.sigma import im2col_nnz, sigma_gemm
 from plumsim.accel.simulate import simulate_layer
 from plumsim.accel.tpu import tpu_gemm
-from plumsim.accel.validate import _run_case, model_family
+from plumsim.stonne.validate import _run_case, model_family
 from plumsim.workload.layer import LayerShape
 from plumsim.workload.synth import synth
 

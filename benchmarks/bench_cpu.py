@@ -27,7 +27,7 @@ OUT = ROOT / "results" / "benchmarks"
 
 
 def main(argv=None) -> int:
-    from plumsim.commands._output import _clean
+    from plumsim.commands._output import jsonable
     from plumsim.commands.experiment import torch_reference
     from plumsim.cpu import experiment as E
     from plumsim.workload.format import Workload
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
               "note": "2 shared cores: other processes running at the same time inflate the times, most at 2 threads", "best_dataflow": best, "paper": {"vs_binary": 1.26, "vs_ternary": 1.75},
               "totals": totals.to_dict("records"), "speedups": speedups.to_dict("records"),
               "layers": layers.to_dict("records")}
-    (out / "bench_cpu.json").write_text(json.dumps(_clean(result), indent=2) + "\n", encoding="utf-8")
+    (out / "bench_cpu.json").write_text(json.dumps(jsonable(result), indent=2) + "\n", encoding="utf-8")
     layers.to_csv(out / "bench_cpu_layers.csv", index=False)
     speedups.to_csv(out / "bench_cpu_speedups.csv", index=False)
     import pandas as pd

@@ -50,7 +50,7 @@ def subgrid(name: str, modes, every: int | None = None, limit: int | None = None
 def sweep(grid, out: Path, **kw) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    s = run_sweep(grid, out, progress=False, plots=False, log=io.StringIO(), **kw)
+    s = run_sweep(grid, out, progress=False, log=io.StringIO(), **kw)
     s["wall_s"] = round(time.perf_counter() - t0, 2)
     s["points_per_s_wall"] = round(s["points_computed"] / s["wall_s"], 1)
     return s

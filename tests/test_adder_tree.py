@@ -20,7 +20,7 @@ from plumsim.accel.adder_tree import (packed_reduction_adds, reduction_adds, thr
 from plumsim.accel.cfg import load_config
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.sigma import _chunk_layout, _iterations, sigma_gemm
-from plumsim.accel.validate import validate_cases
+from plumsim.stonne.validate import validate_cases
 from plumsim.errors import ConfigError
 from plumsim.workload.layer import LayerShape
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plumsim.accel.validate import validate_cases
+from plumsim.stonne.validate import validate_cases
 from plumsim.energy import total_energy
-from plumsim.energy.validation import add_energy_columns
+from plumsim.stonne.energy_check import add_energy_columns
 
 CASES = Path(__file__).parent / "data" / "stonne" / "cases.csv"
 

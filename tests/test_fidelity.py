@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plumsim.accel.validate import validate_cases
-from plumsim.energy.validation import add_energy_columns
+from plumsim.stonne.validate import validate_cases
+from plumsim.stonne.energy_check import add_energy_columns
 
 DATA = Path(__file__).parent / "data" / "stonne"
 

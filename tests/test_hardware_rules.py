@@ -227,7 +227,7 @@ def test_grid_lists_every_invalid_point_before_running(tmp_path):
     _check_reasons(p, {b["config_id"]: b["reason"] for b in g.invalid})
     log = io.StringIO()
     at_first_chunk = []
-    summary = run_sweep(p, tmp_path / "out", workers=1, progress=False, plots=False, log=log,
+    summary = run_sweep(p, tmp_path / "out", workers=1, progress=False, log=log,
                         on_chunk=lambda s: at_first_chunk.append(log.getvalue()) if not at_first_chunk else None)
     assert summary["invalid_configs"] == 4 and summary["pairs_computed"] == 1
     listed = at_first_chunk[0]

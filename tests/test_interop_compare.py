@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from plumsim.accel.simulate import simulate_layer
-from plumsim.accel.stonne_io import read_energy
+from plumsim.stonne.io import read_energy
 from plumsim.cli import main
 from plumsim.energy import total_energy
 from plumsim.errors import DataError
-from plumsim.interop import compare_export, export_workload
+from plumsim.stonne import compare_export, export_workload
 from plumsim.workload.format import Workload
 from plumsim.workload.layer import Layer, LayerShape
 

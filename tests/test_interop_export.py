@@ -16,7 +16,7 @@ from plumsim.accel.cfg import load_config, load_tile
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.cli import main
 from plumsim.errors import ConfigError
-from plumsim.interop import export_workload, plan_layer
+from plumsim.stonne import export_workload, plan_layer
 from plumsim.workload.format import Workload
 from plumsim.workload.layer import Layer, LayerShape
 

@@ -13,8 +13,9 @@ import pytest
 from test_sweep import write_grid
 
 from plumsim.cli import main
-from plumsim.plots import FIGURES
-from plumsim.plots.figures import pareto_front, reference_configs, workload_totals
+from plumsim.plots import FIGURES, plot_results
+from plumsim.plots.figures import pareto_front
+from plumsim.results import reference_configs, workload_totals
 from plumsim.sweep.runner import run_sweep
 
 
@@ -22,7 +23,8 @@ from plumsim.sweep.runner import run_sweep
 def swept(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("plots")
     p = write_grid(tmp)
-    s = run_sweep(p, tmp / "out", workers=1, progress=False, plots=True, log=io.StringIO())
+    s = run_sweep(p, tmp / "out", workers=1, progress=False, log=io.StringIO())
+    s["plots"] = [str(q) for q in plot_results(tmp / "out")]
     return tmp / "out", s
 
 

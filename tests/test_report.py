@@ -22,7 +22,7 @@ from plumsim.sweep.runner import run_sweep
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     p = write_grid(tmp)
-    run_sweep(p, tmp / "out", workers=1, progress=False, plots=False, log=io.StringIO())
+    run_sweep(p, tmp / "out", workers=1, progress=False, log=io.StringIO())
     assert main(["report", str(tmp / "out")]) == 0  # draws the missing figures first
     return tmp / "out" / "report.html"
 

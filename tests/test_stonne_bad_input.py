@@ -14,7 +14,7 @@ import pytest
 
 from plumsim.accel.cfg import load_config
 from plumsim.cli import main
-from plumsim.interop import export_workload
+from plumsim.stonne import export_workload
 from plumsim.workload.format import Workload
 from plumsim.workload.layer import Layer, LayerShape
 

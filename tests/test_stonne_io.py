@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plumsim.accel.stonne_io import read_stonne_dir
+from plumsim.stonne.io import read_stonne_dir
 from plumsim.cli import main
 from plumsim.errors import DataError
 

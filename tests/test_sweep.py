@@ -142,7 +142,7 @@ def reference_run(tmp_path_factory):
     """An uninterrupted in-process sweep (1 worker): the table every other way of running must equal."""
     tmp = tmp_path_factory.mktemp("ref")
     p = write_grid(tmp)
-    summary = run_sweep(p, tmp / "out", workers=1, progress=False, plots=False, log=io.StringIO())
+    summary = run_sweep(p, tmp / "out", workers=1, progress=False, log=io.StringIO())
     return p, tmp / "out", summary, pd.read_parquet(tmp / "out" / "results.parquet")
 
 
@@ -161,7 +161,7 @@ def test_local_sweep_table(reference_run):
 
 def test_process_pool_equals_inline(reference_run, tmp_path):
     p, _, _, ref = reference_run
-    s = run_sweep(p, tmp_path / "out", workers=2, chunk_points=16, progress=False, plots=False,
+    s = run_sweep(p, tmp_path / "out", workers=2, chunk_points=16, progress=False,
                   log=io.StringIO())
     assert s["chunks"] > 2
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / "results.parquet"), ref)
@@ -170,7 +170,7 @@ def test_process_pool_equals_inline(reference_run, tmp_path):
 def test_resume_recomputes_only_missing_pairs(reference_run, tmp_path):
     p, _, _, ref = reference_run
     out = tmp_path / "out"
-    run_sweep(p, out, workers=1, chunk_points=16, progress=False, plots=False, log=io.StringIO())
+    run_sweep(p, out, workers=1, chunk_points=16, progress=False, log=io.StringIO())
     parts = ResultStore(out).part_files()
     lost = parts[::2]  # as if the run had died before these chunks were stored
     lost_pairs = sum(pd.read_parquet(x)["pair_key"].nunique() for x in lost)
@@ -178,12 +178,12 @@ def test_resume_recomputes_only_missing_pairs(reference_run, tmp_path):
         x.unlink()
     (out / "results.parquet").unlink()
     log = io.StringIO()
-    s = run_sweep(p, out, workers=2, progress=False, plots=False, log=log)
+    s = run_sweep(p, out, workers=2, progress=False, log=log)
     assert s["pairs_computed"] == lost_pairs and s["pairs_resumed"] == s["pairs"] - lost_pairs
     assert "resuming" in log.getvalue()
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), ref)
     # a finished sweep run again computes nothing and changes nothing
-    s2 = run_sweep(p, out, workers=2, progress=False, plots=False, log=io.StringIO())
+    s2 = run_sweep(p, out, workers=2, progress=False, log=io.StringIO())
     assert s2["pairs_computed"] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), ref)
     assert len(ResultStore(out).read_manifest()["runs"]) == 3
@@ -224,10 +224,10 @@ def test_sigkill_mid_sweep_then_resume(reference_run, tmp_path):
 def test_fresh_starts_over_and_other_grid_is_refused(reference_run, tmp_path):
     p, _, _, ref = reference_run
     out = tmp_path / "out"
-    run_sweep(p, out, workers=1, progress=False, plots=False, log=io.StringIO())
+    run_sweep(p, out, workers=1, progress=False, log=io.StringIO())
     other = write_grid(tmp_path, name="other", modes=["dense", "skip"])
     assert main(["sweep", str(other), "--out", str(out), "--no-plots"]) == 2  # different grid: refused
-    s = run_sweep(p, out, workers=1, fresh=True, progress=False, plots=False, log=io.StringIO())
+    s = run_sweep(p, out, workers=1, fresh=True, progress=False, log=io.StringIO())
     assert s["pairs_resumed"] == 0 and s["pairs_computed"] == s["pairs"]
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), ref)
 

@@ -37,7 +37,7 @@ def cluster():
 def reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dref")
     p = write_grid(tmp)
-    run_sweep(p, tmp / "out", workers=1, progress=False, plots=False, log=io.StringIO())
+    run_sweep(p, tmp / "out", workers=1, progress=False, log=io.StringIO())
     return p, pd.read_parquet(tmp / "out" / "results.parquet")
 
 
@@ -45,7 +45,7 @@ def test_dask_external_scheduler_equals_local(cluster, reference, tmp_path):
     cl, _ = cluster
     p, ref = reference
     s = run_sweep(p, tmp_path / "out", executor="dask", scheduler=cl.scheduler_address, workers=2,
-                  chunk_points=16, progress=False, plots=False, log=io.StringIO())
+                  chunk_points=16, progress=False, log=io.StringIO())
     assert s["executor"] == "dask" and s["chunks"] > 2
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / "results.parquet"), ref)
 
@@ -68,7 +68,7 @@ def test_dask_worker_killed_mid_sweep(cluster, reference, tmp_path):
             killed.append(state["chunks_done"])
 
     s = run_sweep(p, tmp_path / "out", executor="dask", scheduler=cl.scheduler_address, workers=2,
-                  chunk_points=4, progress=False, plots=False, on_chunk=kill_one_worker, log=io.StringIO())
+                  chunk_points=4, progress=False, on_chunk=kill_one_worker, log=io.StringIO())
     assert killed == [1]
     assert s["chunks"] >= 8 and s["pairs_computed"] == s["pairs"]
     df = pd.read_parquet(tmp_path / "out" / "results.parquet")
@@ -80,7 +80,7 @@ def test_dask_worker_killed_mid_sweep(cluster, reference, tmp_path):
 
 def test_dask_local_cluster_started_by_the_sweep(reference, tmp_path):
     p, ref = reference
-    s = run_sweep(p, tmp_path / "out", executor="dask", workers=2, progress=False, plots=False,
+    s = run_sweep(p, tmp_path / "out", executor="dask", workers=2, progress=False,
                   log=io.StringIO())
     assert s["workers"] == 2
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / "results.parquet"), ref)

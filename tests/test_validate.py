@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from plumsim.accel.validate import validate_cases
+from plumsim.stonne.validate import validate_cases
 from plumsim.cli import main
 from plumsim.errors import ConfigError
 
@@ -66,7 +66,7 @@ def test_model_seconds_times_the_model_call_alone(tmp_path, monkeypatch):
     import time
 
     import plumsim.accel.cfg as cfg
-    import plumsim.accel.validate as val
+    import plumsim.stonne.validate as val
 
     slow = 0.25
     load_w, load_c = val._load_weights, cfg.load_config

@@ -231,7 +231,7 @@ def padded_nnz(counts: np.ndarray, length: int) -> np.ndarray:
 def read_counters(path: Path) -> tuple[int, dict[str, int], dict[str, int]]:
     """A .counters file -> (cycles, {"COMP.ACTION": sum over instances}, {"COMP": instances}).
 
-    The same parse as plumsim.accel.stonne_io.read_counters, kept here on purpose: this generator makes
+    The same parse as plumsim.stonne.io.read_counters, kept here on purpose: this generator makes
     the reference data the simulator is checked against, so it must not import plumsim (a bug there
     must not be able to leak into the references it is tested on). Differences: counts stay ints where
     they are whole, and a file without CYCLES= is a CaseError (the case is dropped) instead of a DataError.

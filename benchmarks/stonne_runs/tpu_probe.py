@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from plumsim.accel.stonne_io import read_counters, read_energy, read_stats  # noqa: E402
+from plumsim.stonne.io import read_counters, read_energy, read_stats  # noqa: E402
 
 SEED = 20240611
 DEFAULT_OUT = ROOT / "tests" / "data" / "stonne" / "c_tpu_probe"

@@ -1,7 +1,8 @@
 """Accelerator models after STONNE (MAERI, SIGMA, TPU-like mesh). numpy only: never imports torch.
 
 Public API: ``load_config``/``dump_config`` (STONNE .cfg), ``simulate_layer``/``simulate_workload``,
-``sigma_gemm``, ``tpu_gemm``, ``read_stonne_dir``, ``validate_cases``. Submodules are imported lazily
+``sigma_gemm``, ``tpu_gemm``
+(reading STONNE's outputs and validating against them: :mod:`plumsim.stonne`). Submodules are imported lazily
 by the functions that need them; importing this package has no side effects.
 """
 
@@ -10,10 +11,7 @@ from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
 from plumsim.accel.sigma import sigma_gemm
 from plumsim.accel.simulate import simulate_layer, simulate_workload
-from plumsim.accel.stonne_io import read_stonne_dir
 from plumsim.accel.tpu import choose_tpu_tile, tpu_gemm
-from plumsim.accel.validate import validate_cases
 
 __all__ = ["AcceleratorConfig", "SimResult", "load_config", "loads_config", "dump_config", "validate_tile",
-           "simulate_layer", "simulate_workload", "sigma_gemm", "tpu_gemm", "choose_tpu_tile",
-           "read_stonne_dir", "validate_cases"]
+           "simulate_layer", "simulate_workload", "sigma_gemm", "tpu_gemm", "choose_tpu_tile"]

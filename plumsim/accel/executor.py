@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plumsim.accel.repetition import MODES, _check, region_plan
+from plumsim.accel.repetition import MODES, check_mode, region_plan
 
 
 def im2col(x: np.ndarray, shape, group: int = 0) -> np.ndarray:
@@ -39,7 +39,7 @@ def execute(layer, x: np.ndarray, mode: str = "skip+repeat", *, summerge: bool =
     Returns ``(y, counts)``: ``y`` float64 [N, K, X_out, Y_out] (linear: [N, K]); ``counts`` =
     {"multiplies", "adds"} performed (events). Weight values are ``codes * scale`` (FP layers: weights).
     """
-    _check(mode)
+    check_mode(mode)
     s = layer.shape
     out = np.zeros((s.K, s.N_gemm))
     n_mult = n_add = 0

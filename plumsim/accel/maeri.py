@@ -90,12 +90,6 @@ class MaeriTile:
 # validation
 
 
-def _check_config(config: AcceleratorConfig) -> None:
-    """The machine against the one rule set (:func:`plumsim.accel.rules.check_config`): ms_size a power of
-    two >= 2, dn_bw a power of two dividing ms_size, 1 <= rn_bw <= ms_size, ..."""
-    check_config(config)
-
-
 def validate_tile(tile: MaeriTile, dims: dict[str, int], ms_size: int, accumulation_buffer: bool | None = None) -> None:
     """Raise ConfigError when a tile does not fit the layer or the multiplier array: the one MAERI tile
     validator, :func:`plumsim.accel.rules.check_maeri_tile`.
@@ -277,7 +271,7 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: _Ge
 
 def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
               real_weights: int, real_outputs: int, op: str) -> SimResult:
-    _check_config(config)
+    check_config(config)
     ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
     geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
@@ -398,7 +392,7 @@ def maeri_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
 
 def conv_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> int:
     """STONNE cycles only (no counters), for one tile. X, Y already padded. Same rule as maeri_conv."""
-    _check_config(config)
+    check_config(config)
     _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     return int(conv_cycles_batch(N, G, C, K, R, S, X, Y, stride,
                                  {f: [getattr(tile, f)] for f in TILE_FIELDS}, config)[0])

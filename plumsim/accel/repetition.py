@@ -2,7 +2,7 @@
 compute, and the weight format each keeps. The timing of every dataflow is the controller's own
 STONNE-faithful model (:mod:`plumsim.accel.dataflow`); this module counts only what a dataflow changes.
 
-No existing simulator models weight repetition; this is plumsim's own count (DESIGN.md, "Repetition").
+No existing simulator models weight repetition; this is plumsim's own count (docs/design.md, "Dataflows and repetition").
 numpy only. For one output (one region = one filter row of the GEMM, reduction length L, ``nnz``
 non-zeros, ``U`` distinct non-zero values, ``U0`` distinct values counting 0 when the row has zeros):
 
@@ -45,14 +45,14 @@ MODES = ("dense", "skip", "repeat", "skip+repeat")
 FP_VALUE_BITS = 32
 
 
-def _check(mode: str) -> None:
+def check_mode(mode: str) -> None:
     from plumsim.errors import ConfigError
 
     if mode not in MODES:
         raise ConfigError(f"unknown dataflow mode {mode!r}; valid: {', '.join(MODES)}", field="mode")
 
 
-def _bits(n: int) -> int:
+def code_bits(n: int) -> int:
     """Bits to tell n things apart (0 for one thing)."""
     return 0 if n <= 1 else int(math.ceil(math.log2(n)))
 
@@ -116,7 +116,7 @@ def layer_arithmetic(layer, mode: str, *, summerge: bool = True) -> dict:
     when no group uses SumMerge. Cached per weights (bounded LRU)."""
     from plumsim.accel.sigma import weights_fingerprint
 
-    _check(mode)
+    check_mode(mode)
     key = (weights_fingerprint(layer), mode, bool(summerge))
     return _ARITH.get_or_compute(key, lambda: _arithmetic(layer, mode, summerge))
 
@@ -128,8 +128,8 @@ def _arithmetic(layer, mode: str, summerge: bool) -> dict:
     alphabet = np.unique(w_all)
     nz_alphabet = alphabet[alphabet != 0]
     fp = layer.codes is None
-    dense_bits = FP_VALUE_BITS if fp else max(1, _bits(alphabet.size))
-    value_bits = FP_VALUE_BITS if fp else max(1, _bits(nz_alphabet.size))
+    dense_bits = FP_VALUE_BITS if fp else max(1, code_bits(alphabet.size))
+    value_bits = FP_VALUE_BITS if fp else max(1, code_bits(nz_alphabet.size))
     tot = dict(mults=0, adds=0, wreads=0, index=0, storage=0)
     occupancy, used_summerge = [], False
     for g in range(s.G):
@@ -161,8 +161,8 @@ def _arithmetic(layer, mode: str, summerge: bool) -> dict:
             # code: it is read as the dense codes are (weight reads), no value table; else an index of
             # ceil(log2 U0) bits per position and a table of U0 codes per region (INDEX.READ)
             whole = (u_all >= alphabet.size) & (not fp)
-            idx_bits = int(sum(_bits(int(u)) for u in u_all)) * L
-            part_bits = int(sum(_bits(int(u)) for u, w_ in zip(u_all, whole) if not w_)) * L
+            idx_bits = int(sum(code_bits(int(u)) for u in u_all)) * L
+            part_bits = int(sum(code_bits(int(u)) for u, w_ in zip(u_all, whole) if not w_)) * L
             table = 0 if fp else int(sum(int(u) * dense_bits for u in u_all if u < alphabet.size))
             table = int(u_all.sum()) * dense_bits if fp else table
             tot["wreads"] += int(whole.sum()) * L
@@ -171,8 +171,8 @@ def _arithmetic(layer, mode: str, summerge: bool) -> dict:
         else:
             # as repeat, on the non-zeros: an index that is the non-zero code is read like the codes
             whole = (u_nz >= nz_alphabet.size) & (not fp)
-            idx_bits = int(sum(_bits(int(u)) * int(n) for u, n in zip(u_nz, nnz)))
-            part_bits = int(sum(_bits(int(u)) * int(n) for u, n, w_ in zip(u_nz, nnz, whole) if not w_))
+            idx_bits = int(sum(code_bits(int(u)) * int(n) for u, n in zip(u_nz, nnz)))
+            part_bits = int(sum(code_bits(int(u)) * int(n) for u, n, w_ in zip(u_nz, nnz, whole) if not w_))
             table = int(sum(int(u) * value_bits for u in u_nz if fp or u < nz_alphabet.size))
             tot["wreads"] += int(nnz[whole].sum())
             tot["index"] += bitmap + part_bits + table

@@ -4,7 +4,7 @@ build and plumsim's models hold for.
 Every place that decides validity uses this module: :class:`~plumsim.accel.config.AcceleratorConfig`
 applies :func:`check_config` when it is built (also after ``dataclasses.replace``, e.g. in sweep-grid
 expansion), the .cfg reader (:func:`plumsim.accel.cfg.validate_config`), the models' checks
-(``maeri._check_config``, ``sigma._check_sigma``), the sweep grid (``grid.hardware_problems``) and the
+(``maeri`` and ``tiling`` call :func:`check_config`, ``sigma._check_sigma``), the sweep grid (``grid.hardware_problems``) and the
 STONNE case validator. MAERI conv tiles have one validator, :func:`check_maeri_tile`
 (``cfg.validate_tile`` and ``maeri.validate_tile`` call it); TPU output tiles :func:`check_tpu_tile`.
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import LRUMemo
-from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, gemm_as_conv, stonne_problems, _check_config
+from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, gemm_as_conv, stonne_problems
+from plumsim.accel.rules import check_config
 from plumsim.accel.maeri_timing import min_drain
 from plumsim.errors import ConfigError
 
@@ -43,7 +44,7 @@ _SEARCHES = LRUMemo(max_items=4096)
 
 
 def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dict[str, np.ndarray]) -> MaeriTile:
-    _check_config(config)
+    check_config(config)
     key = (N, G, C, K, R, S, X, Y, stride, int(config.ms_size), int(config.dn_bw),
            bool(config.accumulation_buffer), tuple(tuple(cand[f].tolist()) for f in sorted(cand)))
     return _SEARCHES.get_or_compute(key, lambda: _search_exact(N, G, C, K, R, S, X, Y, stride, config, cand))

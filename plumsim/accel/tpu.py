@@ -47,7 +47,7 @@ import numpy as np
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.result import SimResult
-from plumsim.accel.rules import check_config, check_tpu_tile
+from plumsim.accel.rules import check_config, check_tpu_tile, is_pow2
 from plumsim.accel.write_side import last_write
 from plumsim.errors import ConfigError
 
@@ -65,10 +65,6 @@ def tpu_instances(config: AcceleratorConfig) -> dict[str, int]:
     return inst
 
 
-def _is_pow2(v: int) -> bool:
-    return v >= 1 and v & (v - 1) == 0
-
-
 #: (drain, backlog) of one m x n tile shape for a non-power-of-two rn_bw, per (m, n, ms_cols, rn_bw).
 _DRAINS = LRUMemo(max_items=65536)
 
@@ -84,7 +80,7 @@ def _drain_one(m: int, n: int, c: int, rn: int) -> tuple[int, int]:
 def _drain(m: np.ndarray, n: np.ndarray, c: int, rn: int) -> tuple[np.ndarray, np.ndarray]:
     """(drain, backlog) per tile shape (vectorised); see the module docstring."""
     lo = np.minimum(m, n)
-    if _is_pow2(rn):
+    if is_pow2(rn):
         queued = rn < lo
         drain = np.where(queued, m * -(-n // rn) + (n - 1) % rn - 1, m + n - 2)
         return drain, (np.minimum(lo, rn) >= 2).astype(np.int64)

@@ -10,16 +10,16 @@ from typing import Any
 FORMATS = ("table", "json", "csv")
 
 
-def _clean(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Make numpy / pandas scalars JSON-serialisable; NaN -> null."""
     import numpy as np
 
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [_clean(v) for v in obj.tolist()]
+        return [jsonable(v) for v in obj.tolist()]
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, (np.floating, float)):
@@ -33,7 +33,7 @@ def _clean(obj: Any) -> Any:
 def print_json(obj: Any, stream=None) -> None:
     """Write ``obj`` as indented JSON to stdout."""
     stream = stream or sys.stdout
-    json.dump(_clean(obj), stream, indent=2)
+    json.dump(jsonable(obj), stream, indent=2)
     stream.write("\n")
 
 

@@ -40,7 +40,7 @@ def register(group) -> None:
 def run_export(args) -> int:
     from plumsim.accel.cfg import load_config, load_tile
     from plumsim.commands._output import print_frame, print_json
-    from plumsim.interop import export_workload
+    from plumsim.stonne import export_workload
     from plumsim.workload import Workload
 
     import pandas as pd
@@ -67,7 +67,7 @@ def run_export(args) -> int:
 
 def run_compare(args) -> int:
     from plumsim.commands._output import print_frame, print_json
-    from plumsim.interop import compare_export
+    from plumsim.stonne import compare_export
 
     rep = compare_export(args.dir, table=args.energy_table)
     if args.format == "json":

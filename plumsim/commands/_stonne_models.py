@@ -29,7 +29,7 @@ def register(group) -> None:
 
 
 def run_read(args) -> int:
-    from plumsim.accel.stonne_io import read_stonne_dir, run_frame
+    from plumsim.stonne.io import read_stonne_dir, run_frame
     from plumsim.commands._output import print_frame, print_json
 
     run = read_stonne_dir(args.dir)
@@ -48,11 +48,11 @@ def run_read(args) -> int:
 
 
 def run_validate(args) -> int:
-    from plumsim.accel.validate import validate_cases
+    from plumsim.stonne.validate import validate_cases
     from plumsim.commands._output import print_frame, print_json
 
     rep = validate_cases(args.cases_csv)
-    from plumsim.energy.validation import add_energy_columns  # energy owner's columns (issue 4)
+    from plumsim.stonne.energy_check import add_energy_columns  # energy owner's columns (issue 4)
 
     add_energy_columns(rep, args.cases_csv)
     if args.format == "json":

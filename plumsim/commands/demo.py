@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from plumsim.errors import ConfigError
-    from plumsim.sweep.demo import run_demo
+    from plumsim.pipeline.demo import run_demo
 
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {args.epochs}", field="--epochs")

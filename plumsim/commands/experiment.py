@@ -140,7 +140,7 @@ def run(args) -> int:
         import json
         from pathlib import Path
 
-        from plumsim.commands._output import _clean
+        from plumsim.commands._output import jsonable
         from plumsim.fileio import atomic_write_bytes
 
         out = Path(args.out)
@@ -148,7 +148,7 @@ def run(args) -> int:
             out.mkdir(parents=True, exist_ok=True)
             for name, df in (("layers.csv", layers), ("totals.csv", totals), ("speedups.csv", speedups)):
                 atomic_write_bytes(out / name, df.to_csv(index=False).encode("utf-8"))
-            atomic_write_bytes(out / "results.json", (json.dumps(_clean(result), indent=2) + "\n").encode("utf-8"))
+            atomic_write_bytes(out / "results.json", (json.dumps(jsonable(result), indent=2) + "\n").encode("utf-8"))
         except OSError as exc:
             raise PlumsimError(f"cannot write results: {exc.strerror or exc}", path=out) from None
     if args.format == "json":

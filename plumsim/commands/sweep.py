@@ -47,8 +47,11 @@ def _sweep(args: argparse.Namespace) -> int:
     from plumsim.sweep.runner import run_sweep
 
     summary = run_sweep(args.grid, args.out, executor=args.executor, workers=args.workers,
-                        scheduler=args.scheduler, fresh=args.fresh, chunk_points=args.chunk_points,
-                        plots=not args.no_plots)
+                        scheduler=args.scheduler, fresh=args.fresh, chunk_points=args.chunk_points)
+    if not args.no_plots:
+        from plumsim.plots import plot_results
+
+        summary["plots"] = [str(p) for p in plot_results(summary["out"])]
     if args.format == "json":
         print_json(summary)
     else:

@@ -153,12 +153,12 @@ def evaluate_checkpoint(path, data: str | None = None, batch_size: int = 500) ->
     """{"checkpoint", "data", "accuracy" (0..1), "loss", "layers": [per-layer stats dicts]}."""
     from plumsim.quant.checkpoint import load_checkpoint
     from plumsim.quant.data import load_data
-    from plumsim.quant.train import _check_model_data, evaluate, layer_stats
+    from plumsim.quant.train import check_model_data, evaluate, layer_stats
 
     model, cfg = load_checkpoint(path)
     spec = data or cfg.get("data") or "digits"
     ds = load_data(spec)
-    _check_model_data(cfg["model"], ds)
+    check_model_data(cfg["model"], ds)
     acc, loss = evaluate(model, ds.val, batch_size)
     layers = layer_stats(model).to_dict("records")
     return {"checkpoint": str(path), "model": cfg["model"], "scheme": cfg["scheme"], "data": spec,

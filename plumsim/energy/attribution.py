@@ -18,7 +18,7 @@ from fractions import Fraction
 import pandas as pd
 
 from plumsim.accel.dataflow import hypothesis, is_stonne_faithful, simulate_dataflow
-from plumsim.accel.repetition import _bits
+from plumsim.accel.repetition import code_bits
 from plumsim.energy.breakdown import total_energy
 from plumsim.energy.tables import EnergyTable, load_energy_table
 
@@ -41,7 +41,7 @@ def layer_weight_bits(layer) -> int:
         return 32
     import numpy as np
 
-    return max(1, _bits(int(np.unique(layer.codes).size)))
+    return max(1, code_bits(int(np.unique(layer.codes).size)))
 
 
 def run_modes(layer, config, *, summerge: bool = True) -> dict:

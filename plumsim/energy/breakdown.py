@@ -75,6 +75,31 @@ def total_energy(result: SimResult, table="stonne") -> float:
     return math.fsum(energy_breakdown(result, table)["energy"].tolist())
 
 
+def group_energies(result: SimResult, table) -> tuple[float, str, dict[str, float]]:
+    """(total energy, unit, {group: energy}) of one run: the numbers of :func:`energy_breakdown` summed
+    per group (tests check equality), computed with plain floats because a sweep prices hundreds of
+    thousands of runs and a breakdown's DataFrame costs more than the simulation. Anything unusual (an
+    unpriced counter, a malformed name) goes through :func:`energy_breakdown` and its error."""
+    table = _as_table(table)
+    groups: dict[str, float] = {}
+    try:
+        for key, count in result.counters.items():
+            comp, action = key.split(".", 1)
+            group = GROUPS[comp]
+            count = float(count)
+            split = _buffer_read_split(result, table, count) if key == "GLOBALBUFFER.READ" else None
+            e = sum(c * table.dynamic[(comp, a)] for a, c in split) if split \
+                else count * table.dynamic[(comp, action)]
+            groups[group] = groups.get(group, 0.0) + e
+        for comp, n in result.instances.items():
+            groups["static"] = groups.get("static", 0.0) + float(result.cycles) * float(n) * table.static[comp]
+    except (KeyError, ValueError):
+        br = energy_breakdown(result, table)  # raises the EnergyTableError naming what is missing
+        per = br.groupby("group", sort=False)["energy"].sum()
+        return math.fsum(br["energy"].tolist()), table.unit, {g: float(v) for g, v in per.items()}
+    return math.fsum(groups.values()), table.unit, groups
+
+
 def energy_by_group(result: SimResult, table="stonne") -> pd.Series:
     """Energy per breakdown group (in the table's unit), groups as index."""
     return energy_breakdown(result, table).groupby("group", sort=False)["energy"].sum()

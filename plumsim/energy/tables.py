@@ -54,6 +54,10 @@ GROUPS = {
     "GLOBALBUFFER": "global buffer", "INDEX": "global buffer", "WEIGHT_STORAGE": "global buffer",
     "CB_WIRE": "collection bus",
 }
+#: the component groups of a breakdown in the order figures stack them (``static``: leakage of every
+#: component, instances x STATIC x cycles)
+GROUP_ORDER = ("distribution network", "multipliers", "reduction network", "accumulators", "global buffer",
+               "collection bus", "static")
 
 ACTIVATIONS = {"int8": ("int", 8), "int16": ("int", 16), "fp16": ("fp", 16), "fp32": ("fp", 32)}
 BITWIDTH_KEYS = ("weight_bits", "activation", "accumulator_bits", "buffer_kb", "index_bits")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FIGURES = ("energy_vs_density", "attribution", "size_scaling", "pareto", "layer_breakdown")
+from plumsim.plots.figures import FIGURES
 
 
 def plot_results(out: str | Path, only=None) -> list[Path]:
-    """Draw every figure of the sweep folder ``out`` into ``out/plots/`` (PNG + SVG); returns the paths."""
+    """Draw every figure of the sweep folder ``out`` into ``out/plots/`` (PNG, PDF, SVG); returns the paths."""
     from plumsim.plots.figures import plot_frame
     from plumsim.sweep.store import load_results
 

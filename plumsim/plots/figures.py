@@ -1,13 +1,8 @@
 """Figures of a sweep's results table (matplotlib, Agg backend: no display needed). Each figure is written as
 PNG (for the report and quick looks) and SVG (for papers).
 
-Conventions that every figure states in its title:
-- *reference configuration* of an accelerator: its largest PE array (ms_size), then the widest dn_bw and
-  rn_bw, among the swept configurations;
-- *mode*: ``skip+repeat`` (zero-skipping and repetition both exploited) when it was swept, else the last
-  swept mode;
-- workload totals sum the layers; *weight density* counts the quantized layers only (FP stem and classifier
-  would hide the scheme's density), or all layers of an all-FP workload.
+Every figure states its conventions in its title: the reference configuration, the mode and the
+weight density are those of :mod:`plumsim.results.aggregate`.
 """
 
 from __future__ import annotations
@@ -17,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plumsim.results import (energy_group_columns, focus_workload, machine_note, main_mode, reference_configs,
+                             unit_of, workload_totals)
+
 SCHEME_ORDER = ("fp", "binary", "ternary", "signed-binary")
 SCHEME_COLORS = {"fp": "#7f7f7f", "binary": "#1f77b4", "ternary": "#ff7f0e", "signed-binary": "#2ca02c"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 FIGURES = ("energy_vs_density", "attribution", "size_scaling", "pareto", "layer_breakdown")
-CONFIG_COLS = ["config_id", "accelerator", "controller_type", "ms_size", "dn_bw", "rn_bw", "ms_rows", "ms_cols",
-               "accumulation_buffer", "tile_policy"]
-WL_COLS = ["workload", "family", "workload_scheme", "density_target"]
 
 
 def _plt():
@@ -33,60 +28,6 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def main_mode(df: pd.DataFrame) -> str:
-    modes = list(dict.fromkeys(df["mode"]))
-    return "skip+repeat" if "skip+repeat" in modes else modes[-1]
-
-
-def unit_of(df: pd.DataFrame) -> str:
-    units = sorted(set(df["energy_unit"].astype(str)))
-    return units[0] if len(units) == 1 else "/".join(units)
-
-
-def workload_totals(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (configuration, workload, mode): cycles, energy, energy groups and attribution columns
-    summed over layers (cycles, energy units as in the table); ``weight_density`` of the quantized layers."""
-    sums = [c for c in df.columns if (c.startswith("energy") and c != "energy_unit") or c.startswith("cycles")
-            or c in ("multiplications", "macs")]
-    keys = CONFIG_COLS + WL_COLS + ["mode", "energy_unit"]
-    keys = [k for k in keys if k in df.columns]
-    tot = df.groupby(keys, sort=False, dropna=False)[sums].sum(min_count=1).reset_index()
-    q = df[df["scheme"] != "fp"]
-    q = q if len(q) else df
-    dens = q.groupby(["config_id", "workload", "mode"], sort=False)[["nnz", "numel"]].sum()
-    dens = (dens["nnz"] / dens["numel"]).rename("weight_density").reset_index()
-    allfp = df.groupby("workload")["scheme"].apply(lambda s: (s == "fp").all())
-    if allfp.any():  # all-FP workloads: density of all their layers
-        d2 = df[df["workload"].isin(allfp[allfp].index)].groupby(["config_id", "workload", "mode"])[
-            ["nnz", "numel"]].sum()
-        d2 = (d2["nnz"] / d2["numel"]).rename("weight_density").reset_index()
-        dens = pd.concat([dens, d2], ignore_index=True).drop_duplicates(["config_id", "workload", "mode"])
-    return tot.merge(dens, on=["config_id", "workload", "mode"], how="left")
-
-
-def reference_configs(df: pd.DataFrame) -> dict[str, str]:
-    """accelerator label -> config_id of its reference configuration (largest ms_size, dn_bw, rn_bw)."""
-    cfg = df[["accelerator", "config_id", "ms_size", "dn_bw", "rn_bw"]].drop_duplicates("config_id")
-    order = list(dict.fromkeys(cfg["accelerator"]))  # grid order
-    cfg = cfg.sort_values(["ms_size", "dn_bw", "rn_bw"], ascending=False, kind="stable")
-    best = {a: g["config_id"].iloc[0] for a, g in cfg.groupby("accelerator", sort=False)}
-    return {a: best[a] for a in order}
-
-
-def focus_workload(df: pd.DataFrame) -> str:
-    """The workload most figures zoom in on: among those run on the most configurations, the largest (most
-    MACs), signed-binary if there is one."""
-    one = df[df["mode"] == df["mode"].iloc[0]]
-    macs = one.drop_duplicates(["workload", "layer_index"]).groupby(
-        ["workload", "workload_scheme"], sort=False)["macs"].sum().reset_index()
-    macs["configs"] = macs["workload"].map(one.groupby("workload")["config_id"].nunique())
-    macs["sb"] = macs["workload_scheme"] == "signed-binary"
-    macs = macs.sort_values(["configs", "macs", "sb"], ascending=False, kind="stable")
-    top = macs[(macs["configs"] == macs["configs"].iloc[0]) & (macs["macs"] == macs["macs"].iloc[0])]
-    cands = top[top["sb"]]
-    return str((cands if len(cands) else top)["workload"].iloc[0])
 
 
 def _scheme_key(s: str) -> tuple:
@@ -136,17 +77,6 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------------------
-
-def machine_note(df: pd.DataFrame, config_id, modes) -> str:
-    """Which of ``modes`` are hypothetical machines on this configuration ('' when all are STONNE-faithful),
-    from the results' ``stonne_faithful`` column (results without it: every repetition mode)."""
-    d = df[(df["config_id"] == config_id) & (df["mode"].isin(list(modes)))]
-    if "stonne_faithful" in d:
-        hyp = [m for m in dict.fromkeys(d["mode"]) if not bool(d[d["mode"] == m]["stonne_faithful"].iloc[0])]
-    else:
-        hyp = [m for m in modes if m != "native"]
-    return f"hypothetical machine: {', '.join(hyp)}" if hyp else "STONNE-faithful"
-
 
 def plot_energy_vs_density(df: pd.DataFrame, out: Path) -> list[Path]:
     """Workload energy vs weight density, one panel per accelerator (reference config), colour = scheme,
@@ -326,9 +256,7 @@ def plot_layer_breakdown(df: pd.DataFrame, out: Path) -> list[Path]:
     wl = focus_workload(df)
     d = df[(df["mode"] == mode) & (df["workload"] == wl)]
     refs = reference_configs(df)
-    groups = [c for c in df.columns if c.startswith("energy_") and c != "energy_unit"
-              and not any(c.startswith(f"energy_{k}") for k in ("dense", "sparsity_share", "repetition_share",
-                                                                 "remaining"))]
+    groups = energy_group_columns(df)
     groups = [g for g in groups if d[g].abs().sum() > 0]
     unit = unit_of(df)
     nl = d["layer_index"].nunique()

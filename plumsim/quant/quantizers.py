@@ -1,4 +1,4 @@
-"""Weight quantizers with straight-through gradients (DESIGN.md, "Quantizers").
+"""Weight quantizers with straight-through gradients (docs/design.md, "Quantizers").
 
 Functions (pure torch, differentiable through a straight-through estimator):
 

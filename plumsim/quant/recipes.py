@@ -1,4 +1,4 @@
-"""Training recipes as named presets (DESIGN.md, "Paper training").
+"""Training recipes as named presets (docs/design.md, "Paper training").
 
 - ``cifar-resnet``: Adam, lr 0.01, divided by 10 at epochs 150, 200 and 320, 350 epochs, batch 128.
 - ``imagenet-resnet18``: Adam, lr 2e-4, no weight decay, linear decay to 0, 320 epochs, batch 256,

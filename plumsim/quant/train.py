@@ -91,7 +91,7 @@ def evaluate(model: torch.nn.Module, split, batch_size: int = 500) -> tuple[floa
 
 
 # ---------------------------------------------------------------- set-up helpers
-def _check_model_data(model_name: str, data: DataSet) -> None:
+def check_model_data(model_name: str, data: DataSet) -> None:
     if model_name not in MODEL_INPUT_SHAPES:
         return
     want = MODEL_INPUT_SHAPES[model_name][1]
@@ -192,7 +192,7 @@ def _train(model, scheme, data, out, *, epochs, batch_size, lr, recipe, teacher,
     kind, _ = parse_spec(data)
     rec = get_recipe(recipe or DEFAULT_RECIPE[kind]).with_overrides(epochs, batch_size, lr)
     ds = dataset if dataset is not None else load_data(data)
-    _check_model_data(model, ds)
+    check_model_data(model, ds)
     mopts = dict(model_options or {})
     if ds.num_classes != MODEL_NUM_CLASSES.get(model, ds.num_classes):
         mopts.setdefault("num_classes", ds.num_classes)

@@ -86,7 +86,7 @@ def machines_table(df: pd.DataFrame) -> pd.DataFrame:
 def best_configs(df: pd.DataFrame) -> pd.DataFrame:
     """Per accelerator and workload (main mode): the configuration with the least energy, its cycles, and
     the fastest configuration."""
-    from plumsim.plots.figures import machine_note, main_mode, workload_totals
+    from plumsim.results import machine_note, main_mode, workload_totals
 
     mode = main_mode(df)
     tot = workload_totals(df[df["mode"] == mode])
@@ -104,7 +104,7 @@ def best_configs(df: pd.DataFrame) -> pd.DataFrame:
 
 def attribution_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per accelerator (reference configuration) and workload: dense and skip+repeat energy and the shares."""
-    from plumsim.plots.figures import reference_configs, workload_totals
+    from plumsim.results import reference_configs, workload_totals
 
     d0 = df[df["mode"] == df["mode"].iloc[0]]
     if d0["energy_dense"].isna().all():

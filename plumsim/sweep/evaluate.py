@@ -1,52 +1,22 @@
-"""The work of one chunk: simulate (configuration x workload) pairs in every repetition mode, price the
-counters with an energy table, attribute the gains, return one row per (config, workload, layer, mode).
+"""The work of one chunk: simulate (configuration x workload) pairs in every mode, price the counters with
+an energy table, attribute the gains, return one row per (config, workload, layer, mode): the columns of
+:mod:`plumsim.results.schema`.
 
 Runs in worker processes (local pool or Dask), so it takes and returns plain picklable values. Workloads,
 their statistics, energy tables and MAERI tiles are cached per process: a worker evaluates many
-configurations of the same workload.
-
-Result columns (one row per configuration x workload x layer x mode):
-
-- identity: ``pair_key`` (``config_id|workload``), ``config_id``, ``accelerator`` (grid label),
-  ``tile_policy``, ``base_cfg``, every :class:`~plumsim.accel.AcceleratorConfig` field
-  (``controller_type, ms_type, rn_type, ms_size, dn_bw, rn_bw, ms_rows, ms_cols, accumulation_buffer,
-  config_name``), ``workload``, ``family``, ``workload_source``, ``workload_scheme``, ``density_target``, ``seed``;
-- layer: ``layer``, ``layer_index``, ``kind``, ``scheme`` (the layer's own: FP stem/classifier are "fp"),
-  the shape ``N G C K R S X Y stride padding``, ``macs`` (dense multiply-accumulates, count);
-- ``mode``: native | dense | skip | repeat | skip+repeat, every one through the controller's one model
-  (:mod:`plumsim.accel.dataflow`); ``stonne_faithful`` (bool: STONNE runs this mode on this controller
-  as modelled) and ``hypothesis`` ('' when faithful, else what the hypothetical machine assumes);
-  ``weight_format``: how the mode stores the weights (e.g. "bitmap + one sign bit per filter"; its bits
-  are the WEIGHT_STORAGE.BITS counter);
-- ``cycles`` (cycles), ``multiplications`` (count), ``energy`` (in ``energy_unit``: "pJ" or
-  "STONNE units"), ``energy_<group>`` per component group of the breakdown (same unit);
-- attribution (same value on the four mode rows of a layer; NaN unless all four modes are in the grid):
-  ``energy_dense``, ``energy_sparsity_share``, ``energy_repetition_share``, ``energy_remaining``
-  (= skip+repeat energy), and ``cycles_dense``, ``cycles_sparsity_share``, ``cycles_repetition_share``,
-  ``cycles_remaining``; the two shares add up to dense - skip+repeat exactly (two-player Shapley split);
-- weight statistics of the layer (see :mod:`plumsim.workload.stats`): ``density`` (0..1), ``nnz``,
-  ``numel``, ``nnz_per_region_mean``, ``mean_unique_nonzero_per_region``,
-  ``max_unique_nonzero_per_region``, ``repetition`` (weights per distinct non-zero value in a region).
+configurations of the same workload. Pricing and the Shapley split are :mod:`plumsim.energy`'s.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import re
 
 import numpy as np
 import pandas as pd
 
-STAT_COLUMNS = ("density", "nnz", "numel", "nnz_per_region_mean", "mean_unique_nonzero_per_region",
-                "max_unique_nonzero_per_region", "repetition")
-SHAPE_FIELDS = ("N", "G", "C", "K", "R", "S", "X", "Y", "stride", "padding")
-
-
-@functools.lru_cache(maxsize=256)
-def group_column(group: str) -> str:
-    """``"distribution network"`` -> ``"energy_distribution_network"``."""
-    return "energy_" + re.sub(r"[^0-9a-z]+", "_", str(group).lower()).strip("_")
+from plumsim.energy.attribution import shapley
+from plumsim.energy.breakdown import group_energies
+from plumsim.results.schema import STAT_COLUMNS, group_column, order_columns
 
 
 @functools.lru_cache(maxsize=16)
@@ -85,53 +55,11 @@ def simulate_mode(layer, config, mode: str):
     return simulate_dataflow(layer, config, mode)
 
 
-def price_slow(result, table) -> tuple[float, str, dict[str, float]]:
-    """(total energy, unit, energy per group column) via :func:`plumsim.energy.energy_breakdown` (the
-    reference arithmetic; ~1 ms per call because it builds a DataFrame)."""
-    from plumsim.energy import energy_breakdown
-
-    br = energy_breakdown(result, table)
-    unit = str(br["unit"].iloc[0]) if len(br) else table.unit
-    groups = br.groupby("group", sort=False)["energy"].sum()
-    return float(br["energy"].sum()), unit, {group_column(g): float(v) for g, v in groups.items()}
-
-
-_READ_SPLIT = (("READ_WEIGHT", "weight_reads"), ("READ_INPUT", "input_reads"), ("READ_PSUM", "psum_reads"))
-
-
 def price(result, table) -> tuple[float, str, dict[str, float]]:
-    """Same numbers as :func:`price_slow` (tests check equality on real runs), computed with plain floats:
-    the sweep prices hundreds of thousands of results, and the DataFrame of a breakdown costs more than the
-    simulation. Anything unusual (an unpriced counter, ...) goes to :func:`price_slow` and its error."""
-    from plumsim.energy.tables import GROUPS
-
-    groups: dict[str, float] = {}
-    try:
-        for key, count in result.counters.items():
-            comp, action = key.split(".", 1)
-            group = GROUPS[comp]
-            count = float(count)
-            if key == "GLOBALBUFFER.READ" and all(table.has(comp, a) for a, _ in _READ_SPLIT) \
-                    and "weight_reads" in result.sram and "input_reads" in result.sram:
-                parts = [(a, float(result.sram.get(k, 0.0))) for a, k in _READ_SPLIT]
-                if abs(sum(c for _, c in parts) - count) <= 1e-9 * max(1.0, count):
-                    e = sum(c * table.dynamic[(comp, a)] for a, c in parts)
-                    groups[group] = groups.get(group, 0.0) + e
-                    continue
-            groups[group] = groups.get(group, 0.0) + count * table.dynamic[(comp, action)]
-        for comp, n in result.instances.items():
-            groups["static"] = groups.get("static", 0.0) + float(result.cycles) * float(n) * table.static[comp]
-    except (KeyError, ValueError):
-        return price_slow(result, table)
-    return math.fsum(groups.values()), table.unit, {group_column(g): v for g, v in groups.items()}
-
-
-def shapley(d: float, s: float, r: float, sr: float) -> tuple[float, float]:
-    """Two-player Shapley split of d - sr between sparsity and repetition: (sparsity, repetition), from
-    :func:`plumsim.energy.attribution.shapley` (exact rational arithmetic, so the shares add up to d - sr)."""
-    from plumsim.energy.attribution import shapley as _shapley
-
-    return _shapley(d, s, r, sr)
+    """(total energy, unit, {energy group column: energy}) of one run, in the table's unit
+    (:func:`plumsim.energy.breakdown.group_energies`)."""
+    total, unit, groups = group_energies(result, table)
+    return total, unit, {group_column(g): v for g, v in groups.items()}
 
 
 def evaluate_pair(accel_fields: dict, config, workload: dict, modes: tuple[str, ...],
@@ -179,39 +107,6 @@ def pair_rows(accel_fields: dict, config, workload: dict, modes: tuple[str, ...]
             for row in per_mode.values():
                 row.update(vals)
     return rows
-
-
-# Component groups of plumsim.energy's breakdown, in the order figures stack them.
-GROUP_ORDER = ("distribution network", "multipliers", "reduction network", "accumulators", "global buffer",
-               "collection bus", "static")
-LEADING = ("pair_key", "config_id", "accelerator", "tile_policy", "base_cfg", "controller_type", "ms_type",
-           "rn_type", "ms_size", "dn_bw", "rn_bw", "ms_rows", "ms_cols", "accumulation_buffer", "config_name",
-           "workload", "family", "workload_source", "workload_scheme", "density_target", "seed", "layer",
-           "layer_index", "kind", "scheme", *SHAPE_FIELDS, "macs", "mode", "stonne_faithful", "hypothesis",
-           "weight_format",
-           "cycles", "multiplications",
-           "energy", "energy_unit")
-
-
-def order_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Canonical column order (whatever order the chunks produced them in), every energy group column present
-    (0 where a run has no such component)."""
-    groups = [group_column(g) for g in GROUP_ORDER]
-    for g in groups:
-        if g not in df.columns:
-            df[g] = 0.0
-    extra_groups = sorted(c for c in df.columns if c.startswith("energy_") and c not in groups
-                          and c not in ATTR_COLUMNS and c != "energy_unit")
-    gcols = groups + extra_groups
-    df[gcols] = df[gcols].fillna(0.0)
-    known = [c for c in LEADING if c in df.columns] + gcols + [c for c in STAT_COLUMNS if c in df.columns] \
-        + [c for c in ATTR_COLUMNS if c in df.columns]
-    rest = sorted(c for c in df.columns if c not in known)
-    return df[known + rest]
-
-
-ATTR_COLUMNS = tuple(f"{m}_{k}" for m in ("energy", "cycles")
-                     for k in ("dense", "sparsity_share", "repetition_share", "remaining"))
 
 
 def evaluate_chunk(tasks: list[dict]) -> pd.DataFrame:

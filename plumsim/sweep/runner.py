@@ -189,14 +189,15 @@ def _run_dask(chunks, workers: int, scheduler: str | None):
 
 def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "local", workers: int | None = None,
               scheduler: str | None = None, fresh: bool = False, chunk_points: int | None = None,
-              progress: bool | None = None, on_chunk=None, plots: bool = True, log=None) -> dict:
+              progress: bool | None = None, on_chunk=None, log=None) -> dict:
     """Run (or resume) a sweep into ``out``; returns a summary dict (points, pairs, seconds, rate).
 
     ``executor``: "local" (process pool, ``workers`` processes, default all cores; 1 = in this process)
     or "dask" (``distributed``: a LocalCluster on 127.0.0.1 with ``workers`` processes, or the cluster
     at ``scheduler``; workers must see the same file system). ``progress``: None = bar on a TTY, lines
     otherwise; False = silent. ``on_chunk(summary_so_far)`` is called after each stored chunk.
-    ``log``: where to print invalid configurations and notes (default stderr).
+    ``log``: where to print invalid configurations and notes (default stderr). Figures are the caller's
+    (:func:`plumsim.plots.plot_results`): the sweep stage never imports plots.
     """
     log = log or sys.stderr
     if executor not in EXECUTORS:
@@ -287,8 +288,4 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "loca
         "pairs_computed", "pairs_resumed", "points_computed", "seconds", "points_per_second", "executor",
         "workers")} | {"start": manifest["run_start_time"], "end": manifest["end_time"]}]
     store.write_manifest(manifest)
-    if plots:
-        from plumsim.plots import plot_results
-
-        summary["plots"] = [str(p) for p in plot_results(store.out)]
     return summary

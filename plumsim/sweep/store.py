@@ -103,7 +103,7 @@ class ResultStore:
         df = df.drop_duplicates(subset=list(ROW_KEY), keep="first")
         df = df.assign(_p=df["pair_key"].map(rank), _m=df["mode"].map(mrank))
         df = df.sort_values(["_p", "layer_index", "_m"], kind="stable").drop(columns=["_p", "_m"])
-        from plumsim.sweep.evaluate import order_columns
+        from plumsim.results.schema import order_columns
 
         df = order_columns(df.reset_index(drop=True))
         atomic_write_frame(self.out / RESULTS_PARQUET, df, "parquet")

@@ -1,4 +1,4 @@
-"""Quantization schemes on the numpy side: code alphabets and the quantizer rules of DESIGN.md.
+"""Quantization schemes on the numpy side: code alphabets and the quantizer rules of docs/design.md, "Quantizers".
 
 numpy only (no torch): shape-only workloads (``plumsim.workload.synth``) quantize synthetic latent weights
 with these rules, and ``Workload.load`` validates codes against :data:`SCHEME_CODES`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from plumsim.accel.validate import summarize
+from plumsim.stonne.validate import summarize
 from plumsim.energy.breakdown import total_energy
 from plumsim.energy.tables import load_energy_table
 from plumsim.errors import PlumsimError
@@ -14,7 +14,7 @@ from plumsim.errors import PlumsimError
 def reference_energy(csv_path: str | Path) -> dict[str, float]:
     """{case_id: STONNE's ``energy_total``} of a reference CSV; NaN for an empty cell or when the file has
     no ``energy_total`` column. A cell that is not a number >= 0 is a ConfigError naming row and column."""
-    from plumsim.accel.validate import number, read_cases
+    from plumsim.stonne.validate import number, read_cases
 
     return {str(row["case_id"]): number(row, "energy_total", ref) for ref, row in read_cases(csv_path, ("case_id",))}
 

@@ -139,7 +139,10 @@ def run_demo(out: str | Path = "results/demo", *, grid: str | Path | None = None
     print(f"[3/4] sweeping {gfile} (MAERI, SIGMA, TPU presets x digits, ResNet-20, ResNet-18)", file=log,
           flush=True)
     summary = run_sweep(gfile, out, executor=executor, workers=workers, fresh=fresh, progress=progress,
-                        plots=True, log=log)
+                        log=log)
+    from plumsim.plots import plot_results
+
+    summary["plots"] = [str(p) for p in plot_results(out)]
     print("[4/4] writing the report", file=log, flush=True)
     report = write_report(out)
     atomic_write_json(out / "demo.json", {"models": models, "sweep": summary,

@@ -311,7 +311,7 @@ def export_workload(workload, config: AcceleratorConfig, out_dir: str | Path, *,
     ``manifest.json``. Returns an :class:`ExportResult`.
     """
     from plumsim.accel.cfg import dump_config
-    from plumsim.interop.scripts import run_sh_text, run_sigma_text
+    from plumsim.stonne.scripts import run_sh_text, run_sigma_text
 
     out = Path(out_dir)
     _check_out_dir(out, force)

@@ -8,7 +8,7 @@ Bad input is a :class:`~plumsim.errors.ConfigError` whose one line names the CSV
 row, the file's line and the case_id) and the column: a file that is not CSV, a missing required column,
 an empty, non-integer or out-of-range cell, an unknown family, an op the family's model does not run, a
 missing or unreadable weights or cfg file, or a row the model refuses (tile, machine). :func:`read_cases`
-and :class:`RowRef` are shared with the energy columns (:mod:`plumsim.energy.validation`).
+and :class:`RowRef` are shared with the energy columns (:mod:`plumsim.stonne.energy_check`).
 """
 
 from __future__ import annotations
@@ -428,7 +428,7 @@ def summarize(cases):
             ref, mod = ok[f"{short}_ref"].astype(float), ok[f"{short}_model"].astype(float)
             m = ref.notna() & (ref > 0)
             row[f"{short}_max_abs_err"] = float(((mod[m] - ref[m]) / ref[m]).abs().max()) if m.any() else np.nan
-        if "energy_rel_err" in ok:  # after plumsim.energy.validation.add_energy_columns
+        if "energy_rel_err" in ok:  # after plumsim.stonne.energy_check.add_energy_columns
             ee = ok["energy_rel_err"].abs().dropna()
             row["energy_median_abs_err"] = float(ee.median()) if len(ee) else np.nan
             row["energy_max_abs_err"] = float(ee.max()) if len(ee) else np.nan

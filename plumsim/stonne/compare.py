@@ -108,7 +108,7 @@ def _check_entry(p: Path, i: int, e) -> None:
 
 def load_manifest(directory: str | Path) -> dict:
     """Read and check ``DIR/manifest.json`` of an export (every layer entry, see :func:`entry_error`)."""
-    from plumsim.interop.export import EXPORT_FORMAT
+    from plumsim.stonne.export import EXPORT_FORMAT
 
     p = Path(directory) / "manifest.json"
     if not p.is_file():
@@ -261,7 +261,7 @@ def _run_model(d: Path, index: int, e: dict, config, tab, row: dict, notes: list
 
 def _read_reference(d: Path, e: dict, tab, row: dict, notes: list, model_ran: bool):
     """STONNE's side of one layer: status missing / ok / error, cycles, energy (None when unread)."""
-    from plumsim.accel.stonne_io import read_stonne_dir
+    from plumsim.stonne.io import read_stonne_dir
 
     out = d / e.get("output_dir", f"out/{e['key']}")
     if not out.is_dir() or not any(out.glob("*.counters")):
