@@ -11,17 +11,32 @@ SHOW_COLUMNS = ["name", "kind", "scheme", "C", "K", "R", "S", "X", "Y", "stride"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("lower", help="lower a trained checkpoint to a workload folder",
-                       description="Run a real forward pass of a checkpoint written by `plumsim train` and "
-                       "record every conv/linear layer (shape, quantized codes, scale, sign; FP layers as "
-                       "scheme fp) into a workload folder (manifest.json + tensors.npz).")
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder written by plumsim")
+    p = sub.add_parser("lower", help="lower a model (checkpoint, ONNX, .pt2) to a workload folder",
+                       description="Run a model once and record every conv/linear layer (shape, integer codes, "
+                       "per-filter scale, sign) into a workload folder (manifest.json + tensors.npz). MODEL is a "
+                       "checkpoint folder written by `plumsim train`, an ONNX file (.onnx; QuantizeLinear/"
+                       "DequantizeLinear pairs folded into codes + scale) or a torch.export archive (.pt2). "
+                       "Each layer's scheme (binary, signed-binary, ternary, int2..int8, else fp) is detected "
+                       "from its weight values, per layer or per filter (tolerance --rtol x max|w|), unless the "
+                       "layer declares codes or --scheme forces one; nothing is written on an error.")
+    p.add_argument("checkpoint", metavar="MODEL",
+                   help="checkpoint folder, model.onnx or model.pt2")
     p.add_argument("--out", required=True, metavar="DIR", help="workload folder to write")
+    p.add_argument("--scheme", action="append", default=None, metavar="LAYER=NAME",
+                   help="force a layer's scheme (repeatable; LAYER is a glob over layer names, e.g. "
+                   "'features.*=ternary'; NAME: auto, fp, binary, signed-binary, ternary, int2..int8); values "
+                   "that contradict it are an error")
+    p.add_argument("--input-shape", default=None, metavar="N,C,H,W",
+                   help="input shape where the file does not fix it (ONNX with dynamic dims, .pt2 exported with "
+                   "dynamic shapes); also the shape of the random input of a .pt2 run")
+    p.add_argument("--rtol", type=float, default=None, metavar="R",
+                   help="detection tolerance as a fraction of max|w| of the layer or filter (default 1e-4)")
     p.add_argument("--batch", type=int, default=1, metavar="N",
-                   help="batch size of the example input (the layers' N; default 1)")
+                   help="checkpoints: batch size of the example input (the layers' N; default 1)")
     p.add_argument("--input-samples", type=int, default=0, metavar="N",
-                   help="keep the first N input activations of every layer (default 0 = none)")
+                   help="checkpoints and .pt2: keep the first N input activations of every layer (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random example input (default 0)")
+    p.add_argument("--name", default=None, help="workload name (default: MODEL-SCHEME)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="how to print the per-layer summary (default table)")
     p.set_defaults(func=_cmd_lower)
@@ -73,7 +88,26 @@ def _layers_json(workload) -> list[dict]:
     return out
 
 
-def _print(workload, fmt: str, all_columns: bool = False, title: str | None = None) -> None:
+def _detection_columns(workload, df):
+    """``detected`` (how the scheme was found: values / module / onnx-qdq, and forced) and
+    ``confidence`` (0..1, :mod:`plumsim.workload.detect`) of every layer, after the scheme column."""
+    src, conf = [], []
+    for lyr in workload.layers:
+        d = lyr.options.get("detection") if isinstance(lyr.options.get("detection"), dict) else {}
+        how = str(d.get("source", ""))
+        if d.get("forced"):
+            how = f"forced ({how})" if how else "forced"
+        src.append(how)
+        conf.append(d.get("confidence"))
+    df = df.copy()
+    at = list(df.columns).index("scheme") + 1
+    df.insert(at, "detected", src)
+    df.insert(at + 1, "confidence", conf)
+    return df
+
+
+def _print(workload, fmt: str, all_columns: bool = False, title: str | None = None,
+           detection: bool = False) -> None:
     from plumsim.commands._output import print_frame, print_json
 
     if fmt == "json":
@@ -82,6 +116,8 @@ def _print(workload, fmt: str, all_columns: bool = False, title: str | None = No
     df = workload.stats()
     if not all_columns:
         df = df[SHOW_COLUMNS]
+    if detection or any(isinstance(lyr.options.get("detection"), dict) for lyr in workload.layers):
+        df = _detection_columns(workload, df)
     if fmt == "table":
         df = df.round({"density": 4, "repetition": 2})
     print_frame(df, fmt, title=title)
@@ -113,14 +149,16 @@ def _cmd_show(args) -> int:
 
 def _cmd_lower(args) -> int:
     from plumsim.errors import WorkloadError
+    from plumsim.workload.detect import DEFAULT_RTOL
     from plumsim.workload.lowering import lower
 
     if args.batch < 1:
         raise WorkloadError(f"must be >= 1, got {args.batch}", field="--batch")
     if args.input_samples < 0:
         raise WorkloadError(f"must be >= 0, got {args.input_samples}", field="--input-samples")
-    wl = lower(args.checkpoint, batch=args.batch, input_samples=args.input_samples, seed=args.seed)
+    rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
+    wl = lower(args.checkpoint, schemes=args.scheme, input_shape=args.input_shape, rtol=rtol, batch=args.batch,
+               input_samples=args.input_samples, seed=args.seed, name=args.name)
     out = wl.save(args.out)
-    _print(wl, args.format, title=f"workload {wl.name} -> {out}")
+    _print(wl, args.format, title=f"workload {wl.name} -> {out}", detection=True)
     return 0
-

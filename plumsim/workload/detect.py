@@ -310,7 +310,7 @@ def detect(weights, *, rtol: float = DEFAULT_RTOL, force: str | None = None, lay
         fit, why = fit_of(force)
         if fit is None:
             raise WorkloadError(f"layer {layer!r} is forced to scheme {force} but its values do not fit: {why} "
-                                f"(tolerance {rtol:g} x max|w|)", field=layer or None)
+                                f"(tolerance {rtol:g} x max|w|)")
         return result(force, fit, [])
     found, why_not = [], {}
     for scheme in QUANTIZED + ("int",):

@@ -77,6 +77,7 @@ class Layer:
     ``weights``: float32 [K, C/G, R, S], only for full-precision layers (``scheme == "fp"``),
     for which ``codes`` is None.
     ``input_sample``: optional float32 activations [N, C, X, Y] (linear: [N, C]).
+    ``options["detection"]`` (lowered layers only; see :attr:`detection`): how the scheme was found.
     """
 
     name: str
@@ -89,6 +90,18 @@ class Layer:
     weights: np.ndarray | None = None
     input_sample: np.ndarray | None = None
     options: dict = field(default_factory=dict)
+
+    @property
+    def detection(self) -> dict | None:
+        """How a lowered layer's scheme was found, or None (synthetic layers, older workloads): ``scheme``
+        (detected), ``source`` ("values": detected from the weights, "module": declared by a plumsim
+        QConv2d/QLinear, "onnx-qdq": QuantizeLinear/DequantizeLinear codes), ``forced`` (the scheme
+        ``--scheme`` forced, or None), ``granularity`` ("layer"/"filter" scale), ``bits``, ``levels``
+        (distinct codes), ``rtol`` and ``max_rel_error`` (fractions of max|w|), ``confidence`` (0..1),
+        ``alternatives`` (other schemes the values fit), ``reason`` (why fp).
+        See :mod:`plumsim.workload.detect`. Stored in ``options``, so the workload format is unchanged."""
+        d = self.options.get("detection") if isinstance(self.options, dict) else None
+        return d if isinstance(d, dict) else None
 
     @property
     def is_fp(self) -> bool:
