@@ -12,6 +12,7 @@ what is allowed. numpy-free, torch-free.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from plumsim.accel.config import AcceleratorConfig
@@ -45,30 +46,49 @@ _STRING_KEYS = {("MSNetwork", "type"), ("ReduceNetwork", "type"), ("SDMemory", "
                 ("SDMemory", "mem_controller_type"), ("DSNetwork", "type")}
 
 
-def _parse_value(raw: str, path, field: str, want_str: bool):
+_BOOL_KEYS = {("", "print_stats_enabled"), ("ReduceNetwork", "accumulation_buffer_enabled")}
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_value(raw: str, path, field: str, want_str: bool, want_bool: bool = False):
+    """One value: a string (quoted, or a bare word for enum keys), a boolean key as 0/1/true/false, else
+    an integer written as digits. Floats (``128.5``, ``1e3``), ``nan``, ``inf`` and ``1e400`` are refused:
+    STONNE reads these keys as integers, and a truncated value would silently be another machine."""
     raw = raw.strip()
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         value = raw[1:-1]
         if not want_str:
-            raise ConfigError(f"expected an integer, got the string {raw}", path=path, field=field)
+            raise ConfigError(f"expected {'0/1/true/false' if want_bool else 'an integer'}, got the string {raw}",
+                              path=path, field=field)
         return value
     if want_str:
+        if not raw:
+            raise ConfigError("empty value, expected a name", path=path, field=field)
         return raw  # STONNE also accepts bare words for enum values
-    try:
-        return int(raw)
-    except ValueError:
-        try:
-            f = float(raw)
-        except ValueError:
-            raise ConfigError(f"expected an integer, got {raw!r}", path=path, field=field) from None
-        if f != int(f):
-            raise ConfigError(f"expected an integer, got {raw!r}", path=path, field=field) from None
-        return int(f)
+    if want_bool:
+        low = raw.lower()
+        if low in ("1", "true"):
+            return 1
+        if low in ("0", "false"):
+            return 0
+        raise ConfigError(f"expected a boolean (0, 1, true or false), got {raw!r}", path=path, field=field)
+    if not _INT_RE.fullmatch(raw):
+        raise ConfigError(f"expected an integer written as digits (STONNE reads this key as an integer), "
+                          f"got {raw!r}", path=path, field=field)
+    value = int(raw)
+    if value < 0:
+        raise ConfigError(f"expected an integer >= 0, got {value}", path=path, field=field)
+    return value
 
 
 def parse_cfg_text(text: str, path: str | Path = "<text>") -> dict[str, dict[str, object]]:
-    """Parse .cfg text into ``{section: {key: value}}`` (only what the file states), checking names."""
+    """Parse .cfg text into ``{section: {key: value}}`` (only what the file states), checking names.
+
+    A section header or a key given twice is an error naming both lines (STONNE's reader would keep one
+    of them silently)."""
     out: dict[str, dict[str, object]] = {}
+    section_line: dict[str, int] = {}
+    key_line: dict[tuple[str, str], int] = {}
     section = ""
     for lineno, line in enumerate(text.splitlines(), 1):
         s = line.split("#", 1)[0].strip() if not line.strip().startswith("#") else ""
@@ -82,6 +102,11 @@ def parse_cfg_text(text: str, path: str | Path = "<text>") -> dict[str, dict[str
                 valid = ", ".join(f"[{k}]" for k in SCHEMA if k)
                 raise ConfigError(f"line {lineno}: unknown section [{section}]; valid sections: {valid}",
                                   path=path, field=f"[{section}]")
+            if section in section_line:
+                raise ConfigError(f"line {lineno}: section [{section}] appears twice (lines "
+                                  f"{section_line[section]} and {lineno}); give each section once",
+                                  path=path, field=f"[{section}]")
+            section_line[section] = lineno
             out.setdefault(section, {})
             continue
         if "=" not in s:
@@ -93,8 +118,31 @@ def parse_cfg_text(text: str, path: str | Path = "<text>") -> dict[str, dict[str
             valid = ", ".join(SCHEMA[section])
             raise ConfigError(f"line {lineno}: unknown key {key!r}; valid keys here: {valid}",
                               path=path, field=field)
-        out.setdefault(section, {})[key] = _parse_value(raw, path, field, (section, key) in _STRING_KEYS)
+        if (section, key) in key_line:
+            raise ConfigError(f"line {lineno}: key {key!r} given twice (lines {key_line[(section, key)]} and "
+                              f"{lineno}); give it once", path=path, field=field)
+        key_line[(section, key)] = lineno
+        try:
+            value = _parse_value(raw, path, field, (section, key) in _STRING_KEYS, (section, key) in _BOOL_KEYS)
+        except ConfigError as exc:
+            raise ConfigError(f"line {lineno}: {exc.detail}", path=path, field=field) from None
+        out.setdefault(section, {})[key] = value
     return out
+
+
+def _int_of(value, path, field: str, lo: int = 0) -> int:
+    """``value`` as an int (an int, or a string of digits), else a ConfigError naming the field."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        v = value
+    elif isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
+        v = int(value.strip())
+    else:
+        raise ConfigError(f"expected an integer, got {value!r}", path=path, field=field)
+    if v < lo:
+        raise ConfigError(f"expected an integer >= {lo}, got {v}", path=path, field=field)
+    return v
 
 
 def config_from_sections(sections: dict[str, dict[str, object]], path: str | Path = "<text>",
@@ -111,16 +159,23 @@ def config_from_sections(sections: dict[str, dict[str, object]], path: str | Pat
             else:
                 extra.setdefault(section, {})[key] = value
     defaults = {f: SCHEMA[s][k] for (s, k), f in _CORE.items()}
+    where = {f: f"[{s}] {k}" for (s, k), f in _CORE.items()}
     ms_type = str(core.get("ms_type", defaults["ms_type"]))
-    rows, cols = int(core.get("ms_rows", 0)), int(core.get("ms_cols", 0))
+    rows = _int_of(core.get("ms_rows", 0), path, where["ms_rows"])
+    cols = _int_of(core.get("ms_cols", 0), path, where["ms_cols"])
     if "ms_size" not in core and ms_type == "OS_MESH" and rows and cols:
         core["ms_size"] = rows * cols  # STONNE's mesh configs give rows and cols only
     vals = {**defaults, **core}
+    ints = {k: _int_of(vals[k], path, where[k]) for k in ("ms_size", "dn_bw", "rn_bw")}
+    ab = _int_of(vals["accumulation_buffer"], path, where["accumulation_buffer"])
+    if ab not in (0, 1):
+        raise ConfigError(f"expected a boolean (0, 1, true or false), got {ab}", path=path,
+                          field=where["accumulation_buffer"])
     try:  # AcceleratorConfig applies the one rule set (plumsim.accel.rules); name the file
         return AcceleratorConfig(
             controller_type=str(vals["controller_type"]), ms_type=ms_type, rn_type=str(vals["rn_type"]),
-            ms_size=int(vals["ms_size"]), dn_bw=int(vals["dn_bw"]), rn_bw=int(vals["rn_bw"]),
-            ms_rows=rows, ms_cols=cols, accumulation_buffer=bool(int(vals["accumulation_buffer"])),
+            ms_size=ints["ms_size"], dn_bw=ints["dn_bw"], rn_bw=ints["rn_bw"],
+            ms_rows=rows, ms_cols=cols, accumulation_buffer=bool(ab),
             name=name, extra=extra)
     except ConfigError as exc:
         raise ConfigError(exc.detail, path=path, field=exc.field) from None
@@ -138,8 +193,10 @@ def load_config(path: str | Path) -> AcceleratorConfig:
     if not p.is_file():
         raise ConfigError("accelerator config file not found", path=p)
     try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a text file (byte {exc.start}: {exc.reason})", path=p) from None
+    except OSError as exc:
         raise ConfigError(f"cannot read: {exc}", path=p) from None
     return config_from_sections(parse_cfg_text(text, p), p, name=p.stem)
 
@@ -201,7 +258,10 @@ def load_tile(spec: str, source: str | Path | None = None) -> dict[str, int]:
     if "=" not in spec or p.is_file():
         if not p.is_file():
             raise ConfigError("tile file not found (or give T_R=..,T_S=.. inline)", path=p)
-        text, source = p.read_text(), p
+        try:
+            text, source = p.read_text(encoding="utf-8"), p
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the tile file: {exc}", path=p) from None
     out: dict[str, int] = {}
     for part in text.replace("\n", ",").split(","):
         part = part.split("#", 1)[0].strip()
@@ -219,8 +279,9 @@ def load_tile(spec: str, source: str | Path | None = None) -> dict[str, int]:
         allowed = CONV_TILE_KEYS + ("T_M",)
         if k not in allowed:
             raise ConfigError(f"unknown tile key {k!r}; allowed: {', '.join(allowed)}", path=source, field=k)
-        try:
-            out[k] = int(v.strip('"'))
-        except ValueError:
-            raise ConfigError(f"{k}={v!r} is not an integer", path=source, field=k) from None
+        if k in out:
+            raise ConfigError(f"{k} given twice", path=source, field=k)
+        if not _INT_RE.fullmatch(v.strip('"').strip()):
+            raise ConfigError(f"{k}={v!r} is not an integer", path=source, field=k)
+        out[k] = int(v.strip('"'))
     return out
