@@ -7,8 +7,13 @@ Two tables ship as package data (``plumsim/data/energy/``):
 * ``horowitz45``: pJ, Horowitz ISSCC 2014 45 nm, scaled to the operand bit widths (see the file's header
   and :func:`_resolve_model`).
 
-Users pass their own file: a YAML in the same layout, or a STONNE-style text table of
-``COMPONENT ACTION VALUE`` lines (unit "STONNE units"). Every problem raises
+Users pass their own file: a YAML in the same layout, or a text table (unit "STONNE units"): STONNE's
+own ``energy_model.txt`` unchanged (``COMPONENT AREA=a STATIC=s ACTION=e ...`` lines), or one
+``COMPONENT ACTION VALUE`` per line. STONNE's table prices no metadata, so a text table without ``INDEX``
+gets the shipped ``stonne`` table's assumption (INDEX.READ = GLOBALBUFFER.READ / 8, said in its sources).
+Every number must be finite and >= 0; a key, component/action or curve point given twice, a curve with
+fewer points than its model needs, a string, list or boolean where a number belongs, or a file that is
+not text is refused. Every problem raises
 :class:`~plumsim.errors.EnergyTableError` naming the file, the component/action and what is valid.
 numpy/pandas/yaml only.
 """
@@ -131,79 +136,178 @@ def load_energy_table(name_or_path: str | Path = "stonne", **bitwidths) -> Energ
         if k not in BITWIDTH_KEYS:
             raise EnergyTableError(f"unknown bit-width option {k!r}; valid: {', '.join(BITWIDTH_KEYS)}",
                                    path=path, field=k)
-    text = path.read_text()
     if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+        from plumsim.workload.yamlload import read_yaml
 
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise EnergyTableError(f"not valid YAML ({exc})".replace("\n", " "), path=path) from None
-        return _from_doc(doc, path, bitwidths)
+        return _from_doc(read_yaml(path, EnergyTableError), path, bitwidths)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EnergyTableError(f"not a text file: byte {exc.start} is not UTF-8 ({exc.reason}); expected a "
+                               "YAML table or STONNE's text table", path=path) from None
+    except OSError as exc:
+        raise EnergyTableError(f"cannot read: {exc.strerror or exc}", path=path) from None
     return _from_stonne_text(text, path)
 
 
 def _from_stonne_text(text: str, path: Path) -> EnergyTable:
-    """STONNE's own ``COMPONENT ACTION VALUE`` lines (``#`` comments); unit "STONNE units"."""
+    """A text table, unit "STONNE units", in either layout (``#`` comments, blank lines ignored):
+
+    * STONNE's own (``stonne/energy_tables/energy_model.txt``, read by its ``calculate_energy.py``): one
+      line per component, ``COMPONENT AREA=a STATIC=s ACTION=e ...``;
+    * one number per line: ``COMPONENT ACTION VALUE``.
+
+    A component/action given twice is refused with both line numbers."""
     comps: dict = {}
+    seen: dict = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.split()
-        if len(parts) != 3:
-            raise EnergyTableError(f"line {lineno}: expected 'COMPONENT ACTION VALUE', got {line!r}",
-                                   path=path)
-        comp, action, value = parts
-        entry = comps.setdefault(comp, {"actions": {}})
-        if action in ("AREA", "STATIC"):
-            entry[action] = value
+        if len(parts) >= 2 and all("=" in p for p in parts[1:]):   # STONNE: COMPONENT KEY=VALUE ...
+            comp = parts[0]
+            pairs = []
+            for tok in parts[1:]:
+                action, _, value = tok.partition("=")
+                if not action or not value:
+                    raise EnergyTableError(f"line {lineno}: expected ACTION=VALUE, got {tok!r}", path=path,
+                                           field=comp)
+                pairs.append((action, value))
+        elif len(parts) == 3 and "=" not in line:
+            comp, action, value = parts
+            pairs = [(action, value)]
         else:
-            entry["actions"][action] = value
+            raise EnergyTableError(f"line {lineno}: expected 'COMPONENT ACTION=VALUE ...' (STONNE's "
+                                   f"energy_model.txt) or 'COMPONENT ACTION VALUE', got {line!r}", path=path)
+        entry = comps.setdefault(comp, {"actions": {}})
+        for action, value in pairs:
+            where = f"{comp}.{action}"
+            if where in seen:
+                raise EnergyTableError(f"line {lineno}: {where} is given twice (lines {seen[where]} and "
+                                       f"{lineno}); give it once", path=path, field=where)
+            seen[where] = lineno
+            try:
+                v = _number(value, path, where, text=True)
+            except EnergyTableError as exc:
+                raise EnergyTableError(f"line {lineno}: {exc.detail}", path=path, field=where) from None
+            if action in ("AREA", "STATIC"):
+                entry[action] = v
+            else:
+                entry["actions"][action] = v
+    if not comps:
+        raise EnergyTableError("no entries: expected STONNE's 'COMPONENT ACTION=VALUE ...' lines or "
+                               "'COMPONENT ACTION VALUE' lines", path=path)
+    # STONNE prices no metadata: the repetition-aware dataflows' index reads get the shipped `stonne`
+    # table's assumption (an index bit = 1/8 of a global-buffer element read), said in the sources
+    gb_read = comps.get("GLOBALBUFFER", {}).get("actions", {}).get("READ")
+    if "INDEX" not in comps and gb_read is not None:
+        why = f"plumsim assumption (not in {path.name}): GLOBALBUFFER READ / 8 bits, as the shipped stonne table"
+        comps["INDEX"] = {"AREA": {"value": 0, "source": why}, "STATIC": {"value": 0, "source": why},
+                          "actions": {"READ": {"value": gb_read / 8, "source": why}}}
+    if "WEIGHT_STORAGE" not in comps:
+        why = "plumsim: WEIGHT_STORAGE.BITS reports capacity; it costs no energy per se"
+        comps["WEIGHT_STORAGE"] = {"AREA": {"value": 0, "source": why}, "STATIC": {"value": 0, "source": why},
+                                   "actions": {"BITS": {"value": 0, "source": why}}}
     doc = {"name": path.stem, "unit": "STONNE units", "area_unit": "STONNE area units",
            "source": f"STONNE-format table {path.name}", "components": comps}
     return _from_doc(doc, path, {})
 
 
-def _number(value, path, where) -> float:
+def _number(value, path, where, text: bool = False) -> float:
+    """A finite number >= 0 (a YAML number; a numeric string only from a text table)."""
+    if isinstance(value, bool) or isinstance(value, (list, dict, tuple)) or value is None or (
+            isinstance(value, str) and not text):
+        kind = {bool: "a boolean", list: "a list", dict: "a mapping", tuple: "a list", str: "a string",
+                type(None): "empty"}[type(value)]
+        raise EnergyTableError(f"value {value!r} is not a number ({kind}); expected a number >= 0",
+                               path=path, field=where)
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise EnergyTableError(f"value {value!r} is not a number", path=path, field=where) from None
     if not math.isfinite(v) or v < 0:
-        raise EnergyTableError(f"value {v} is not allowed; energies and areas are finite and >= 0",
+        raise EnergyTableError(f"value {value!r} is not allowed; energies and areas are finite and >= 0",
                                path=path, field=where)
     return v
 
 
+def _count(bw: dict, key: str, default, lo: int, hi: int | None, path) -> int:
+    v = bw.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        allowed = f"an integer {lo}-{hi}" if hi is not None else f"an integer >= {lo}"
+        raise EnergyTableError(f"{key}={v!r}; allowed: {allowed}", path=path, field=key)
+    return v
+
+
 def _bitwidths(doc: dict, given: dict, path) -> dict:
-    bw = dict(doc.get("defaults") or {})
+    defaults = doc.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise EnergyTableError(f"expected a mapping of {', '.join(BITWIDTH_KEYS)}, got {defaults!r}", path=path,
+                               field="defaults")
+    for k in defaults:
+        if k not in BITWIDTH_KEYS:
+            raise EnergyTableError(f"unknown bit-width option {k!r}; valid: {', '.join(BITWIDTH_KEYS)}",
+                                   path=path, field=f"defaults.{k}")
+    bw = dict(defaults)
     bw.update(given)
-    out = {}
-    wb = bw.get("weight_bits", 8)
-    if not isinstance(wb, int) or not 1 <= wb <= 32:
-        raise EnergyTableError(f"weight_bits={wb!r}; allowed: an integer 1-32", path=path, field="weight_bits")
-    out["weight_bits"] = wb
-    act = str(bw.get("activation", "int8"))
-    if act not in ACTIVATIONS:
+    out = {"weight_bits": _count(bw, "weight_bits", 8, 1, 32, path)}
+    act = bw.get("activation", "int8")
+    if not isinstance(act, str) or act not in ACTIVATIONS:
         raise EnergyTableError(f"activation={act!r}; allowed: {', '.join(ACTIVATIONS)}", path=path,
                                field="activation")
     out["activation"] = act
     kind = ACTIVATIONS[act][0]
     acc = bw.get("accumulator_bits", 32)
-    if not isinstance(acc, int) or not 1 <= acc <= 64 or (kind == "fp" and acc not in (16, 32)):
+    if isinstance(acc, bool) or not isinstance(acc, int) or not 1 <= acc <= 64 or (kind == "fp" and acc not in (16, 32)):
         allowed = "16 or 32 (fp activations)" if kind == "fp" else "an integer 1-64"
         raise EnergyTableError(f"accumulator_bits={acc!r}; allowed: {allowed}", path=path,
                                field="accumulator_bits")
     out["accumulator_bits"] = acc
     kb = bw.get("buffer_kb", 32)
-    if not isinstance(kb, (int, float)) or not kb > 0:
-        raise EnergyTableError(f"buffer_kb={kb!r}; allowed: a positive number", path=path, field="buffer_kb")
+    if isinstance(kb, bool) or not isinstance(kb, (int, float)) or not math.isfinite(kb) or not kb > 0:
+        raise EnergyTableError(f"buffer_kb={kb!r}; allowed: a finite positive number", path=path,
+                               field="buffer_kb")
     out["buffer_kb"] = kb
-    ib = bw.get("index_bits", 1)
-    if not isinstance(ib, int) or ib < 1:
-        raise EnergyTableError(f"index_bits={ib!r}; allowed: an integer >= 1", path=path, field="index_bits")
-    out["index_bits"] = ib
+    out["index_bits"] = _count(bw, "index_bits", 1, 1, None, path)
+    return out
+
+
+#: published-point curves the scaling models read, and the fewest points each needs (a straight line
+#: or a power law needs two; the fp figures are looked up at the width asked for)
+CURVES = {"add_int": 2, "mult_int": 2, "sram_64bit_kb": 2, "add_fp": 1, "mult_fp": 1}
+
+
+def _points(doc: dict, path) -> dict:
+    """``points``: {name: {x: y}}, every y a finite number >= 0; for the :data:`CURVES`, every x a finite
+    number > 0, no x twice, at least the points the curve needs (and y > 0 for the log-log SRAM curve)."""
+    raw = doc.get("points") or {}
+    if not isinstance(raw, dict):
+        raise EnergyTableError(f"expected a mapping of published points, got {raw!r}", path=path, field="points")
+    out = {}
+    for name, pts in raw.items():
+        where = f"points.{name}"
+        if not isinstance(pts, dict) or not pts:
+            raise EnergyTableError(f"expected a mapping of x: energy, got {pts!r}", path=path, field=where)
+        if name not in CURVES:
+            out[name] = {k: _number(v, path, f"{where}.{k}") for k, v in pts.items()}
+            continue
+        curve: dict = {}
+        for k, v in pts.items():
+            if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
+                raise EnergyTableError(f"x = {k!r} is not allowed; a curve's x is a finite number > 0",
+                                       path=path, field=f"{where}.{k}")
+            y = _number(v, path, f"{where}.{k}")
+            if name == "sram_64bit_kb" and y <= 0:
+                raise EnergyTableError(f"energy {v!r} at {k} KB: the log-log SRAM curve needs energies > 0",
+                                       path=path, field=f"{where}.{k}")
+            if float(k) in curve:
+                raise EnergyTableError(f"the point at x = {k!r} is given twice", path=path, field=f"{where}.{k}")
+            curve[float(k)] = y
+        if len(curve) < CURVES[name]:
+            raise EnergyTableError(f"{len(curve)} point(s); this curve needs at least {CURVES[name]} (a straight "
+                                   "line or power law through two published points)", path=path, field=where)
+        out[name] = curve
     return out
 
 
@@ -230,27 +334,37 @@ def _resolve_model(spec: dict, points: dict, bw: dict, path, where) -> float:
     model = spec.get("model")
     kind, abits = ACTIVATIONS[bw["activation"]]
     need = {"add": ("add_int", "add_fp"), "mult": ("mult_int", "mult_fp"), "sram": ("sram_64bit_kb",)}
-    if model not in need:
+    unknown = [k for k in spec if k not in ("model", "width", "times", "source")]
+    if unknown:
+        raise EnergyTableError(f"unknown key {unknown[0]!r}; a modelled action has model, width, times, source",
+                               path=path, field=where)
+    if not isinstance(model, str) or model not in need:
         raise EnergyTableError(f"unknown model {model!r}; allowed: {', '.join(need)}", path=path, field=where)
     for p in need[model]:
         if p not in points:
             raise EnergyTableError(f"model {model!r} needs published points '{p}' under 'points'",
                                    path=path, field=where)
     times = _number(spec.get("times", 1), path, where + ".times")
+    if kind == "fp":
+        curve, width_needed = ("add_fp", bw["accumulator_bits"]) if model == "add" else ("mult_fp", abits)
+        if model in ("add", "mult") and float(width_needed) not in points[curve]:
+            raise EnergyTableError(f"model {model!r} for {bw['activation']} needs the published point at "
+                                   f"{width_needed} bits under 'points.{curve}' (has: "
+                                   f"{', '.join(f'{k:g}' for k in points[curve])})", path=path, field=where)
     if model == "add":
         if kind == "fp":
-            return times * float(points["add_fp"][bw["accumulator_bits"]])
+            return times * float(points["add_fp"][float(bw["accumulator_bits"])])
         return times * _interp_linear(points["add_int"], bw["accumulator_bits"])
     if model == "mult":
         if kind == "fp":  # the integer weight is applied to an fp activation in an fp multiplier
-            return times * float(points["mult_fp"][abits])
+            return times * float(points["mult_fp"][float(abits)])
         # integer: linear in the operand-width product through (8*8, 0.2) and (32*32, 3.1)
-        prod = {int(k) ** 2: v for k, v in points["mult_int"].items()}
+        prod = {float(k) ** 2: v for k, v in points["mult_int"].items()}
         return times * _interp_linear(prod, bw["weight_bits"] * abits)
     width = spec.get("width", "activation")
     bits = {"weight": bw["weight_bits"], "activation": abits, "accumulator": bw["accumulator_bits"],
             "index": bw["index_bits"]}
-    if width not in bits:
+    if not isinstance(width, str) or width not in bits:
         raise EnergyTableError(f"unknown width {width!r}; allowed: {', '.join(bits)}", path=path, field=where)
     return times * _interp_loglog(points["sram_64bit_kb"], bw["buffer_kb"]) * bits[width] / 64.0
 
@@ -261,10 +375,10 @@ def _from_doc(doc, path: Path, given_bw: dict) -> EnergyTable:
     unit = doc.get("unit")
     if unit not in UNITS:
         raise EnergyTableError(f"unknown unit {unit!r}; allowed: {', '.join(UNITS)}", path=path, field="unit")
-    points = doc.get("points") or {}
+    points = _points(doc, path)
     uses_models = any(isinstance(v, dict) and "model" in v
                       for c in doc["components"].values() if isinstance(c, dict)
-                      for v in (c.get("actions") or {}).values())
+                      for v in (c.get("actions") if isinstance(c.get("actions"), dict) else {}).values())
     bw = _bitwidths(doc, given_bw, path) if uses_models else {}
     table_source = str(doc.get("source", ""))
     dynamic, static, area, sources = {}, {}, {}, {}
@@ -280,6 +394,13 @@ def _from_doc(doc, path: Path, given_bw: dict) -> EnergyTable:
                 raise EnergyTableError(f"missing {key} (per instance); give 0 if none", path=path,
                                        field=f"{comp}.{key}")
         actions = entry.get("actions") or {}
+        if not isinstance(actions, dict):
+            raise EnergyTableError(f"expected a mapping of action: energy, got {actions!r}", path=path,
+                                   field=f"{comp}.actions")
+        unknown = [k for k in entry if k not in ("AREA", "STATIC", "actions")]
+        if unknown:
+            raise EnergyTableError(f"unknown key {unknown[0]!r}; a component has AREA, STATIC, actions",
+                                   path=path, field=f"{comp}.{unknown[0]}")
         for action in REQUIRED.get(comp, ()) + OPTIONAL.get(comp, ()):
             if action not in actions:
                 raise EnergyTableError(f"missing action {action}; {comp} needs: {', '.join(allowed)}",
@@ -296,6 +417,10 @@ def _from_doc(doc, path: Path, given_bw: dict) -> EnergyTable:
                 if "model" in raw:
                     v = _resolve_model(raw, points, bw, path, where)
                 elif "value" in raw:
+                    bad = [k for k in raw if k not in ("value", "source")]
+                    if bad:
+                        raise EnergyTableError(f"unknown key {bad[0]!r}; a value entry has value, source",
+                                               path=path, field=where)
                     v = _number(raw["value"], path, where)
                 else:
                     raise EnergyTableError("expected a number, {value: ...} or {model: ...}", path=path,
@@ -314,7 +439,8 @@ def _from_doc(doc, path: Path, given_bw: dict) -> EnergyTable:
             raise EnergyTableError(f"missing component {comp} (actions {', '.join(acts)})", path=path,
                                    field=comp)
     unpriced = doc.get("not_priced") or []
-    if not isinstance(unpriced, list) or any(c not in doc["components"] for c in unpriced):
+    if not isinstance(unpriced, list) or any(not isinstance(c, str) or c not in doc["components"]
+                                             for c in unpriced):
         raise EnergyTableError(f"not_priced must list components of this table, got {unpriced!r}", path=path,
                                field="not_priced")
     for c in unpriced:
