@@ -49,11 +49,23 @@ def lower(model, example_input=None, *, schemes=None, input_shape=None, rtol: fl
     (atomically). Returns the Workload; ``workload.stats()`` and each ``layer.detection`` describe it.
     """
     from plumsim.workload.detect import DEFAULT_RTOL
-    from plumsim.workload.lowering import lower as _lower
 
-    wl = _lower(model, example_input, schemes=schemes, input_shape=input_shape,
-                rtol=DEFAULT_RTOL if rtol is None else rtol, batch=batch, input_samples=input_samples, seed=seed,
-                name=name)
+    rtol = DEFAULT_RTOL if rtol is None else rtol
+    if isinstance(model, (str, Path)) and not Path(model).exists():
+        from plumsim.errors import WorkloadError
+        from plumsim.workload.calls import SUPPORTED_INPUTS
+
+        raise WorkloadError(f"not found; plumsim lower takes {SUPPORTED_INPUTS}", path=model)
+    if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx" and Path(model).is_file():
+        from plumsim.workload.calls import parse_input_shape
+        from plumsim.workload.onnx_import import lower_onnx  # an ONNX file needs no torch
+
+        wl = lower_onnx(model, schemes=schemes, input_shape=parse_input_shape(input_shape), rtol=rtol, name=name)
+    else:
+        from plumsim.workload.lowering import lower as _lower
+
+        wl = _lower(model, example_input, schemes=schemes, input_shape=input_shape, rtol=rtol, batch=batch,
+                    input_samples=input_samples, seed=seed, name=name)
     if out is not None:
         wl.save(out)
     return wl

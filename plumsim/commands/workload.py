@@ -148,9 +148,9 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_lower(args) -> int:
+    from plumsim.api import lower
     from plumsim.errors import WorkloadError
     from plumsim.workload.detect import DEFAULT_RTOL
-    from plumsim.workload.lowering import lower
 
     if args.batch < 1:
         raise WorkloadError(f"must be >= 1, got {args.batch}", field="--batch")
@@ -159,6 +159,6 @@ def _cmd_lower(args) -> int:
     rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
     wl = lower(args.checkpoint, schemes=args.scheme, input_shape=args.input_shape, rtol=rtol, batch=args.batch,
                input_samples=args.input_samples, seed=args.seed, name=args.name)
-    out = wl.save(args.out)
+    out = wl.save(args.out)  # only after the whole model lowered: an error leaves nothing behind
     _print(wl, args.format, title=f"workload {wl.name} -> {out}", detection=True)
     return 0

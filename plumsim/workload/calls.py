@@ -19,6 +19,9 @@ from plumsim.workload.layer import Layer, LayerShape
 from plumsim.workload.schemes import region_sign
 
 AUTO = "auto"
+#: what ``plumsim lower`` / :func:`plumsim.lower` take as a path
+SUPPORTED_INPUTS = ("a plumsim checkpoint folder (written by `plumsim train`), an ONNX file (.onnx) or a "
+                    "torch.export archive (.pt2, written by torch.export.save)")
 
 
 @dataclass
@@ -173,3 +176,17 @@ def scheme_summary(layers) -> str:
 def detection_meta(overrides: dict, rtol: float) -> dict:
     """What a lowered workload's meta records about detection: the tolerance and the overrides given."""
     return {"detection": {"rtol": float(rtol), "overrides": dict(overrides)}}
+
+
+def parse_input_shape(value) -> tuple[int, ...] | None:
+    """``"1,3,32,32"`` or a sequence of ints -> a tuple of positive ints (None stays None)."""
+    if value is None:
+        return None
+    try:
+        dims = tuple(int(v) for v in (value.split(",") if isinstance(value, str) else value))
+    except (TypeError, ValueError):
+        raise WorkloadError(f"expected comma-separated integers like 1,3,32,32, got {value!r}",
+                            field="--input-shape") from None
+    if not dims or any(d < 1 for d in dims):
+        raise WorkloadError(f"every dimension must be >= 1, got {value!r}", field="--input-shape")
+    return dims

@@ -34,13 +34,11 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from plumsim.errors import PlumsimError, WorkloadError
-from plumsim.workload.calls import (LayerCall, detection_meta, layers_from_calls, parse_scheme_overrides,
-                                   scheme_summary)
+from plumsim.workload.calls import (SUPPORTED_INPUTS, LayerCall, detection_meta, layers_from_calls, parse_input_shape,
+                                   parse_scheme_overrides, scheme_summary)
 from plumsim.workload.detect import DEFAULT_RTOL
 from plumsim.workload.format import Workload
 
-SUPPORTED_INPUTS = ("a plumsim checkpoint folder (written by `plumsim train`), an ONNX file (.onnx) or a "
-                    "torch.export archive (.pt2, written by torch.export.save)")
 _UNSUPPORTED_FUNCS = {torch.conv1d: "conv1d", torch.conv3d: "conv3d", torch.conv_transpose1d: "conv_transpose1d",
                       torch.conv_transpose2d: "conv_transpose2d", torch.conv_transpose3d: "conv_transpose3d"}
 
@@ -260,20 +258,6 @@ def capture_module(model: nn.Module, example_input, *, input_samples: int = 0, m
     not_called = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
                   and n not in called_modules]
     return calls, not_called
-
-
-def parse_input_shape(value) -> tuple[int, ...] | None:
-    """``"1,3,32,32"`` or a sequence of ints -> a tuple of positive ints (None stays None)."""
-    if value is None:
-        return None
-    try:
-        dims = tuple(int(v) for v in (value.split(",") if isinstance(value, str) else value))
-    except (TypeError, ValueError):
-        raise WorkloadError(f"expected comma-separated integers like 1,3,32,32, got {value!r}",
-                            field="--input-shape") from None
-    if not dims or any(d < 1 for d in dims):
-        raise WorkloadError(f"every dimension must be >= 1, got {value!r}", field="--input-shape")
-    return dims
 
 
 def lower(model_or_path, example_input=None, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RTOL,
