@@ -41,7 +41,7 @@ from dataclasses import replace
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.lru import LRUMemo
+from plumsim.accel.lru import LRUMemo, weights_key
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
@@ -99,10 +99,17 @@ _LAYERS = LRUMemo(max_items=512)
 
 
 def _derived(layer, what: str):
-    from plumsim.accel.sigma import weights_fingerprint
-
-    key = (weights_fingerprint(layer), layer.name, what)
+    key = (weights_key(layer), layer.name, what)
     return _LAYERS.get_or_compute(key, lambda: _build(layer, what))
+
+
+def _frozen_layer(layer):
+    """The derived layer with its arrays read-only (it is cached and shared; and frozen arrays are keyed
+    in O(1) by :func:`plumsim.accel.lru.weights_key`)."""
+    for arr in (layer.codes, layer.scale, layer.sign):
+        if isinstance(arr, np.ndarray):
+            arr.flags.writeable = False
+    return layer
 
 
 def _build(layer, what: str):
@@ -110,8 +117,8 @@ def _build(layer, what: str):
     s = layer.shape
     if what == "all_nonzero":
         occ = np.ones(codes.shape, dtype=np.int8)
-        return replace(layer, codes=occ, scale=np.ones(s.K, dtype=np.float32), weights=None,
-                       sign=np.ones(s.K, dtype=np.int8), scheme="occupancy")
+        return _frozen_layer(replace(layer, codes=occ, scale=np.ones(s.K, dtype=np.float32), weights=None,
+                                     sign=np.ones(s.K, dtype=np.int8), scheme="occupancy"))
     if what == "compressed":
         # per group, every filter compressed to its non-zeros, padded to the group's longest filter:
         # a dense array runs it as a linear layer of that reduction length over the layer's GEMM columns
@@ -121,10 +128,10 @@ def _build(layer, what: str):
             longest = int(np.count_nonzero(w, axis=1).max()) if w.size else 0
             shape = type(s)(N=s.N_gemm, G=1, C=max(longest, 1), K=s.K // s.G, R=1, S=1, X=1, Y=1)
             occ = np.ones((shape.K, shape.C, 1, 1), dtype=np.int8)
-            out.append((longest, replace(layer, kind="linear", shape=shape, codes=occ, weights=None,
-                                         scale=np.ones(shape.K, dtype=np.float32),
-                                         sign=np.ones(shape.K, dtype=np.int8), input_sample=None,
-                                         scheme="occupancy", name=f"{layer.name}[g{g}]")))
+            out.append((longest, _frozen_layer(replace(
+                layer, kind="linear", shape=shape, codes=occ, weights=None, scale=np.ones(shape.K, dtype=np.float32),
+                sign=np.ones(shape.K, dtype=np.int8), input_sample=None, scheme="occupancy",
+                name=f"{layer.name}[g{g}]"))))
         return out
     raise AssertionError(what)
 
@@ -164,7 +171,8 @@ def _timing(layer, config: AcceleratorConfig, dataflow: str, native: SimResult):
             return simulate_layer(full, config), "every weight placed", [(full, "dense")]
         return native, "the weights' bitmap", [(layer, "skip")]
     if dataflow in ("skip", "skip+repeat"):
-        return _compressed_timing(layer, config, native)
+        key = (weights_key(layer), layer.name, layer.shape, _machine(config))
+        return _COMPRESSED.get_or_compute(key, lambda: _compressed_timing(layer, config, native))
     return native, "dense mapping", [(layer, "dense")]
 
 
@@ -203,23 +211,23 @@ def _with_arithmetic(timing: SimResult, arith: dict, ref: dict | None) -> tuple[
     return c, key, wreads
 
 
-#: native results of the layers a sweep is working on, per (layer's weights array, name, machine): the
-#: four repetition dataflows of a layer all start from its native run
+#: native results and compressed-row timings of the layers a sweep is working on, per (layer's weights,
+#: name, machine): the four repetition dataflows of a layer all start from its native run, and skip and
+#: skip+repeat share one timing
 _NATIVE = LRUMemo(max_items=256)
+_COMPRESSED = LRUMemo(max_items=256)
+
+
+def _machine(config: AcceleratorConfig) -> tuple:
+    return (config.controller_type, config.ms_type, config.rn_type, config.ms_size, config.dn_bw,
+            config.rn_bw, config.ms_rows, config.ms_cols, bool(config.accumulation_buffer))
 
 
 def _native(layer, config: AcceleratorConfig) -> SimResult:
     from plumsim.accel.simulate import simulate_layer
 
-    arr = layer.codes if layer.codes is not None else layer.weights
-    machine = (config.controller_type, config.ms_type, config.rn_type, config.ms_size, config.dn_bw,
-               config.rn_bw, config.ms_rows, config.ms_cols, bool(config.accumulation_buffer))
-    a = np.asarray(arr)
-    edits = (int(np.count_nonzero(a)), float(np.abs(a).sum(dtype=np.float64)))  # weights changed in place
-    key = (id(arr), edits, layer.name, layer.shape, machine)
-    held, result = _NATIVE.get_or_compute(key, lambda: (arr, simulate_layer(layer, config)))
-    # the entry keeps its array alive, so its id is not reused while it is cached
-    return result if held is arr else simulate_layer(layer, config)
+    key = (weights_key(layer), layer.name, layer.shape, _machine(config))
+    return _NATIVE.get_or_compute(key, lambda: simulate_layer(layer, config))
 
 
 def simulate_dataflow(layer, config: AcceleratorConfig, dataflow: str = "native", *,

@@ -39,7 +39,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from plumsim.accel.lru import LRUMemo
+from plumsim.accel.lru import LRUMemo, weights_key
 
 MODES = ("dense", "skip", "repeat", "skip+repeat")
 FP_VALUE_BITS = 32
@@ -114,10 +114,8 @@ def layer_arithmetic(layer, mode: str, *, summerge: bool = True) -> dict:
     format), ``format`` (its name) and ``summerge_occupancy``: a layer whose non-zeros are the positions a
     SumMerge dataflow places on the multipliers (one shared window-sum row first in every group), or None
     when no group uses SumMerge. Cached per weights (bounded LRU)."""
-    from plumsim.accel.sigma import weights_fingerprint
-
     check_mode(mode)
-    key = (weights_fingerprint(layer), mode, bool(summerge))
+    key = (weights_key(layer), mode, bool(summerge))
     return _ARITH.get_or_compute(key, lambda: _arithmetic(layer, mode, summerge))
 
 
@@ -197,6 +195,7 @@ def _occupancy_layer(layer, occupancy: list) -> object:
         occupancy = [np.concatenate([o, np.zeros((top - o.shape[0], o.shape[1]), dtype=bool)]) for o in occupancy]
         K = top * s.G
     codes = np.concatenate(occupancy).astype(np.int8).reshape(K, cg, s.R, s.S)
+    codes.flags.writeable = False   # cached and shared; frozen arrays are keyed in O(1) (lru.weights_key)
     return replace(layer, shape=replace(s, K=K), codes=codes, weights=None, scheme="occupancy",
                    scale=np.ones(K, dtype=np.float32), sign=np.ones(K, dtype=np.int8),
                    name=f"{layer.name}[summerge]")

@@ -28,13 +28,13 @@ numpy only.
 from __future__ import annotations
 
 import math
-import zlib
 from collections import OrderedDict
 
 import numpy as np
 
 from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.lru import weights_key
 from plumsim.accel.result import SimResult
 from plumsim.accel.rules import check_config
 from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
@@ -341,19 +341,6 @@ def _empty_result(config: AcceleratorConfig) -> SimResult:
                            "reconfigurations": 0}, info={"controller": "SIGMA_SPARSE_GEMM"})
 
 
-def weights_fingerprint(layer) -> tuple:
-    """Key of a layer's weights: the array's id plus a cheap content fingerprint (shape, dtype, CRC-32 of
-    the bytes and their 64-bit word sum; ~0.7 ms for the largest ResNet-18 layer), so neither a new array
-    that reuses a freed id nor weights modified in place can hit a stale plan."""
-    arr = layer.codes if layer.codes is not None else layer.weights
-    src = np.ascontiguousarray(arr)
-    flat = src.view(np.uint8).ravel()
-    words = int(flat[:flat.size // 8 * 8].view(np.int64).sum()) if flat.size >= 8 else 0
-    s = layer.shape
-    return (id(arr), layer.codes is None, src.dtype.str, src.shape, s.G, s.N_gemm, zlib.crc32(flat),
-            words, int(flat[flat.size // 8 * 8:].sum()))
-
-
 # Bitmap plans of conv layers, per (weights, group, ms_size, dn_bw): a sweep grid repeats each
 # (ms_size, dn_bw) pair over other parameters (rn_bw, ...), which do not change the plan. LRU bounded by
 # the bytes of the per-iteration cost arrays.
@@ -471,7 +458,7 @@ def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
     else:
         sample = None
     dense_nnz = None
-    fp = weights_fingerprint(layer)
+    fp = weights_key(layer)
     for g in range(s.G):
         W = np.asarray(layer.code_matrix(g))
         _check_sigma(config, W)

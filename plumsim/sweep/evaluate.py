@@ -30,6 +30,10 @@ def _workload(path: str):
     wl = Workload.load(path)
     stats = []
     for lyr in wl.layers:
+        for arr in (lyr.codes, lyr.weights, lyr.scale, lyr.sign, lyr.input_sample):
+            while isinstance(arr, np.ndarray):  # read-only (views and bases): caches key them in O(1)
+                arr.flags.writeable = False
+                arr = arr.base
         st = layer_stats(lyr)
         st["weight_bits"] = min(32, layer_weight_bits(lyr))
         stats.append(st)
