@@ -22,6 +22,9 @@ def register(sub) -> None:
     p.add_argument("--chunk-points", type=int, default=None,
                    help="points (layer x config x mode) per task (default: automatic, <= 2000)")
     p.add_argument("--fresh", action="store_true", help="discard earlier results in --out and start over")
+    p.add_argument("--max-points", type=int, default=None, metavar="N",
+                   help="allow a grid of up to N points (configurations x workloads x modes; default: the "
+                   "grid's max_points, else 100000)")
     p.add_argument("--no-plots", action="store_true", help="skip the plots at the end")
     p.add_argument("--format", choices=("table", "json"), default="table", help="summary format")
     p.set_defaults(func=_sweep)
@@ -46,12 +49,19 @@ def _sweep(args: argparse.Namespace) -> int:
     from plumsim.commands._output import print_json
     from plumsim.sweep.runner import run_sweep
 
-    summary = run_sweep(args.grid, args.out, executor=args.executor, workers=args.workers,
+    grid = args.grid
+    if args.max_points is not None:
+        from plumsim.sweep.grid import load_grid
+
+        grid = load_grid(args.grid, max_points=args.max_points)
+    summary = run_sweep(grid, args.out, executor=args.executor, workers=args.workers,
                         scheduler=args.scheduler, fresh=args.fresh, chunk_points=args.chunk_points)
     if not args.no_plots:
         from plumsim.plots import plot_results
 
-        summary["plots"] = [str(p) for p in plot_results(summary["out"])]
+        # nothing changed (a finished sweep run again): figures newer than the table are kept, not redrawn
+        current = _current_plots(summary["out"]) if summary.get("unchanged") else None
+        summary["plots"] = current or [str(p) for p in plot_results(summary["out"])]
     if args.format == "json":
         print_json(summary)
     else:
@@ -66,6 +76,21 @@ def _sweep(args: argparse.Namespace) -> int:
         if summary.get("plots"):
             print(f"plots:   {summary['out']}/plots/")
     return 0
+
+
+def _current_plots(out) -> list[str] | None:
+    """The figure files of ``OUT/plots`` when every one was drawn after results.parquet was written, else
+    None: a finished sweep run again (nothing changed) then need not redraw them."""
+    from pathlib import Path
+
+    try:
+        table = (Path(out) / "results.parquet").stat().st_mtime
+        files = sorted(p for p in (Path(out) / "plots").iterdir() if p.is_file() and not p.name.startswith("."))
+        if files and all(p.stat().st_mtime >= table for p in files):
+            return [str(p) for p in files]
+    except OSError:
+        pass
+    return None
 
 
 def _plot(args: argparse.Namespace) -> int:

@@ -26,6 +26,13 @@ Grid file (relative paths are relative to the grid file)::
         seed: 0
         name: resnet18              # optional prefix of the workload names (default: the table's stem)
         accelerators: [sigma]       # optional: run on these accelerator labels only (default: all)
+    max_points: 200000              # optional: allow more than DEFAULT_MAX_POINTS (100,000) points
+
+The file is read strictly: a key given twice in one mapping is an error naming both lines (plain YAML
+keeps the last), and a file that is not UTF-8 text is refused. A grid's size (configurations x workloads x
+modes, from the axis and list lengths) is estimated before anything is expanded; above ``max_points``
+(default :data:`DEFAULT_MAX_POINTS`) the grid is refused with the estimate. Expansion and its duplicate
+checks are linear in the number of points.
 
 Structural errors (unknown key, missing file, wrong type) raise :class:`ConfigError` naming the grid file
 and the field. Axis *combinations* the hardware cannot have are decided by the one rule set
@@ -52,7 +59,10 @@ from plumsim.errors import ConfigError
 # native: the controller's STONNE-faithful model (MAERI dense, SIGMA sparse, TPU dense)
 MODES = ("native", "dense", "skip", "repeat", "skip+repeat")   # plumsim.accel.dataflow.DATAFLOWS
 DEFAULT_MODES = ("native", "dense", "skip", "repeat", "skip+repeat")
-TOP_KEYS = ("name", "energy_table", "modes", "accelerators", "workloads", "description")
+TOP_KEYS = ("name", "energy_table", "modes", "accelerators", "workloads", "description", "max_points")
+#: the most grid points (configuration x workload x mode runs) a grid may have unless it says more with
+#: ``max_points`` (or ``plumsim sweep --max-points``); the count is estimated before anything is expanded
+DEFAULT_MAX_POINTS = 100_000
 ACCEL_KEYS = ("label", "base", "axes")
 AXES = ("ms_size", "dn_bw", "rn_bw", "mesh", "accumulation_buffer", "tile_policy")
 TILE_POLICIES = ("auto",)
@@ -242,9 +252,12 @@ def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[
     _need(isinstance(entry, dict), "expected a mapping with 'base' and 'axes'", grid_path, where)
     _unknown_keys(entry, ACCEL_KEYS, grid_path, where + ".")
     _need("base" in entry, "missing 'base' (a STONNE .cfg)", grid_path, where + ".base")
+    _need(isinstance(entry["base"], str), f"bad base {entry['base']!r}; expected a path", grid_path, where + ".base")
     base_path = _resolve(str(entry["base"]), grid_path.parent)
     _need(base_path.is_file(), f"base config {base_path} does not exist", grid_path, where + ".base")
     base = loader(base_path)
+    _need(entry.get("label") is None or isinstance(entry["label"], str),
+          f"bad label {entry.get('label')!r}; expected a string", grid_path, where + ".label")
     label = str(entry.get("label") or base_path.stem)
     axes = entry.get("axes") or {}
     _need(isinstance(axes, dict), "expected a mapping of axis -> list of values", grid_path, where + ".axes")
@@ -362,6 +375,9 @@ def _expand_workloads(entries, grid_path: Path, known=()) -> list[WorkloadSpec]:
         _need(isinstance(e, dict), "expected a mapping with 'dir' or 'table'", grid_path, where)
         if "dir" in e:
             _unknown_keys(e, WORKLOAD_DIR_KEYS, grid_path, where + ".")
+            for key in ("dir", "name", "family"):
+                _need(e.get(key) is None or isinstance(e[key], str),
+                      f"bad {key} {e.get(key)!r}; expected a string", grid_path, f"{where}.{key}")
             d = _resolve(str(e["dir"]), grid_path.parent)
             _need(d.is_dir(), f"workload folder {d} does not exist", grid_path, where + ".dir")
             name = str(e.get("name") or d.name)
@@ -371,22 +387,27 @@ def _expand_workloads(entries, grid_path: Path, known=()) -> list[WorkloadSpec]:
         _need("table" in e, "needs 'dir' (a saved workload) or 'table' (a layer table YAML)",
               grid_path, where)
         _unknown_keys(e, WORKLOAD_TABLE_KEYS, grid_path, where + ".")
+        _need(isinstance(e["table"], str), f"bad table {e['table']!r}; expected a path", grid_path,
+              where + ".table")
         t = _resolve(str(e["table"]), grid_path.parent)
         _need(t.is_file(), f"layer table {t} does not exist", grid_path, where + ".table")
         schemes = _as_list(e.get("schemes", ["signed-binary"]), grid_path, where + ".schemes")
         for s in schemes:
-            _need(s in SCHEMES, f"unknown scheme {s!r}; valid: {', '.join(SCHEMES)}", grid_path,
+            _need(isinstance(s, str) and s in SCHEMES, f"unknown scheme {s!r}; valid: {', '.join(SCHEMES)}", grid_path,
                   where + ".schemes")
         dens = _as_list(e.get("densities", [None]), grid_path, where + ".densities")
         for d in dens:
             _need(d is None or (isinstance(d, (int, float)) and not isinstance(d, bool) and 0 < d <= 1),
                   f"bad density {d!r}; allowed: null or a number in (0, 1]", grid_path, where + ".densities")
         seed = e.get("seed", 0)
-        _need(isinstance(seed, int) and not isinstance(seed, bool), f"bad seed {seed!r}; expected an integer",
-              grid_path, where + ".seed")
+        _need(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
+              f"bad seed {seed!r}; expected an integer >= 0", grid_path, where + ".seed")
         pf = e.get("positive_fraction", 0.5)
-        _need(isinstance(pf, (int, float)) and 0 <= pf <= 1, f"bad positive_fraction {pf!r}; allowed 0..1",
-              grid_path, where + ".positive_fraction")
+        _need(isinstance(pf, (int, float)) and not isinstance(pf, bool) and 0 <= pf <= 1,
+              f"bad positive_fraction {pf!r}; allowed: a number 0..1", grid_path, where + ".positive_fraction")
+        for key in ("name", "family"):
+            _need(e.get(key) is None or isinstance(e[key], str), f"bad {key} {e.get(key)!r}; expected a string",
+                  grid_path, f"{where}.{key}")
         prefix = str(e.get("name") or t.stem)
         try:
             from plumsim.workload.synth import load_table
@@ -405,36 +426,84 @@ def _expand_workloads(entries, grid_path: Path, known=()) -> list[WorkloadSpec]:
                                         density=None if d is None else float(d), seed=int(seed),
                                         positive_fraction=float(pf),
                                         accelerators=_labels(e, grid_path, where, known)))
-    names = [w.name for w in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ConfigError(f"workload name {dup[0]!r} appears twice; give each entry a distinct 'name'",
-                          path=grid_path, field="workloads")
+    seen: set = set()
+    for w in out:  # linear: one set
+        if w.name in seen:
+            raise ConfigError(f"workload name {w.name!r} appears twice; give each entry a distinct 'name'",
+                              path=grid_path, field="workloads")
+        seen.add(w.name)
     return out
 
 
-def load_grid(path, config_loader=None) -> Grid:
+def load_grid(path, config_loader=None, max_points: int | None = None) -> Grid:
     """Read and validate a grid YAML file (see the module docstring). ``config_loader(path) ->
-    AcceleratorConfig`` defaults to :func:`plumsim.accel.cfg.load_config`."""
+    AcceleratorConfig`` defaults to :func:`plumsim.accel.cfg.load_config`. ``max_points`` overrides the
+    grid's own ``max_points`` and :data:`DEFAULT_MAX_POINTS`."""
+    from plumsim.workload.yamlload import read_yaml
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError("grid file does not exist", path=path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", path=path) from None
-    return grid_from_dict(raw, path, config_loader)
+    raw = read_yaml(path, ConfigError)
+    return grid_from_dict(raw, path, config_loader, max_points=max_points)
 
 
-def grid_from_dict(raw: dict, path, config_loader=None) -> Grid:
+def _n(v) -> int:
+    """Length of a list-valued field, 1 when it is not a list (its own check reports it later)."""
+    return len(v) if isinstance(v, list) and v else 1
+
+
+def estimate_points(raw: dict) -> tuple[int, int, int, int]:
+    """(points, configurations, workloads, modes) of a grid mapping, from the lengths of its lists alone
+    (nothing expanded, no file read): configurations = sum over accelerators of the product of their axis
+    lengths, workloads = 1 per ``dir`` entry and schemes x densities per ``table`` entry, points = their
+    product with the modes. An upper bound: invalid or duplicate combinations and ``accelerators:``
+    filters only remove points."""
+    n_cfg = 0
+    for entry in raw.get("accelerators") or [] if isinstance(raw.get("accelerators"), list) else []:
+        axes = entry.get("axes") if isinstance(entry, dict) else None
+        c = 1
+        for v in (axes.values() if isinstance(axes, dict) else ()):
+            c *= _n(v)
+        n_cfg += c
+    n_wl = 0
+    for e in raw.get("workloads") or [] if isinstance(raw.get("workloads"), list) else []:
+        if isinstance(e, dict) and "dir" not in e:
+            n_wl += _n(e.get("schemes")) * _n(e.get("densities"))
+        else:
+            n_wl += 1
+    n_modes = _n(raw.get("modes", list(DEFAULT_MODES)))
+    return max(n_cfg, 1) * max(n_wl, 1) * n_modes, n_cfg, n_wl, n_modes
+
+
+def check_size(raw: dict, path, max_points: int | None = None) -> int:
+    """Refuse a grid whose estimated point count (:func:`estimate_points`) exceeds ``max_points`` (else
+    the grid's ``max_points``, else :data:`DEFAULT_MAX_POINTS`); returns the estimate."""
+    field_name = "--max-points"
+    if max_points is None:
+        field_name = "max_points"
+        max_points = raw.get("max_points", DEFAULT_MAX_POINTS)
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+        raise ConfigError(f"bad max_points {max_points!r}; expected an integer >= 1", path=path, field=field_name)
+    points, n_cfg, n_wl, n_modes = estimate_points(raw)
+    if points > max_points:
+        raise ConfigError(f"the grid has about {points:,} points ({n_cfg:,} configurations x {n_wl:,} workloads x "
+                          f"{n_modes} modes), more than the limit of {max_points:,}; shrink the axes, or give "
+                          f"'max_points: {points}' in the grid (or plumsim sweep --max-points {points}) if you "
+                          "mean it", path=path, field="accelerators")
+    return points
+
+
+def grid_from_dict(raw: dict, path, config_loader=None, max_points: int | None = None) -> Grid:
     path = Path(path)
     if config_loader is None:
         from plumsim.accel.cfg import load_config as config_loader
     _need(isinstance(raw, dict), "expected a mapping at the top level", path, "(top)")
     _unknown_keys(raw, TOP_KEYS, path, "")
+    check_size(raw, path, max_points)
     modes = tuple(_as_list(raw.get("modes", list(DEFAULT_MODES)), path, "modes"))
     for m in modes:
-        _need(m in MODES, f"unknown mode {m!r}; valid: {', '.join(MODES)}", path, "modes")
+        _need(isinstance(m, str) and m in MODES, f"unknown mode {m!r}; valid: {', '.join(MODES)}", path, "modes")
     _need(len(set(modes)) == len(modes), "a mode is listed twice", path, "modes")
     table = raw.get("energy_table", "stonne")
     _need(isinstance(table, str) and table, f"bad energy_table {table!r}", path, "energy_table")
@@ -454,16 +523,19 @@ def grid_from_dict(raw: dict, path, config_loader=None) -> Grid:
         pts, bad = _expand_accel(entry, i, path, config_loader)
         accels += pts
         invalid += bad
-    ids = [a.config_id for a in accels]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
-    if dup:
-        raise ConfigError(f"configuration {dup[0]} appears twice; give the accelerators distinct labels",
-                          path=path, field="accelerators")
+    ids: set = set()
+    for a in accels:  # linear: one set
+        if a.config_id in ids:
+            raise ConfigError(f"configuration {a.config_id} appears twice; give the accelerators distinct labels",
+                              path=path, field="accelerators")
+        ids.add(a.config_id)
     if not accels:
         raise ConfigError(f"no valid configuration: all {len(invalid)} combinations are invalid:\n"
                           + "\n".join(f"  {b['config_id']}: {b['reason']}" for b in invalid) if invalid
                           else "no configuration", path=path, field="accelerators")
     labels = list(dict.fromkeys(a.label for a in accels)) + [b["accelerator"] for b in invalid]
     workloads = _expand_workloads(raw.get("workloads"), path, tuple(dict.fromkeys(labels)))
+    _need(raw.get("name") is None or isinstance(raw["name"], str), f"bad name {raw.get('name')!r}; expected a string",
+          path, "name")
     return Grid(name=str(raw.get("name") or path.stem), path=str(path), raw=raw, energy_table=table,
                 modes=modes, accels=accels, workloads=workloads, invalid=invalid)
