@@ -2,7 +2,9 @@
 
 Each sub-command lives in ``plumsim/commands/<name>.py`` and exposes ``register(subparsers)``, which adds
 its parser and sets ``func(args) -> int``. User errors (:class:`plumsim.errors.PlumsimError`) print one
-line and exit 2, no traceback. Nothing imports this module.
+line and exit 2; I/O failures (:class:`plumsim.errors.StorageError`, and any OSError a stage lets through:
+disk full, read-only, permission denied) print one line naming the path and the cause and exit 3. Never a
+traceback. Nothing imports this module.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib
 import sys
 
 from plumsim import __version__
-from plumsim.errors import PlumsimError
+from plumsim.errors import EXIT_USER, PlumsimError, StorageError
 
 # Order = order in `plumsim --help`. Modules are imported only to register their parsers; heavy
 # imports (torch, matplotlib, dask) happen inside each command's func.
@@ -50,14 +52,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except StorageError as exc:
+        _say(f"plumsim: error: {exc}")
+        return exc.exit_code
     except PlumsimError as exc:
         print(f"plumsim: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", EXIT_USER)
     except KeyboardInterrupt:
         print("plumsim: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `plumsim ... | head`
         return 0
+    except OSError as exc:  # an I/O failure no stage wrapped: still one line with the path and the cause
+        err = StorageError(None, exc, "read or write" if exc.filename is not None else "complete")
+        _say(f"plumsim: error: {err}")
+        return err.exit_code
+
+
+def _say(line: str) -> None:
+    """One line on stderr, flattened (an OS message or a path could hold a newline)."""
+    print(" ".join(str(line).splitlines()), file=sys.stderr)
 
 
 if __name__ == "__main__":

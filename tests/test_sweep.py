@@ -182,11 +182,13 @@ def test_resume_recomputes_only_missing_pairs(reference_run, tmp_path):
     assert s["pairs_computed"] == lost_pairs and s["pairs_resumed"] == s["pairs"] - lost_pairs
     assert "resuming" in log.getvalue()
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), ref)
-    # a finished sweep run again computes nothing and changes nothing
+    # a finished sweep run again computes nothing and changes nothing (not even the manifest: issue 16)
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
     s2 = run_sweep(p, out, workers=2, progress=False, log=io.StringIO())
-    assert s2["pairs_computed"] == 0
+    assert s2["pairs_computed"] == 0 and s2["unchanged"]
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), ref)
-    assert len(ResultStore(out).read_manifest()["runs"]) == 3
+    assert len(ResultStore(out).read_manifest()["runs"]) == 2
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before
 
 
 def test_sigkill_mid_sweep_then_resume(reference_run, tmp_path):

@@ -194,7 +194,9 @@ def _cmd_experiment(args) -> int:
         runs, summary = experiments.value_assignment(fractions=args.fractions, seeds=args.seeds,
                                                      epochs=args.epochs, data=args.data, model=args.model)
     if args.runs_csv:
-        runs.to_csv(args.runs_csv, index=False)
+        from plumsim.fileio import atomic_write_bytes
+
+        atomic_write_bytes(args.runs_csv, runs.to_csv(index=False).encode())  # whole file or none
     if args.format == "json":
         print_json({"experiment": args.experiment, "summary": summary.to_dict("records"),
                     "runs": runs.to_dict("records")})

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from plumsim import __version__
-from plumsim.errors import PlumsimError, WorkloadError
-from plumsim.fileio import fsync_dir
+from plumsim.errors import PlumsimError, StorageError, WorkloadError
+from plumsim.fileio import fsync_dir, make_dirs, remove_empty_dirs
 
 FORMAT = "plumsim-checkpoint"
 FORMAT_VERSION = 1
@@ -131,12 +131,12 @@ def save_checkpoint(path, model: torch.nn.Module, config: dict, extra_state: dic
         files[name] = data.encode() if isinstance(data, str) else bytes(data)
 
     parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
+    created = make_dirs(parent)  # StorageError naming the folder that cannot be made
     tag = uuid.uuid4().hex[:8]
     tmp = parent / f".{path.name}.tmp-{tag}"
     old = parent / f".{path.name}.old-{tag}"
-    tmp.mkdir()
     try:
+        tmp.mkdir()
         for name, data in files.items():
             _write_bytes(tmp / name, data)
         fsync_dir(tmp)
@@ -144,10 +144,13 @@ def save_checkpoint(path, model: torch.nn.Module, config: dict, extra_state: dic
             os.replace(path, old)
         os.replace(tmp, path)
         fsync_dir(parent)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not path.exists():
             os.replace(old, path)
+        remove_empty_dirs(created)
+        if isinstance(exc, OSError):  # disk full, read-only, no permission: one line naming the checkpoint
+            raise StorageError(path, exc) from exc
         raise
     shutil.rmtree(old, ignore_errors=True)
     return path

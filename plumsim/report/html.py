@@ -17,7 +17,8 @@ import pandas as pd
 import yaml
 
 from plumsim.plots import FIGURES
-from plumsim.sweep.store import INVALID_CSV, ResultStore, atomic_write_bytes, load_results
+from plumsim.fileio import atomic_write_if_changed
+from plumsim.sweep.store import INVALID_CSV, ResultStore, load_results
 
 CAPTIONS = {
     "energy_vs_density": "Energy per inference vs weight density of the quantized layers, per scheme.",
@@ -189,5 +190,5 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
                                                                columns=["package", "version"])))
     parts.append("</body></html>\n")
     out = Path(output) if output else results_dir / "report.html"
-    atomic_write_bytes(out, "".join(parts).encode("utf-8"))
+    atomic_write_if_changed(out, "".join(parts).encode("utf-8"))  # a same report is not rewritten
     return out

@@ -39,6 +39,7 @@ import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.errors import ConfigError, PlumsimError
+from plumsim.fileio import safe_child, staged_dir
 
 EXPORT_FORMAT = "plumsim-stonne-export"
 EXPORT_VERSION = 1
@@ -325,55 +326,52 @@ def export_workload(workload, config: AcceleratorConfig, out_dir: str | Path, *,
         keys.add(key)
         plans.append(plan_layer(layer, config, tile, index=i, key=key, skip_fp=skip_fp, linear_op=linear_op))
 
-    if force and (out / "out").is_dir():
-        import shutil
-
-        shutil.rmtree(out / "out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "out").mkdir(exist_ok=True)
-    (out / "accel.cfg").write_text(dump_config(config))
-    entries = []
-    for layer, plan in zip(layers, plans):
-        if not plan.runner:
-            continue
-        ldir = out / "layers" / plan.key
-        ldir.mkdir(parents=True, exist_ok=True)
-        w = layer.weight_tensor()
-        if layer.kind == "linear":
-            w = w.reshape(layer.shape.K, -1)
-        files = {"weight": f"layers/{plan.key}/weight.npy", "input": f"layers/{plan.key}/input.npy"}
-        np.save(ldir / "weight.npy", np.ascontiguousarray(w, dtype=np.float32))
-        np.save(ldir / "input.npy", layer_input(layer, seed, plan.index))
-        if not layer.is_fp:
-            for nm, arr, dt in (("codes", layer.codes, np.int8), ("scale", layer.scale, np.float32),
-                                ("sign", layer.sign, np.int8)):
-                np.save(ldir / f"{nm}.npy", np.asarray(arr, dtype=dt))
-                files[nm] = f"layers/{plan.key}/{nm}.npy"
-        if plan.tile is not None:
-            (out / "tiles").mkdir(exist_ok=True)
-            (out / "tiles" / f"{plan.key}.txt").write_text(_tile_text(plan))
-            files["tile"] = f"tiles/{plan.key}.txt"
-        e = {k: v for k, v in asdict(plan).items() if k != "reason"}
-        e.update(shape=layer.shape.as_dict(), files=files, command=plan.command, output_dir=f"out/{plan.key}")
-        entries.append(e)
-    skipped = [{"layer": p.name, "key": p.key, "index": p.index, "kind": p.kind, "scheme": p.scheme,
-                "controller": config.controller_type, "reason": p.reason} for p in plans if not p.runner]
-    with open(out / "skipped.csv", "w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=SKIPPED_COLUMNS, extrasaction="ignore")
-        wr.writeheader()
-        wr.writerows(skipped)
-    manifest = {"format": EXPORT_FORMAT, "format_version": EXPORT_VERSION, "workload": wname,
-                "workload_dir": workload_dir, "seed": int(seed),
-                "accel": {"file": "accel.cfg", "name": config.name, **config.as_dict()},
-                "input_rule": "float32 numpy.random.default_rng([seed, layer index]).standard_normal(shape)",
-                "layers": entries, "skipped": skipped}
-    sigma = [p for p in plans if p.runner == "torch_stonne"]
-    if sigma:
-        (out / "run_sigma.py").write_text(run_sigma_text())
-        (out / "run_sigma.py").chmod(0o755)
-    (out / "run.sh").write_text(run_sh_text(plans, wname, config))
-    (out / "run.sh").chmod(0o755)
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(out / "manifest.json")
+    # Built whole under a temporary name beside OUT and moved into place at the end (an earlier export is
+    # replaced with --force): a full or read-only disk leaves OUT as it was, never a half-written export;
+    # the error (StorageError) names the file and the cause.
+    with staged_dir(out, replace=force) as root:
+        (root / "out").mkdir()
+        (root / "accel.cfg").write_text(dump_config(config))
+        entries = []
+        for layer, plan in zip(layers, plans):
+            if not plan.runner:
+                continue
+            ldir = safe_child(root / "layers", plan.key, f"layers[{plan.index}].name", what="layer key")
+            ldir.mkdir(parents=True, exist_ok=True)
+            w = layer.weight_tensor()
+            if layer.kind == "linear":
+                w = w.reshape(layer.shape.K, -1)
+            files = {"weight": f"layers/{plan.key}/weight.npy", "input": f"layers/{plan.key}/input.npy"}
+            np.save(ldir / "weight.npy", np.ascontiguousarray(w, dtype=np.float32))
+            np.save(ldir / "input.npy", layer_input(layer, seed, plan.index))
+            if not layer.is_fp:
+                for nm, arr, dt in (("codes", layer.codes, np.int8), ("scale", layer.scale, np.float32),
+                                    ("sign", layer.sign, np.int8)):
+                    np.save(ldir / f"{nm}.npy", np.asarray(arr, dtype=dt))
+                    files[nm] = f"layers/{plan.key}/{nm}.npy"
+            if plan.tile is not None:
+                (root / "tiles").mkdir(exist_ok=True)
+                (root / "tiles" / f"{plan.key}.txt").write_text(_tile_text(plan))
+                files["tile"] = f"tiles/{plan.key}.txt"
+            e = {k: v for k, v in asdict(plan).items() if k != "reason"}
+            e.update(shape=layer.shape.as_dict(), files=files, command=plan.command, output_dir=f"out/{plan.key}")
+            entries.append(e)
+        skipped = [{"layer": p.name, "key": p.key, "index": p.index, "kind": p.kind, "scheme": p.scheme,
+                    "controller": config.controller_type, "reason": p.reason} for p in plans if not p.runner]
+        with open(root / "skipped.csv", "w", newline="") as fh:
+            wr = csv.DictWriter(fh, fieldnames=SKIPPED_COLUMNS, extrasaction="ignore")
+            wr.writeheader()
+            wr.writerows(skipped)
+        manifest = {"format": EXPORT_FORMAT, "format_version": EXPORT_VERSION, "workload": wname,
+                    "workload_dir": workload_dir, "seed": int(seed),
+                    "accel": {"file": "accel.cfg", "name": config.name, **config.as_dict()},
+                    "input_rule": "float32 numpy.random.default_rng([seed, layer index]).standard_normal(shape)",
+                    "layers": entries, "skipped": skipped}
+        sigma = [p for p in plans if p.runner == "torch_stonne"]
+        if sigma:
+            (root / "run_sigma.py").write_text(run_sigma_text())
+            (root / "run_sigma.py").chmod(0o755)
+        (root / "run.sh").write_text(run_sh_text(plans, wname, config))
+        (root / "run.sh").chmod(0o755)
+        (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return ExportResult(out_dir=out, plans=plans, manifest=manifest)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from plumsim.errors import ConfigError
+from plumsim.fileio import make_dirs, remove_empty_dirs
 from plumsim.sweep.evaluate import evaluate_chunk
 from plumsim.sweep.grid import Grid, load_grid, pair_key
 from plumsim.sweep.progress import Progress
@@ -47,12 +48,31 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _name_field(grid: Grid, w) -> str:
+    """The grid field a synthesised workload's name comes from (``workloads[i].name``, else ``.table``)."""
+    entries = grid.raw.get("workloads") if isinstance(grid.raw, dict) else None
+    for i, e in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(e, dict) and "table" in e:
+            prefix = str(e.get("name") or Path(str(e["table"])).stem)
+            if w.name == prefix or w.name.startswith(prefix + "-"):
+                return f"workloads[{i}]." + ("name" if e.get("name") else "table")
+    return "workloads"
+
+
+def workload_dirs(grid: Grid, store: ResultStore) -> dict[str, Path]:
+    """``OUT/workloads/NAME`` of every table workload of the grid; a name that would leave that folder
+    (a separator, ``..``, an absolute path, NUL, empty) is a ConfigError naming the grid field and value."""
+    return {w.name: store.workload_dir(w.name, _name_field(grid, w), grid.path)
+            for w in grid.workloads if w.dir is None}
+
+
 def materialise_workloads(grid: Grid, store: ResultStore) -> list[dict]:
     """Saved workload folders for every workload of the grid: table workloads are synthesised once into
     ``OUT/workloads/NAME`` (kept across re-runs: a seeded synthesis is deterministic)."""
     from plumsim.workload.format import Workload
     from plumsim.workload.synth import synth
 
+    dirs = workload_dirs(grid, store)  # every name checked before the first synthesis
     out = []
     for w in grid.workloads:
         scheme = w.scheme
@@ -62,7 +82,7 @@ def materialise_workloads(grid: Grid, store: ResultStore) -> list[dict]:
             # a lowered model keeps its stem/classifier in fp: its scheme is that of the quantized layers
             scheme = next((lyr.scheme for lyr in wl.layers if lyr.scheme != "fp"), "fp")
         else:
-            d = store.out / "workloads" / w.name
+            d = dirs[w.name]
             try:
                 Workload.load(d)
             except Exception:  # missing or half-written: (re)build it
@@ -212,6 +232,24 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "loca
         grid = load_grid(grid)
     workers = workers or os.cpu_count() or 1
     store = ResultStore(out)
+    workload_dirs(grid, store)  # output paths from grid names stay inside OUT, checked before any work
+    created = make_dirs(store.out)
+    try:
+        with store.lock(log):  # a second sweep on OUT is refused before it clears or computes anything
+            return _run_locked(grid, store, executor=executor, workers=workers, scheduler=scheduler,
+                               fresh=fresh, chunk_points=chunk_points, progress=progress, on_chunk=on_chunk,
+                               log=log)
+    except BaseException:
+        if created:  # a run that failed in a folder it made leaves no empty folders behind
+            for sub in (store.parts, store.out / "workloads"):
+                remove_empty_dirs([sub])
+            remove_empty_dirs(created)
+        raise
+
+
+def _run_locked(grid: Grid, store: ResultStore, *, executor, workers, scheduler, fresh, chunk_points, progress,
+                on_chunk, log) -> dict:
+    """:func:`run_sweep` once the lock on ``store.out`` is held."""
     if fresh:
         store.clear()
     store.prepare(grid.digest())
@@ -241,6 +279,8 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "loca
         pts.append(n)
     total_points = done_points + sum(pts)
     old = store.read_manifest() or {}
+    # a finished sweep run again with nothing to compute changes no file (a read-only copy is only read)
+    finished = not tasks and old.get("complete") is True and old.get("grid_digest") == grid.digest()
     manifest = {
         "grid_name": grid.name, "grid_file": grid.path, "grid_digest": grid.digest(), "grid": grid.raw,
         "versions": package_versions(), "executor": executor, "workers": workers,
@@ -250,7 +290,8 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "loca
         "modes": list(grid.modes), "energy_table": grid.energy_table,
         "runs": old.get("runs", []),
     }
-    store.write_manifest(manifest)
+    if not finished:
+        store.write_manifest(manifest)
     chunks = make_chunks(tasks, pts, workers if executor == "dask" or workers > 1 else 1, chunk_points)
     if done_points:
         print(f"{grid.name}: resuming, {len(order) - len(tasks)} of {len(order)} pairs already done "
@@ -282,7 +323,10 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "loca
                "points_computed": computed_points, "rows": len(df), "chunks": len(chunks),
                "seconds": round(seconds, 3),
                "points_per_second": round(computed_points / seconds, 1) if seconds > 0 else None,
-               "executor": executor, "workers": workers, "invalid_configs": len(grid.invalid)}
+               "executor": executor, "workers": workers, "invalid_configs": len(grid.invalid),
+               "unchanged": finished and not store.changed}
+    if summary["unchanged"]:
+        return summary
     manifest.update(end_time=_now(), complete=True)
     manifest["runs"] = manifest["runs"] + [{k: summary[k] for k in (
         "pairs_computed", "pairs_resumed", "points_computed", "seconds", "points_per_second", "executor",

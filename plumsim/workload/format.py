@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from plumsim.errors import WorkloadError
-from plumsim.fileio import atomic_write, atomic_write_bytes
+from plumsim.fileio import AtomicFiles
 from plumsim.workload.layer import KINDS, Layer, LayerShape
 from plumsim.workload.schemes import SCHEME_CODES
 from plumsim.workload.stats import layer_stats
@@ -110,12 +110,15 @@ class Workload:
         except (TypeError, ValueError) as exc:
             raise WorkloadError(f"meta/options must be plain JSON values (no NaN): {exc}",
                                 path=d / MANIFEST, field="meta/options") from None
-        d.mkdir(parents=True, exist_ok=True)
-        # Tensors first, manifest last: the manifest carries the tensors' checksum, so a write cut between
-        # the two renames is detected on load.
-        atomic_write(d / TENSORS, lambda fh: np.savez_compressed(fh, **arrays))
-        manifest["tensors_sha256"] = _sha256(d / TENSORS)
-        atomic_write_bytes(d / MANIFEST, (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode())
+        # Both files are staged whole before either replaces anything, so a full or read-only disk leaves
+        # the folder as it was (a new one is not created; StorageError names the file). Tensors are renamed
+        # first, manifest last: the manifest carries the tensors' checksum, so a crash between the two
+        # renames is detected on load.
+        with AtomicFiles() as batch:
+            staged = batch.stage(d / TENSORS, lambda fh: np.savez_compressed(fh, **arrays))
+            manifest["tensors_sha256"] = _sha256(staged)
+            batch.stage(d / MANIFEST, lambda fh: fh.write(
+                (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode()))
         return d
 
     # ------------------------------------------------------------------ load
