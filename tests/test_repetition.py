@@ -9,7 +9,7 @@ from pathlib import Path
 
 from plumsim.accel.cfg import load_config
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.executor import execute
+from repetition_executor import execute
 from plumsim.accel.dataflow import simulate_dataflow
 from plumsim.accel.repetition import MODES, region_plan
 from plumsim.accel.simulate import simulate_layer

@@ -1,4 +1,4 @@
-"""Functional executor: computes a layer's output through the factorized dataflow and counts its work.
+"""Test support (not part of the package): a functional executor that computes a layer's output through the factorized dataflow and counts its work.
 
 It is the executable proof of :mod:`plumsim.accel.repetition`: the output must equal an ordinary
 convolution of the quantized weights, and the multiplies / adds it performs (counted as it performs
