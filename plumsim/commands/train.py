@@ -59,7 +59,7 @@ def register(sub) -> None:
     t.add_argument("--out", required=True, metavar="CKPT", help="checkpoint folder to write")
     t.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out (settings not given on the command line are taken "
-                   "from the checkpoint; starts fresh when --out does not exist)")
+                   "from the checkpoint; an error when --out holds no checkpoint)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing --out and start again")
     t.add_argument("--stop-after", type=_positive_int, default=None, metavar="N",
                    help="stop after N epochs of this invocation (time-boxed runs; continue with --resume)")
@@ -131,7 +131,12 @@ def _fill_from_checkpoint(args) -> None:
 
     from plumsim.quant.checkpoint import read_config
 
-    saved = read_config(args.out) if args.resume and Path(args.out).exists() else None
+    if args.resume and not Path(args.out).exists():
+        from plumsim.errors import WorkloadError
+
+        raise WorkloadError("--resume: no checkpoint here to continue (run without --resume to start a new "
+                            "run)", path=args.out, field="--resume")
+    saved = read_config(args.out) if args.resume else None
     for key, default in TRAIN_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, saved.get(key, default) if saved else default)

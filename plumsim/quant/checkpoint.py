@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 import uuid
@@ -186,7 +187,53 @@ def read_config(path) -> dict:
     for key in ("options", "layer_schemes"):
         if not isinstance(cfg.get(key, {}), dict):
             raise WorkloadError("must be an object", path=cfile, field=key)
+    _check_values(cfg, cfile)
     return cfg
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_values(cfg: dict, cfile: Path) -> None:
+    """Range checks of the fields plumsim reads back: model options (width, num_classes >= 1,
+    input_clamp > 0, positive_fraction in [0, 1]), epoch (0..epochs), epochs and recipe.epochs (>= 1),
+    seed. A field that is absent is not checked (older checkpoints)."""
+    opts = cfg.get("options", {})
+    for key in ("width", "num_classes"):
+        if key in opts and not (_is_int(opts[key]) and opts[key] >= 1):
+            raise WorkloadError(f"expected an integer >= 1, got {opts[key]!r}", path=cfile, field=f"options.{key}")
+    if opts.get("input_clamp") is not None and not (_is_number(opts["input_clamp"]) and opts["input_clamp"] > 0):
+        raise WorkloadError(f"expected a number > 0 or null, got {opts['input_clamp']!r}", path=cfile,
+                            field="options.input_clamp")
+    if "positive_fraction" in opts and not (_is_number(opts["positive_fraction"])
+                                            and 0 <= opts["positive_fraction"] <= 1):
+        raise WorkloadError(f"expected a number in [0, 1], got {opts['positive_fraction']!r}", path=cfile,
+                            field="options.positive_fraction")
+    if "seed" in cfg and not _is_int(cfg["seed"]):
+        raise WorkloadError(f"expected an integer, got {cfg['seed']!r}", path=cfile, field="seed")
+    rec = cfg.get("recipe")
+    if rec is not None and not isinstance(rec, dict):
+        raise WorkloadError(f"expected an object, got {rec!r}", path=cfile, field="recipe")
+    limits = []
+    for where, holder in (("epochs", cfg), ("recipe.epochs", rec or {})):
+        key = where.rsplit(".", 1)[-1]
+        if key in holder:
+            if not (_is_int(holder[key]) and holder[key] >= 1):
+                raise WorkloadError(f"expected an integer >= 1, got {holder[key]!r}", path=cfile, field=where)
+            limits.append((where, holder[key]))
+    if "epoch" in cfg:
+        ep = cfg["epoch"]
+        if not (_is_int(ep) and ep >= 0):
+            raise WorkloadError(f"expected an integer >= 0 (epochs done), got {ep!r}", path=cfile, field="epoch")
+        for where, n in limits:
+            if ep > n:
+                raise WorkloadError(f"epoch {ep} is beyond the run's {where} = {n}: not a checkpoint of this "
+                                    "run (a finished run has epoch == epochs)", path=cfile, field="epoch")
 
 
 def _load_npz(file: Path) -> dict[str, np.ndarray]:
