@@ -73,8 +73,12 @@ def _parse_value(raw: str, path, field: str, want_str: bool, want_bool: bool = F
             return 0
         raise ConfigError(f"expected a boolean (0, 1, true or false), got {raw!r}", path=path, field=field)
     if not _INT_RE.fullmatch(raw):
-        raise ConfigError(f"expected an integer written as digits (STONNE reads this key as an integer), "
-                          f"got {raw!r}", path=path, field=field)
+        try:
+            float(raw)
+            hint = " (STONNE reads this key as an integer: write it as digits)"
+        except ValueError:
+            hint = ""
+        raise ConfigError(f"expected an integer, got {raw!r}{hint}", path=path, field=field)
     value = int(raw)
     if value < 0:
         raise ConfigError(f"expected an integer >= 0, got {value}", path=path, field=field)
@@ -122,11 +126,8 @@ def parse_cfg_text(text: str, path: str | Path = "<text>") -> dict[str, dict[str
             raise ConfigError(f"line {lineno}: key {key!r} given twice (lines {key_line[(section, key)]} and "
                               f"{lineno}); give it once", path=path, field=field)
         key_line[(section, key)] = lineno
-        try:
-            value = _parse_value(raw, path, field, (section, key) in _STRING_KEYS, (section, key) in _BOOL_KEYS)
-        except ConfigError as exc:
-            raise ConfigError(f"line {lineno}: {exc.detail}", path=path, field=field) from None
-        out.setdefault(section, {})[key] = value
+        out.setdefault(section, {})[key] = _parse_value(raw, path, field, (section, key) in _STRING_KEYS,
+                                                        (section, key) in _BOOL_KEYS)
     return out
 
 

@@ -12,6 +12,7 @@ numpy-free.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,18 +25,50 @@ _SRAM_KEYS = {"N_SRAM_weight_reads": "weight_reads", "N_SRAM_input_reads": "inpu
               "N_reconfigurations": "reconfigurations"}
 
 
+def _text(p: Path) -> str:
+    """The file's text; a missing, unreadable or binary file is a DataError naming it."""
+    try:
+        return p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not a text file: byte {exc.start} is not UTF-8 ({exc.reason})", path=p) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror or exc}", path=p) from None
+
+
+def _count(raw: str, p: Path, lineno: int, field: str, integer: bool = False) -> float:
+    """A finite count >= 0 (an integer when ``integer``); NaN, inf, negatives and junk are DataErrors."""
+    try:
+        v = float(raw)
+    except ValueError:
+        raise DataError(f"line {lineno}: {raw!r} is not a number", path=p, field=field) from None
+    if not math.isfinite(v) or v < 0 or (integer and not v.is_integer()):
+        want = "an integer >= 0" if integer else "a finite number >= 0"
+        raise DataError(f"line {lineno}: expected {want}, got {raw!r}", path=p, field=field)
+    return v
+
+
 def read_counters(path: str | Path) -> tuple[int, dict[str, float], dict[str, int]]:
-    """Parse a .counters file: (cycles, {"COMP.ACTION": sum over instances}, {"COMP": instances})."""
+    """Parse a .counters file: (cycles, {"COMP.ACTION": sum over instances}, {"COMP": instances}).
+
+    Cycles must be an integer > 0 given once, every count a finite number >= 0 (a NaN or negative count
+    from a broken STONNE run is a DataError naming the file, the line and the field)."""
     p = Path(path)
     cycles = None
+    cycles_line = 0
     counters: dict[str, float] = {}
     instances: dict[str, int] = {}
-    for lineno, line in enumerate(p.read_text().splitlines(), 1):
+    for lineno, line in enumerate(_text(p).splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("["):
             continue
         if line.startswith("CYCLES="):
-            cycles = int(line.split("=", 1)[1])
+            if cycles is not None:
+                raise DataError(f"line {lineno}: CYCLES given twice (lines {cycles_line} and {lineno})", path=p,
+                                field="CYCLES")
+            c = _count(line.split("=", 1)[1].strip(), p, lineno, "CYCLES", integer=True)
+            if c < 1:
+                raise DataError(f"line {lineno}: expected cycles >= 1, got {int(c)}", path=p, field="CYCLES")
+            cycles, cycles_line = int(c), lineno
             continue
         parts = line.split()
         comp = parts[0]
@@ -44,29 +77,39 @@ def read_counters(path: str | Path) -> tuple[int, dict[str, float], dict[str, in
             if "=" not in kv:
                 raise DataError(f"line {lineno}: expected ACTION=count, got {kv!r}", path=p)
             action, val = kv.split("=", 1)
-            try:
-                counters[f"{comp}.{action}"] = counters.get(f"{comp}.{action}", 0) + float(val)
-            except ValueError:
-                raise DataError(f"line {lineno}: count {val!r} is not a number", path=p, field=action) from None
+            v = _count(val, p, lineno, f"{comp}.{action}")
+            counters[f"{comp}.{action}"] = counters.get(f"{comp}.{action}", 0) + v
     if cycles is None:
         raise DataError("no 'CYCLES=' line: not a STONNE .counters file", path=p)
     return cycles, counters, instances
 
 
 def read_stats(path: str | Path) -> dict:
-    """Parse STONNE's JSON stats (.txt) file."""
+    """Parse STONNE's JSON stats (.txt) file (a JSON object)."""
     p = Path(path)
     try:
-        return json.loads(p.read_text())
+        doc = json.loads(_text(p))
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON ({exc})", path=p) from None
+    if not isinstance(doc, dict):
+        raise DataError("expected a JSON object (STONNE's output_stats_*.txt)", path=p)
+    return doc
+
+
+def _stat_number(value, p: Path, field: str, integer: bool = False) -> float:
+    """A finite number >= 0 from the JSON stats (NaN, inf, strings, negatives refused)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not ok or (integer and not float(value).is_integer()):
+        want = "an integer >= 0" if integer else "a finite number >= 0"
+        raise DataError(f"expected {want}, got {value!r}", path=p, field=field)
+    return float(value)
 
 
 def read_energy(path: str | Path) -> dict[str, float]:
     """Parse ``calculate_energy.py`` output: {"total", "static", "dynamic", "area", "<Group>_static", ...}
     (STONNE units, undocumented by STONNE)."""
     out: dict[str, float] = {}
-    for line in Path(path).read_text().splitlines():
+    for line in _text(Path(path)).splitlines():
         m = re.match(r"Total (STATIC|DYNAMIC) Energy:\s*([-0-9.eE+]+)", line)
         if m:
             out[m.group(1).lower()] = float(m.group(2))
@@ -148,14 +191,20 @@ def read_stonne_dir(folder: str | Path) -> StonneRun:
         js = stats_for.get(cf)
         if js is not None:
             st = read_stats(js)
+            for sec in ("SDMemoryStats", "GlobalStats", "hardwareConfiguration"):
+                if not isinstance(st.get(sec, {}), dict):
+                    raise DataError(f"expected an object, got {st[sec]!r}", path=js, field=sec)
             sd = st.get("SDMemoryStats", {})
-            sram = {v: float(sd[k]) for k, v in _SRAM_KEYS.items() if k in sd}
+            sram = {v: _stat_number(sd[k], js, f"SDMemoryStats.{k}") for k, v in _SRAM_KEYS.items() if k in sd}
             js_cycles = st.get("GlobalStats", {}).get("N_cycles")
-            if js_cycles is not None and int(js_cycles) != cycles:
+            if js_cycles is not None:
+                js_cycles = int(_stat_number(js_cycles, js, "GlobalStats.N_cycles", integer=True))
+            if js_cycles is not None and js_cycles != cycles:
                 raise DataError(f"N_cycles={js_cycles} disagrees with CYCLES={cycles} of {cf.name}",
                                 path=js, field="GlobalStats.N_cycles")
             hw = st.get("hardwareConfiguration", {})
-            info.update(controller=hw.get("SDMemory", {}).get("mem_controller_type"),
+            info.update(controller=(hw.get("SDMemory") if isinstance(hw.get("SDMemory"), dict) else {}
+                                    ).get("mem_controller_type"),
                         dataflow=sd.get("Dataflow"), layer=st.get("LayerConfiguration", {}),
                         tile=st.get("TileConfiguration", {}))
         run.layers[cf.stem] = SimResult(cycles=cycles, counters=counters, instances=instances, sram=sram,

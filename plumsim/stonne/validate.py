@@ -139,11 +139,34 @@ def _record_lines(path: Path, n_rows: int) -> list[int] | None:
     return starts[1:] if len(starts) == n_rows + 1 else None
 
 
+def _check_header(path: Path) -> None:
+    """A column named twice is refused with both positions (pandas would rename the second 'x.1')."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a text file: byte {exc.start} is not UTF-8 ({exc.reason}); expected CSV",
+                          path=path) from None
+    except (OSError, csv.Error):
+        return  # pandas reports it below
+    first: dict = {}
+    for i, name in enumerate(header, 1):
+        key = name.strip()
+        if key and key in first:
+            exc = ConfigError(f"line 1: column {key!r} appears twice (columns {first[key]} and {i})", path=path)
+            exc.field = key
+            raise exc
+        first[key] = i
+
+
 def _read_frame(path: Path, required):
     import pandas as pd
 
     if not path.is_file():
         raise ConfigError("cases CSV not found", path=path)
+    _check_header(path)
     try:
         df = pd.read_csv(path)
     except Exception as exc:  # pandas raises many types for a malformed file
