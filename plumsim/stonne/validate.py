@@ -147,7 +147,7 @@ def _check_header(path: Path) -> None:
         with open(path, newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh), [])
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not a text file: byte {exc.start} is not UTF-8 ({exc.reason}); expected CSV",
+        raise ConfigError(f"cannot read as CSV: not a text file (byte {exc.start} is not UTF-8: {exc.reason})",
                           path=path) from None
     except (OSError, csv.Error):
         return  # pandas reports it below
