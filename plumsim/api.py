@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["attribute", "load_workload", "lower", "plot", "simulate", "sweep", "synth", "workload_stats"]
+__all__ = ["attribute", "load_workload", "lower", "plot", "run_sweep", "simulate", "synth", "workload_stats"]
 
 
 def _config(accel):
@@ -146,15 +146,18 @@ def attribute(workload, accel, table="stonne", *, summerge: bool = True, include
                       bitwidths=bitwidths)
 
 
-def sweep(grid, out, *, executor: str = "local", workers: int | None = None, fresh: bool = False,
-          progress: bool | None = False, **kwargs):
+def run_sweep(grid, out, *, executor: str = "local", workers: int | None = None, fresh: bool = False,
+              progress: bool | None = False, chunk_points: int | None = None, scheduler: str | None = None):
     """Run (or resume) the sweep grid ``grid`` (a YAML path or a Grid) into the folder ``out`` and return
     its results (one row per configuration x workload x layer x mode; the columns of
     ``out/results.parquet``, in ``docs/api.md``). The run's summary (points, seconds, ...) is in
-    ``df.attrs["summary"]``. Further keywords go to :func:`plumsim.sweep.run_sweep`."""
-    from plumsim.sweep import load_results, run_sweep
+    ``df.attrs["summary"]``. ``executor``, ``workers``, ``scheduler``, ``chunk_points``, ``fresh``,
+    ``progress``: as :func:`plumsim.sweep.runner.run_sweep`."""
+    from plumsim.sweep import load_results
+    from plumsim.sweep.runner import run_sweep as _run
 
-    summary = run_sweep(grid, out, executor=executor, workers=workers, fresh=fresh, progress=progress, **kwargs)
+    summary = _run(grid, out, executor=executor, workers=workers, fresh=fresh, progress=progress,
+                   chunk_points=chunk_points, scheduler=scheduler)
     df = load_results(out)
     df.attrs["summary"] = summary
     return df

@@ -59,7 +59,7 @@ def test_detection_schemes_and_alternatives():
 def test_import_plumsim_is_light():
     code = ("import sys, plumsim; assert 'torch' not in sys.modules and 'plumsim.api' not in sys.modules; "
             "assert callable(plumsim.lower) and 'torch' not in sys.modules; "
-            "import plumsim.sweep.evaluate; assert callable(plumsim.sweep); print('ok')")
+            "import plumsim.sweep.evaluate; assert callable(plumsim.run_sweep); print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "ok", r.stderr
 
@@ -146,3 +146,18 @@ def test_installed_script_lowers_onnx(tmp_path):
                        capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not found" in r.stderr
     assert not (tmp_path / "w2").exists()
+
+
+def test_run_sweep_and_plot_through_the_api(tmp_path):
+    """plumsim.run_sweep returns the results table (same as results.parquet) and plumsim.plot draws it."""
+    import pandas as pd
+
+    import plumsim
+    from test_sweep import write_grid
+
+    df = plumsim.run_sweep(write_grid(tmp_path), tmp_path / "out", workers=1)
+    stored = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    pd.testing.assert_frame_equal(df, stored)
+    assert df.attrs["summary"]["points_computed"] == len(df) > 0
+    paths = plumsim.plot(tmp_path / "out", only=["attribution"])
+    assert paths and all(p.exists() and p.stat().st_size > 0 for p in paths)
