@@ -32,20 +32,12 @@ _INT_KEYS = ("C", "K", "R", "S", "X", "Y", "stride", "padding", "G", "N", "seed"
 def load_table(path: str | Path) -> dict:
     """Read and validate a layer table. Returns ``{"name", "description", "layers": [spec, ...]}``
     where each spec has every key of :data:`LAYER_KEYS` filled in (``seed`` None when not given)."""
-    import yaml
+    from plumsim.workload.yamlload import read_yaml
 
     p = Path(path)
     if not p.is_file():
         raise WorkloadError("layer table not found", path=p)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise WorkloadError(f"not valid YAML{where}: {problem}", path=p) from None
-    except UnicodeDecodeError as exc:
-        raise WorkloadError(f"not a text file: {exc}", path=p) from None
+    doc = read_yaml(p, WorkloadError)  # not text, not YAML, a key given twice: one error naming the line
     return parse_table(doc, path=p)
 
 
@@ -129,13 +121,38 @@ def latent_weights(spec: dict, index: int, seed: int) -> np.ndarray:
     return rng.standard_normal(shape)
 
 
+def _check_density_reachable(tbl: dict, scheme: str, density: float, path=None) -> None:
+    """Refuse a density target that leaves a quantized layer with no non-zero to keep: signed-binary keeps
+    ``round(D * C*R*S/G)`` weights per filter and ternary ``round(D * numel)`` per layer; where that is 0 the
+    quantizer would silently keep one instead (a density other than the one asked for, or an all-zero
+    layer), so the smallest density every layer can honour is named instead."""
+    worst = None
+    for spec in tbl["layers"]:
+        if not spec["quantized"] or scheme not in ("signed-binary", "ternary"):
+            continue
+        s = spec["shape"]
+        per = (s["C"] // s["G"]) * s["R"] * s["S"]
+        n = per if scheme == "signed-binary" else per * s["K"]
+        if round(density * n) == 0 and (worst is None or n < worst[1]):
+            worst = (spec["name"], n)
+    if worst is None:
+        return
+    need = max(0.5 / ((s["C"] // s["G"]) * s["R"] * s["S"] * (1 if scheme == "signed-binary" else s["K"]))
+               for s in (sp["shape"] for sp in tbl["layers"] if sp["quantized"]))
+    unit = "per filter" if scheme == "signed-binary" else "in the layer"
+    raise WorkloadError(f"density {density:g} leaves layer {worst[0]!r} with no non-zero weight ({scheme} keeps "
+                        f"round(density x {worst[1]}) = 0 of its {worst[1]} weights {unit}); the smallest density "
+                        f"every layer of this table can take is {need:.3g}", path=path, field="density")
+
+
 def synth(table, scheme: str, *, seed: int = 0, density: float | None = None,
           positive_fraction: float = PAPER_POSITIVE_FRACTION, name: str | None = None) -> Workload:
     """Build a workload from a layer table (a path, or the dict of :func:`load_table`).
 
     ``scheme``: fp, binary, ternary or signed-binary (applied to every layer not marked
     ``quantized: false``). ``density``: target density (signed-binary: exact per filter; ternary: exact
-    per layer; binary: only 1 allowed). ``positive_fraction``: signed-binary share of positive filters.
+    per layer; binary: only 1 allowed). A target so small that a layer would keep no non-zero weight
+    (e.g. 1e-9) is refused, naming the layer and the smallest density the table can take. ``positive_fraction``: signed-binary share of positive filters.
     """
     check_scheme(scheme, field="scheme")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -152,6 +169,8 @@ def synth(table, scheme: str, *, seed: int = 0, density: float | None = None,
         raise WorkloadError(f"positive_fraction must be in [0, 1], got {positive_fraction}",
                             field="positive_fraction")
     tbl = load_table(table) if isinstance(table, (str, Path)) else table
+    if density is not None:
+        _check_density_reachable(tbl, scheme, float(density), table if isinstance(table, (str, Path)) else None)
     layers = []
     for i, spec in enumerate(tbl["layers"]):
         w = latent_weights(spec, i, seed)
