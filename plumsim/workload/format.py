@@ -152,8 +152,8 @@ class Workload:
             raise WorkloadError("expected an object", path=man_path, field="meta")
         if manifest["tensors_file"] != TENSORS:
             raise WorkloadError(f"expected {TENSORS!r}", path=man_path, field="tensors_file")
-        if not isinstance(manifest["layers"], list):
-            raise WorkloadError("expected a list of layers", path=man_path, field="layers")
+        if not isinstance(manifest["layers"], list) or not manifest["layers"]:
+            raise WorkloadError("expected a non-empty list of layers", path=man_path, field="layers")
         npz_path = d / TENSORS
         if not npz_path.is_file():
             raise WorkloadError("tensor file missing", path=npz_path)
@@ -313,6 +313,35 @@ def _thinned(options: dict) -> bool:
     return isinstance(kf, (int, float)) and kf < 1
 
 
+def known_schemes() -> tuple[str, ...]:
+    """Scheme names a manifest may carry: plumsim's (:data:`plumsim.workload.schemes.SCHEMES`) and the
+    ``int<k>`` grids scheme detection names (:data:`plumsim.workload.detect.INT_SCHEMES`)."""
+    from plumsim.workload.detect import INT_SCHEMES
+    from plumsim.workload.schemes import SCHEMES
+
+    return SCHEMES + INT_SCHEMES
+
+
+def check_manifest_scheme(entry: dict, man_path, where: str) -> None:
+    """A layer's ``scheme`` must be a known one (:func:`known_schemes`), so a typo ('tenary') is not run
+    with only the generic checks. A user's own quantizer's scheme is accepted when the layer says that
+    quantizer declared it (``options.detection.source`` 'module' or 'declared', as lowering writes)."""
+    scheme = entry.get("scheme")
+    name = entry.get("name")
+    if not isinstance(scheme, str) or not scheme:
+        raise WorkloadError(f"layer {name!r}: expected a scheme name, got {scheme!r}", path=man_path,
+                            field=f"{where}.scheme")
+    known = known_schemes()
+    if scheme in known:
+        return
+    det = entry.get("options", {}).get("detection") if isinstance(entry.get("options"), dict) else None
+    if isinstance(det, dict) and det.get("source") in ("module", "declared") and det.get("scheme") == scheme:
+        return
+    raise WorkloadError(f"layer {name!r}: unknown scheme {scheme!r}; known: {', '.join(known)} (a user "
+                        "quantizer's own scheme is accepted when the layer records options.detection.source "
+                        "'module', as plumsim lower writes)", path=man_path, field=f"{where}.scheme")
+
+
 def _layer_from_entry(entry, npz, man_path, npz_path, where) -> Layer:
     if not isinstance(entry, dict):
         raise WorkloadError("expected an object", path=man_path, field=where)
@@ -345,6 +374,7 @@ def _layer_from_entry(entry, npz, man_path, npz_path, where) -> Layer:
             raise WorkloadError(f"manifest says {desc.get('dtype')} {desc.get('shape')}, file has "
                                 f"{a.dtype.name} {list(a.shape)}", path=npz_path, field=key)
         got[fname] = a
+    check_manifest_scheme(entry, man_path, where)
     lyr = Layer(name=entry["name"], kind=entry["kind"], scheme=entry["scheme"], shape=shape,
                 codes=got.get("codes"), scale=got.get("scale"), sign=got.get("sign"),
                 weights=got.get("weights"), input_sample=got.get("input_sample"), options=entry["options"])
