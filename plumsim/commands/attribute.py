@@ -33,6 +33,7 @@ def _cmd_attribute(args) -> int:
     from plumsim.workload import Workload
 
     config = load_config(args.accel)
+    _check_controller(config, args.accel)
     workload = Workload.load(args.workload)
     n_fp = _check_quantized(workload, args.workload, args.include_fp)
     bitwidths = {"activation": args.activation} if args.activation else {}
@@ -53,6 +54,17 @@ def _cmd_attribute(args) -> int:
                      + _totals_note(len(workload.layers), n_fp, args.include_fp))
         print_frame(df, args.format, title=title)
     return 0
+
+
+def _check_controller(config, path) -> None:
+    """The controllers with a model (as ``simulate`` requires); any other (e.g. MAGMA_SPARSE_DENSE, which
+    STONNE has but plumsim does not model) is refused before anything runs, naming the .cfg."""
+    from plumsim.accel.dataflow import FAITHFUL
+    from plumsim.errors import ConfigError
+
+    if config.controller_type not in FAITHFUL:
+        raise ConfigError(f"no model for controller {config.controller_type!r}; supported: {', '.join(FAITHFUL)}",
+                          path=path, field="[SDMemory] controller_type")
 
 
 def _check_quantized(workload, where, include_fp: bool) -> int:
