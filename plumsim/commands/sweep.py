@@ -29,17 +29,35 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table", help="summary format")
     p.set_defaults(func=_sweep)
 
-    p = sub.add_parser("plot", help="draw the figures of a sweep (PNG + SVG in DIR/plots)",
-                       description="Draw energy-vs-density, attribution, size-scaling, Pareto and per-layer "
-                       "breakdown figures from DIR/results.parquet into DIR/plots/.")
+    p = sub.add_parser("plot", help="draw the figures of a sweep (PNG 300 dpi, PDF, SVG in DIR/plots)",
+                       description="Draw the figures of DIR/results.parquet into DIR/plots/, sized for a paper "
+                       "(--size column: 3.5 in, 7 pt text; double: 7 in, 8 pt): energy vs density, attribution "
+                       "(energy and cycles, % of the dense binary workload of each network), per-layer "
+                       "attribution, dataflows, size scaling, Pareto, per-layer breakdown, and accuracy vs "
+                       "energy / density when DIR/models.csv holds trained models. Hypothetical machines "
+                       "(modes STONNE cannot run on a controller) are named in each figure.")
     p.add_argument("results", help="sweep results folder (results/NAME)")
     p.add_argument("--only", nargs="+", default=None, metavar="FIGURE",
-                   help="draw only these: energy_vs_density attribution size_scaling pareto layer_breakdown")
+                   help="draw only these: " + " ".join(_figures()))
+    p.add_argument("--workload", default=None, help="workload of the one-workload figures (default: the "
+                   "largest run on the most configurations, signed-binary if any)")
+    p.add_argument("--config", default=None, metavar="CONFIG_ID", help="configuration of the one-configuration "
+                   "figures (default: reference configuration of the accelerator that ran the most workloads)")
+    p.add_argument("--mode", default=None, help="dataflow shown (default: skip+repeat when swept)")
+    p.add_argument("--metric", choices=("energy", "cycles"), default=None,
+                   help="energy or cycles (default: energy, and both for the attribution figures)")
+    p.add_argument("--format", default="png,pdf,svg", help="comma-separated file formats (default png,pdf,svg)")
+    p.add_argument("--size", choices=("column", "double"), default="column",
+                   help="column (3.5 in wide, default) or double (7 in)")
+    p.add_argument("--absolute", action="store_true",
+                   help="attribution in the metric's unit instead of %% of the dense binary workload")
     p.set_defaults(func=_plot)
 
     p = sub.add_parser("report", help="write a self-contained HTML report of a sweep",
-                       description="Write DIR/report.html: figures embedded, summary tables, the grid, "
-                       "invalid configurations and package versions. Draws missing figures first.")
+                       description="Write DIR/report.html: figures embedded, summary tables (every column "
+                       "explained), accuracy of trained models (DIR/models.csv), the paper's claims "
+                       "(DIR/paper.json), the grid, invalid configurations and package versions; paths are "
+                       "relative to DIR. Draws missing figures first.")
     p.add_argument("results", help="sweep results folder (results/NAME)")
     p.add_argument("--output", default=None, help="HTML file (default: DIR/report.html)")
     p.set_defaults(func=_report)
@@ -61,7 +79,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
         # nothing changed (a finished sweep run again): figures newer than the table are kept, not redrawn
         current = _current_plots(summary["out"]) if summary.get("unchanged") else None
-        summary["plots"] = current or [str(p) for p in plot_results(summary["out"])]
+        if not current:
+            with _whole_figures(summary["out"]):
+                current = [str(p) for p in plot_results(summary["out"])]
+        summary["plots"] = current
     if args.format == "json":
         print_json(summary)
     else:
@@ -76,6 +97,16 @@ def _sweep(args: argparse.Namespace) -> int:
         if summary.get("plots"):
             print(f"plots:   {summary['out']}/plots/")
     return 0
+
+
+def _whole_figures(out):
+    """Figures are written straight into OUT/plots/: a disk that fills up mid-figure must not leave it cut
+    short (it is removed, and the one-line error names it)."""
+    from pathlib import Path
+
+    from plumsim.fileio import no_partial_files
+
+    return no_partial_files(Path(out) / "plots")
 
 
 def _current_plots(out) -> list[str] | None:
@@ -93,14 +124,32 @@ def _current_plots(out) -> list[str] | None:
     return None
 
 
+def _figures() -> tuple:
+    from plumsim.plots import FIGURES
+
+    return FIGURES
+
+
 def _plot(args: argparse.Namespace) -> int:
+    import sys
+
     from plumsim.errors import ConfigError
-    from plumsim.plots import FIGURES, plot_results
+    from plumsim.plots import FIGURES, FORMATS, plot_results
 
     bad = [f for f in args.only or [] if f not in FIGURES]
     if bad:
-        raise ConfigError(f"unknown figure {bad[0]!r}; allowed: {', '.join(FIGURES)}", field="--only")
-    for p in plot_results(args.results, only=args.only):
+        raise ConfigError(f"unknown figure {bad[0]!r}; valid: {', '.join(FIGURES)}", field="--only")
+    formats = [f.strip().lower().lstrip(".") for f in str(args.format).split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"unknown format {(bad or [args.format])[0]!r}; valid: {', '.join(FORMATS)}",
+                          field="--format")
+    with _whole_figures(args.results):
+        paths = plot_results(args.results, only=args.only, workload=args.workload, config=args.config,
+                             mode=args.mode, metrics=(args.metric,) if args.metric else None,
+                             formats=tuple(dict.fromkeys(formats)), size=args.size,
+                             normalize="absolute" if args.absolute else "baseline", log=sys.stderr)
+    for p in paths:
         print(p)
     return 0
 
@@ -108,5 +157,6 @@ def _plot(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from plumsim.report import write_report
 
-    print(write_report(args.results, args.output))
+    with _whole_figures(args.results):  # it draws missing figures first
+        print(write_report(args.results, args.output))
     return 0

@@ -75,6 +75,10 @@ def plot_frame(df, out: str | Path, only=None, *, models=None, workload=None, co
     for m in metrics or ():
         check_choices(df, metric=m)
     style.check_size(size)
+    if workload is not None and config is None:   # a configuration that ran the chosen workload
+        from plumsim.results import default_config
+
+        config = default_config(df[df["workload"] == workload])
     fns = _functions()
     runs = None
     paths: list[Path] = []

@@ -116,6 +116,11 @@ def check_choices(df: pd.DataFrame, workload=None, config=None, mode=None, metri
         if value is not None and value not in valid:
             raise ConfigError(f"{value!r} is not in these results; valid: {', '.join(map(str, valid))}",
                               field=field)
+    if workload is not None and config is not None:
+        ran = list(dict.fromkeys(df.loc[df["workload"] == workload, "config_id"]))
+        if config not in ran:
+            raise ConfigError(f"workload {workload!r} was not run on {config!r}; it ran on: {', '.join(ran)}",
+                              field="--config")
 
 
 def config_label(df: pd.DataFrame, config_id) -> str:
