@@ -1,8 +1,13 @@
 """``report.html`` of a sweep folder: one file, no external resources (no scripts, fonts or remote images),
 so it can be mailed or archived. Figures are PNGs embedded as base64 ``data:`` URIs.
 
-Sections: summary (what was swept, when, how long), best configuration per accelerator and workload,
-attribution per scheme, the figures, invalid configurations, the grid (YAML) and package versions.
+Sections: summary (what was swept, when, how long), hypothetical machines, the paper's claims
+(``paper.json``, when there is one), accuracy of the trained models (``models.csv``, when there is one),
+best configuration per accelerator and workload, attribution, the figures, invalid configurations, the
+grid (YAML), package versions, and one glossary explaining every column of every table once.
+
+Paths in the report are relative to the sweep folder (the report can be moved with it); every table sits
+in a wrapper that scrolls sideways on its own, so the page fits an 800 px window.
 """
 
 from __future__ import annotations
@@ -10,54 +15,108 @@ from __future__ import annotations
 import base64
 import html
 import numbers
+import os
+import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from plumsim.plots import FIGURES
 from plumsim.fileio import atomic_write_if_changed
+from plumsim.plots import ACCURACY_FIGURES, figure_files, load_models
+from plumsim.report.tables import (accuracy_table, attribution_table, best_configs, explain, load_claims,
+                                   machines_table)
 from plumsim.sweep.store import INVALID_CSV, ResultStore, load_results
 
 CAPTIONS = {
-    "energy_vs_density": "Energy per inference vs weight density of the quantized layers, per scheme.",
-    "attribution": "Energy saved, split into sparsity and repetition shares (Shapley), in % of dense energy.",
+    "energy_vs_density": "Energy per inference vs weight density of the quantized layers: one curve per "
+                         "scheme, the shown mode filled, STONNE's native dataflow hollow; markers that would "
+                         "hide each other are spread sideways by a few points.",
+    "attribution": "Energy saved from dense to skip+repeat, split into sparsity and repetition shares "
+                   "(Shapley), in % of the dense binary workload of the same network.",
+    "attribution_cycles": "The same attribution for cycles.",
+    "layer_attribution": "Per-layer energy attribution of one workload, in % of the dense binary total of "
+                         "the same network (the bars add up to the workload's bar above).",
+    "layer_attribution_cycles": "Per-layer cycles attribution.",
+    "modes": "Energy per inference of every dataflow; hatched bars are hypothetical machines.",
     "size_scaling": "Cycles and energy vs PE-array size per accelerator (best bandwidths per size).",
     "pareto": "Energy vs cycles of every configuration, with the Pareto front.",
     "layer_breakdown": "Per-layer energy by component group.",
+    "accuracy_vs_energy": "Validation accuracy of the trained models vs the energy of their lowered "
+                          "workloads (mean ± std over seeds).",
+    "accuracy_vs_density": "Validation accuracy vs weight density of the trained models (mean ± std over "
+                           "seeds).",
 }
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
-color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f3f3f3}
-td.l,th.l{text-align:left}figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1100px;
+color:#222;padding:0 1em;overflow-wrap:anywhere}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+.tw{overflow-x:auto;max-width:100%;margin:.5em 0}
+table{border-collapse:collapse;font-size:.85em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap;overflow-wrap:normal}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+td.w{white-space:normal;min-width:14em;max-width:32em;overflow-wrap:break-word}
+figure{margin:1em 0}img{width:100%;max-width:680px;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
+dl.gl{font-size:.85em}dl.gl dt{font-weight:600;margin-top:.35em}dl.gl dd{margin-left:1.5em}
 .muted{color:#666}
 """
 
+#: an absolute path inside a string (at its start or after a space, quote, '=', ':', ',' or '(')
+_ABS = re.compile(r"(?:(?<=^)|(?<=[\s'\"=(:,\[]))(/[\w.+@~-]+(?:/[\w.+@~-]*)+)")
 
-def _table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    """A DataFrame as a plain HTML table (text left-aligned, numbers right-aligned, escaped)."""
-    head = "".join(f'<th class="{"" if pd.api.types.is_numeric_dtype(df[c]) else "l"}">'
-                   f'{html.escape(str(c))}</th>' for c in df.columns)
-    rows = []
-    for _, r in df.iterrows():
-        cells = []
-        for c in df.columns:
-            v = r[c]
-            if isinstance(v, numbers.Real) and not isinstance(v, (numbers.Integral, bool)):
-                txt = "" if pd.isna(v) else floatfmt.format(v)
-                cells.append(f"<td>{txt}</td>")
-            elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
-                cells.append(f"<td>{v}</td>")
-            else:
-                cells.append(f'<td class="l">{html.escape(str(v))}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+def relative(text: str, root: Path) -> str:
+    """``text`` with every absolute path in it rewritten relative to ``root`` (the report's folder)."""
+    base = os.path.abspath(root)
+    return _ABS.sub(lambda m: os.path.relpath(m.group(1), base), str(text))
+
+
+class _Page:
+    """The report being written: its parts and the columns its tables show (for the glossary)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.parts: list[str] = []
+        self.columns: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def table(self, df: pd.DataFrame, floatfmt: str = "{:.4g}", wide=()) -> str:
+        """A DataFrame as an HTML table in a sideways-scrolling wrapper (text left, numbers right, escaped,
+        paths relative); ``wide``: columns of long text that wrap."""
+        self.columns += [str(c) for c in df.columns if str(c) not in self.columns]
+        head = "".join(f'<th class="{"" if pd.api.types.is_numeric_dtype(df[c]) else "l"}">'
+                       f'{html.escape(str(c))}</th>' for c in df.columns)
+        rows = []
+        for _, r in df.iterrows():
+            cells = []
+            for c in df.columns:
+                v = r[c]
+                if isinstance(v, numbers.Real) and not isinstance(v, (numbers.Integral, bool)):
+                    cells.append(f"<td>{'' if pd.isna(v) else floatfmt.format(v)}</td>")
+                elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
+                    cells.append(f"<td>{v}</td>")
+                else:
+                    cls = "l w" if c in wide else "l"
+                    txt = "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                    cells.append(f'<td class="{cls}">{html.escape(relative(txt, self.root))}</td>')
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        return (f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+                "</table></div>")
+
+    def glossary(self) -> str:
+        items = []
+        for c in self.columns:
+            meaning, unit = explain(c)
+            unit = {"energy_unit": "the row's energy unit", "unit column": "in the row's unit"}.get(unit, unit)
+            items.append(f"<dt>{html.escape(c)}</dt><dd>{html.escape(meaning)}"
+                         + (f" ({html.escape(unit)})" if unit else "") + "</dd>")
+        return ("<h2>Columns</h2><p class=\"muted\">Every column of the tables above, once.</p>"
+                f'<dl class="gl">{"".join(items)}</dl>')
 
 
 def _unpriced(table_name) -> str:
@@ -73,55 +132,9 @@ def _unpriced(table_name) -> str:
         return ""
 
 
-def machines_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per controller and mode: STONNE-faithful or hypothetical, and what the hypothetical machine
-    assumes (from the results' ``stonne_faithful`` and ``hypothesis`` columns)."""
-    if "stonne_faithful" not in df:
-        return pd.DataFrame()
-    g = df.groupby(["controller_type", "mode"], sort=False)[["stonne_faithful", "hypothesis"]].first()
-    g = g.reset_index()
-    g["machine"] = np.where(g["stonne_faithful"], "STONNE-faithful", "hypothetical")
-    return g[["controller_type", "mode", "machine", "hypothesis"]]
-
-
-def best_configs(df: pd.DataFrame) -> pd.DataFrame:
-    """Per accelerator and workload (main mode): the configuration with the least energy, its cycles, and
-    the fastest configuration."""
-    from plumsim.results import machine_note, main_mode, workload_totals
-
-    mode = main_mode(df)
-    tot = workload_totals(df[df["mode"] == mode])
-    out = []
-    for (acc, wl), g in tot.groupby(["accelerator", "workload"], sort=False):
-        e = g.loc[g["energy"].idxmin()]
-        c = g.loc[g["cycles"].idxmin()]
-        out.append({"accelerator": acc, "workload": wl, "scheme": e["workload_scheme"],
-                    "density": float(e["weight_density"]), "configs": len(g),
-                    "least-energy config": e["config_id"], "energy": float(e["energy"]),
-                    "its cycles": int(e["cycles"]), "fastest config": c["config_id"], "cycles": int(c["cycles"]),
-                    "unit": e["energy_unit"], "mode": mode, "machine": machine_note(df, e["config_id"], [mode])})
-    return pd.DataFrame(out)
-
-
-def attribution_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per accelerator (reference configuration) and workload: dense and skip+repeat energy and the shares."""
-    from plumsim.results import reference_configs, workload_totals
-
-    d0 = df[df["mode"] == df["mode"].iloc[0]]
-    if d0["energy_dense"].isna().all():
-        return pd.DataFrame()
-    tot = workload_totals(d0)
-    refs = reference_configs(df)
-    tot = tot[tot["config_id"].isin(refs.values())]
-    out = pd.DataFrame({
-        "config": tot["config_id"], "workload": tot["workload"], "scheme": tot["workload_scheme"],
-        "dense energy": tot["energy_dense"], "skip+repeat energy": tot["energy_remaining"],
-        "sparsity share %": 100 * tot["energy_sparsity_share"] / tot["energy_dense"],
-        "repetition share %": 100 * tot["energy_repetition_share"] / tot["energy_dense"],
-        "dense cycles": tot["cycles_dense"].round().astype("int64"),
-        "skip+repeat cycles": tot["cycles_remaining"].round().astype("int64"),
-        "unit": tot["energy_unit"]})
-    return out.reset_index(drop=True)
+def _figures_missing(plots: Path) -> bool:
+    return not all((plots / f"{name}.png").is_file() for kind, _, name in figure_files()
+                   if kind not in ACCURACY_FIGURES)
 
 
 def write_report(results_dir: str | Path, output: str | Path | None = None) -> Path:
@@ -131,64 +144,88 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
     results_dir = Path(results_dir)
     df = load_results(results_dir)
     plots = results_dir / "plots"
-    if not all((plots / f"{f}.png").is_file() for f in FIGURES):
-        plot_results(results_dir)
+    models = load_models(results_dir)
+    if _figures_missing(plots):
+        plot_results(results_dir, models=models)
     man = ResultStore(results_dir).read_manifest() or {}
     esc = html.escape
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<title>plumsim sweep: {esc(str(man.get('grid_name', results_dir.name)))}</title>"
-             f"<style>{CSS}</style></head><body>"]
-    parts.append(f"<h1>plumsim sweep report: {esc(str(man.get('grid_name', results_dir.name)))}</h1>")
+    out = Path(output) if output else results_dir / "report.html"
+    page = _Page(out.parent)
+    name = esc(relative(str(man.get("grid_name", results_dir.name)), out.parent))
+    page.add(f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             f"<title>plumsim sweep: {name}</title><style>{CSS}</style></head><body>")
+    page.add(f"<h1>plumsim sweep report: {name}</h1>")
     modes = ", ".join(dict.fromkeys(df["mode"]))
+    table_note = _unpriced(man.get("energy_table"))
     summary = pd.DataFrame([
-        ("results folder", str(results_dir)), ("grid file", str(man.get("grid_file", ""))),
+        ("results folder", results_dir.resolve().name + (" (this report's folder)"
+                                                         if out.parent.resolve() == results_dir.resolve()
+                                                         else f" ({relative(str(results_dir.resolve()), out.parent)})")),
+        ("grid file", str(man.get("grid_file", ""))),
         ("rows (config x workload x layer x mode)", f"{len(df)}"),
         ("configurations run", f"{df['config_id'].nunique()}"),
         ("invalid configurations (not run)", f"{man.get('invalid_configs', 0)}"),
         ("workloads", ", ".join(dict.fromkeys(df["workload"]))), ("modes", modes),
-        ("energy table", str(man.get("energy_table", ""))
-         + (f" ({_unpriced(man.get('energy_table'))})" if _unpriced(man.get("energy_table")) else "")),
+        ("energy table", str(man.get("energy_table", "")) + (f" ({table_note})" if table_note else "")),
         ("energy unit", ", ".join(sorted(set(df["energy_unit"].astype(str))))),
         ("started", str(man.get("start_time", ""))), ("finished", str(man.get("end_time", ""))),
     ], columns=["item", "value"])
-    parts.append("<h2>Summary</h2>" + _table(summary))
+    page.add("<h2>Summary</h2>" + page.table(summary, wide=("value",)))
     machines = machines_table(df)
     if len(machines):
-        parts.append("<h2>STONNE-faithful and hypothetical machines</h2><p class=\"muted\">Every mode runs "
-                     "through the controller's one STONNE-faithful model; a mode STONNE cannot run on that "
-                     "controller is a hypothetical machine, and what it assumes is listed here. Figures "
-                     "and tables below label them.</p>" + _table(machines))
+        page.add("<h2>STONNE-faithful and hypothetical machines</h2><p class=\"muted\">Every mode runs "
+                 "through the controller's one STONNE-faithful model; a mode STONNE cannot run on that "
+                 "controller is a hypothetical machine, and what it assumes is listed here. Figures "
+                 "and tables below label them.</p>" + page.table(machines, wide=("hypothesis",)))
     runs = man.get("runs") or []
     if runs:
-        parts.append("<h3>Runs</h3>" + _table(pd.DataFrame(runs)))
-    parts.append("<h2>Best configuration per accelerator and workload</h2>"
-                 f"<p class=\"muted\">Workload totals (sum over layers), mode {esc(modes.split(', ')[-1])} "
-                 "when swept.</p>" + _table(best_configs(df)))
+        page.add("<h3>Runs</h3>" + page.table(pd.DataFrame(runs)))
+    claims = load_claims(results_dir)
+    if claims is not None and len(claims):
+        page.add("<h2>The paper's claims, recomputed</h2><p class=\"muted\">From paper.json "
+                 "(<code>plumsim experiment paper</code>): each claim of the PLUM paper beside plumsim's "
+                 "figure, the setting it was computed in, and why they differ.</p>"
+                 + page.table(claims, floatfmt="{:.3g}", wide=("claim", "setting", "note")))
+    acc, acc_note = accuracy_table(models, df)
+    if len(acc):
+        page.add("<h2>Accuracy of the trained models</h2><p class=\"muted\">From models.csv; "
+                 f"{esc(acc_note)}.</p>" + page.table(acc))
+    page.add("<h2>Best configuration per accelerator and workload</h2>"
+             f"<p class=\"muted\">Workload totals (sum over layers), mode {esc(modes.split(', ')[-1])} "
+             "when swept.</p>" + page.table(best_configs(df)))
     att = attribution_table(df)
     if len(att):
-        parts.append("<h2>Attribution: sparsity vs repetition</h2><p class=\"muted\">Reference configuration "
-                     "(largest PE array) per accelerator; shares are two-player Shapley values of the "
-                     "dense &rarr; skip+repeat saving and add up to it exactly.</p>" + _table(att))
-    parts.append("<h2>Figures</h2>")
-    for f in FIGURES:
+        page.add("<h2>Attribution: sparsity vs repetition</h2><p class=\"muted\">Reference configuration "
+                 "(largest PE array) per accelerator; shares are two-player Shapley values of the "
+                 "dense &rarr; skip+repeat saving and add up to it exactly; the % columns share one "
+                 "baseline per network (its dense binary workload), so schemes compare.</p>" + page.table(att))
+    page.add("<h2>Figures</h2><p class=\"muted\">Drawn at column width (3.5 in); "
+             "<code>plumsim plot DIR --size double</code> redraws them 7 in wide.</p>")
+    if models is None:
+        page.add("<p class=\"muted\">No trained models in this folder (models.csv): no accuracy figures.</p>")
+    for kind, _, f in figure_files():
         png = plots / f"{f}.png"
         if not png.is_file():
             continue
         b64 = base64.b64encode(png.read_bytes()).decode("ascii")
-        parts.append(f'<figure id="fig-{f}"><img alt="{esc(f)}" src="data:image/png;base64,{b64}">'
-                     f"<figcaption>{esc(CAPTIONS.get(f, f))} (PDF, SVG: plots/{esc(f)}.pdf, plots/{esc(f)}.svg)</figcaption></figure>")
+        page.add(f'<figure id="fig-{f}"><img alt="{esc(f)}" src="data:image/png;base64,{b64}">'
+                 f"<figcaption>{esc(CAPTIONS.get(f, f))} (PDF, SVG: plots/{esc(f)}.pdf, "
+                 f"plots/{esc(f)}.svg)</figcaption></figure>")
     inv = results_dir / INVALID_CSV
     if inv.is_file():
         idf = pd.read_csv(inv)
-        parts.append(f"<h2>Invalid configurations ({len(idf)}, not run)</h2>"
-                     + (_table(idf) if len(idf) else "<p>None.</p>"))
+        page.add(f"<h2>Invalid configurations ({len(idf)}, not run)</h2>"
+                 + (page.table(idf, wide=("reason",)) if len(idf) else "<p>None.</p>"))
     if man.get("grid") is not None:
-        parts.append("<h2>Grid</h2><pre>" + esc(yaml.safe_dump(man["grid"], sort_keys=False)) + "</pre>")
+        grid = relative(yaml.safe_dump(man["grid"], sort_keys=False), out.parent)
+        page.add("<h2>Grid</h2><pre>" + esc(grid) + "</pre>")
     versions = man.get("versions") or {}
     if versions:
-        parts.append("<h2>Versions</h2>" + _table(pd.DataFrame(list(versions.items()),
+        page.add("<h2>Versions</h2>" + page.table(pd.DataFrame(list(versions.items()),
                                                                columns=["package", "version"])))
-    parts.append("</body></html>\n")
-    out = Path(output) if output else results_dir / "report.html"
+    page.add(page.glossary())
+    page.add("</body></html>\n")
+    parts = page.parts
     atomic_write_if_changed(out, "".join(parts).encode("utf-8"))  # a same report is not rewritten
     return out
