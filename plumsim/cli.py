@@ -64,9 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `plumsim ... | head`
         return 0
     except OSError as exc:  # an I/O failure no stage wrapped: still one line with the path and the cause
-        err = StorageError(None, exc, "read or write" if exc.filename is not None else "complete")
+        err = StorageError(None, exc, _action(exc))
         _say(f"plumsim: error: {err}")
         return err.exit_code
+
+
+def _action(exc: OSError) -> str:
+    """What the failed call was doing, as far as its errno tells."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG):
+        return "write"
+    return "access" if exc.filename is not None else "complete"
 
 
 def _say(line: str) -> None:

@@ -12,6 +12,7 @@ refuses a name that could leave its folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -73,7 +74,7 @@ def make_dirs(path: str | Path) -> list[Path]:
             if d.is_dir():  # made by a concurrent writer meanwhile
                 continue
             remove_empty_dirs(created)
-            raise StorageError(d, NotADirectoryError(exc.errno, "a file is in the way (not a folder)"),
+            raise StorageError(d, NotADirectoryError(errno.ENOTDIR, "a file is in the way, not a folder"),
                                "create folder") from None
         except OSError as exc:
             remove_empty_dirs(created)
@@ -263,6 +264,39 @@ def staged_dir(target: str | Path, *, replace: bool = False) -> Iterator[Path]:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _signatures(folder: Path) -> dict[str, tuple]:
+    try:
+        return {e.name: (e.stat().st_ino, e.stat().st_size, e.stat().st_mtime_ns)
+                for e in os.scandir(folder) if e.is_file(follow_symlinks=False)}
+    except OSError:
+        return {}
+
+
+@contextlib.contextmanager
+def no_partial_files(folder: str | Path) -> Iterator[None]:
+    """For writers that write straight into their files (matplotlib's ``savefig``): when an OSError strikes
+    in the middle of a write (disk full: the error names no file), the file that was being written, the one
+    changed last under ``folder``, is removed rather than left cut short; every OSError becomes a
+    :class:`StorageError` naming the file (files written whole before it are kept)."""
+    folder = Path(folder)
+    before = _signatures(folder)
+    existed = folder.is_dir()
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename
+        if where is None:  # failed writing, not opening: the last file touched is cut short
+            after = _signatures(folder)
+            changed = [n for n, sig in after.items() if before.get(n) != sig]
+            if changed:
+                victim = folder / max(changed, key=lambda n: after[n][2])
+                _unlink_quietly(victim)
+                where = victim
+        if not existed:
+            remove_empty_dirs([folder])
+        raise StorageError(where or folder, exc) from exc
 
 
 # ------------------------------------------------------------------------------------------------ names

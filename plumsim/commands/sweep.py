@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import sys
 
 
 def register(sub) -> None:
@@ -77,12 +79,19 @@ def _sweep(args: argparse.Namespace) -> int:
     if not args.no_plots:
         from plumsim.plots import plot_results
 
-        # nothing changed (a finished sweep run again): figures newer than the table are kept, not redrawn
-        current = _current_plots(summary["out"]) if summary.get("unchanged") else None
-        if not current:
+        from plumsim.errors import StorageError
+
+        try:
             with _whole_figures(summary["out"]):
-                current = [str(p) for p in plot_results(summary["out"])]
-        summary["plots"] = current
+                summary["plots"] = [str(p) for p in plot_results(summary["out"])]
+        except StorageError as exc:
+            # a finished sweep run again on a read-only copy: nothing changed, its figures stay as drawn
+            current = _current_plots(summary["out"]) if summary.get("unchanged") and exc.errno in (
+                errno.EROFS, errno.EACCES, errno.EPERM) else None
+            if not current:
+                raise
+            print(f"note: figures not redrawn (read-only folder); kept: {summary['out']}/plots/", file=sys.stderr)
+            summary["plots"] = current
     if args.format == "json":
         print_json(summary)
     else:
@@ -111,7 +120,7 @@ def _whole_figures(out):
 
 def _current_plots(out) -> list[str] | None:
     """The figure files of ``OUT/plots`` when every one was drawn after results.parquet was written, else
-    None: a finished sweep run again (nothing changed) then need not redraw them."""
+    None (what a finished sweep run again on a read-only copy reports instead of redrawing them)."""
     from pathlib import Path
 
     try:

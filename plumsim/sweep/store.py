@@ -185,10 +185,13 @@ class ResultStore:
     # --- lifecycle -----------------------------------------------------------------------------------
     def clear(self) -> None:
         """``--fresh``: forget every previous result of this folder (parts, tables, manifest, plots)."""
+        def refuse(_func, where, exc_info):  # rmtree names the file it could not remove
+            raise StorageError(where, exc_info[1], "remove") from None
+
         try:
             for name in (PARTS, WORKLOADS, "plots"):
                 if (self.out / name).exists():
-                    shutil.rmtree(self.out / name)
+                    shutil.rmtree(self.out / name, onerror=refuse)
             for name in (RESULTS_PARQUET, RESULTS_CSV, MANIFEST, INVALID_CSV, "report.html"):
                 (self.out / name).unlink(missing_ok=True)
         except OSError as exc:
@@ -221,7 +224,7 @@ class ResultStore:
 
         keys: set[str] = set()
         for p in self.part_files():
-            keys.update(pq.read_table(p, columns=["pair_key"]).column(0).to_pylist())
+            keys.update(_read_parquet(p, columns=["pair_key"], reader=pq.read_table).column(0).to_pylist())
         return keys
 
     def write_part(self, df: pd.DataFrame) -> Path:
@@ -239,7 +242,7 @@ class ResultStore:
         files = self.part_files()
         if not files:
             raise ConfigError("no finished results to consolidate", path=self.parts)
-        df = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+        df = pd.concat([_read_parquet(p) for p in files], ignore_index=True)
         rank = {k: i for i, k in enumerate(pair_order)}
         mrank = {m: i for i, m in enumerate(modes)}
         df = df[df["pair_key"].isin(rank)]
@@ -281,4 +284,22 @@ def load_results(out: str | Path) -> pd.DataFrame:
     if not p.is_file():
         raise ConfigError("no results.parquet here: run `plumsim sweep GRID.yaml --out "
                           f"{out}` first (or let an interrupted sweep finish)", path=Path(out))
-    return pd.read_parquet(p)
+    return _read_parquet(p)
+
+
+def _read_parquet(path: Path, columns=None, reader=None):
+    """Read a Parquet file of the store; a damaged one (0 bytes, truncated by a copy, not Parquet) is a
+    ConfigError naming it, a refused read a StorageError."""
+    import pyarrow as pa
+
+    reader = reader or pd.read_parquet
+    try:
+        return reader(path, columns=columns)
+    except OSError as exc:
+        if getattr(exc, "errno", None):
+            raise StorageError(path, exc, "read") from None
+        raise ConfigError(f"not a readable Parquet file ({str(exc).splitlines()[0]}); delete it or re-run "
+                          "the sweep with --fresh", path=path) from None
+    except (pa.ArrowException, ValueError) as exc:
+        raise ConfigError(f"not a readable Parquet file ({str(exc).splitlines()[0]}); delete it or re-run "
+                          "the sweep with --fresh", path=path) from None
