@@ -237,10 +237,12 @@ def _geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     Y_out = (Y - S + stride) // stride
     dims = {"T_R": R, "T_S": S, "T_C": C // G, "T_K": K // G, "T_G": G, "T_N": N, "T_X": X_out, "T_Y": Y_out}
     validate_tile(tile, dims, ms_size, bool(config.accumulation_buffer))
-    cd = math.ceil
-    return _Geometry(X_out, Y_out, cd(R / tile.T_R), cd(S / tile.T_S), cd((C // G) / tile.T_C),
-                     cd((K // G) / tile.T_K), cd(G / tile.T_G), cd(N / tile.T_N),
-                     cd(X_out / tile.T_X), cd(Y_out / tile.T_Y))
+    def cd(a, b):   # integer ceiling: exact for any size (a float quotient is not beyond 2^53)
+        return -(-int(a) // int(b))
+
+    return _Geometry(X_out, Y_out, cd(R, tile.T_R), cd(S, tile.T_S), cd(C // G, tile.T_C),
+                     cd(K // G, tile.T_K), cd(G, tile.T_G), cd(N, tile.T_N),
+                     cd(X_out, tile.T_X), cd(Y_out, tile.T_Y))
 
 
 def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:

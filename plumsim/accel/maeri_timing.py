@@ -111,10 +111,27 @@ def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.nda
     return conv_timing(N, G, C, K, R, S, X, Y, stride, T, config)["cycles"]
 
 
+#: tiles x multipliers evaluated at once (the timing holds ~100 B per pair): bounds a call's memory
+TIMING_BLOCK_ELEMENTS = 2**20
+
+
 def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np.ndarray]:
     """Cycles and their parts per tile (int64 [B] each): ``cycles`` (the layer), ``finish`` (one (n, g, k)
     tile's last packet), ``drain`` (from then to its last output stored), ``loop`` (the partial-sum loop,
-    cycles; 0 when there is none). Arguments as :func:`conv_cycles_batch`."""
+    cycles; 0 when there is none). Arguments as :func:`conv_cycles_batch`. Tiles are timed in blocks of
+    at most :data:`TIMING_BLOCK_ELEMENTS` tile-multiplier pairs (memory bounded, same results); ``cycles``
+    is an object array of exact Python integers when a layer's count may pass 63 bits."""
+    B = int(np.asarray(T["T_R"]).size)
+    step = max(1, TIMING_BLOCK_ELEMENTS // max(1, int(config.ms_size)))
+    if B <= step:
+        return _conv_timing(N, G, C, K, R, S, X, Y, stride, T, config)
+    parts = [_conv_timing(N, G, C, K, R, S, X, Y, stride,
+                          {f: np.asarray(T[f]).reshape(-1)[i:i + step] for f in TILE_FIELDS}, config)
+             for i in range(0, B, step)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np.ndarray]:
     ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
     ab = bool(config.accumulation_buffer)
     width = ms // dn
@@ -200,10 +217,13 @@ def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np
     stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
     finish = F.max(axis=1)
     drain = stored - finish
+    iN, iG, iK = cdiv(N, TN)[:, 0], cdiv(G, TG)[:, 0], cdiv(K // G, TK)[:, 0]
+    if int(iN.max()) * int(iG.max()) * int(iK.max()) * (int(finish.max()) + max(int(drain.max()), 0) + 1) >= 2**62:
+        # a count that may pass 63 bits (a huge batch): exact Python integers instead of wrapping
+        iN, iG, iK = iN.astype(object), iG.astype(object), iK.astype(object)
     wait = _barrier_waits(finish, drain, weights, nv1, np.where(folding, nf, 1), ix * iy, X_out * Y_out,
-                          TK[:, 0], TG[:, 0], int(K // G), cdiv(N, TN)[:, 0], cdiv(G, TG)[:, 0],
-                          cdiv(K // G, TK)[:, 0])
-    cycles = iters[:, 0] * finish + wait + drain
+                          TK[:, 0], TG[:, 0], int(K // G), iN, iG, iK)
+    cycles = iN * iG * iK * finish + wait + drain
     return {"cycles": cycles, "finish": finish, "drain": drain, "loop": loop}
 
 
@@ -215,16 +235,28 @@ def _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG
     positions*VNs*(those folds). When the two agree (T_N = 1, T_X' | X', T_Y' | Y', n = 0) a tile waits for
     the previous one's whole drain; when fewer are needed it is released ``slack`` positions before the
     previous tile's last, saving slack positions' time from the drain; batch tiles (n > 0) and T_N > 1
-    are not held at all. Arrays [B]; returns int64 [B]."""
+    are not held at all. Arrays [B]; returns int64 [B] (object, exact, when ``iN`` is).
+
+    Only the batch tiles that can still wait are scanned: tile t = n*iG*iK + j has
+    slack(n) = slack(0) + n*iG*iK*positions exactly (per_tile is positions*VNs*folds), and its wait is 0
+    once slack*per_pos >= drain, so every tile from batch tile ``n_lim`` (below) on waits 0 and a batch
+    of 10^9 costs what a few batch tiles cost."""
     iters = iN * iG * iK
     per_tile = positions * nv * vf
     per_pos = np.maximum((finish - weights) // np.maximum(positions, 1), 1)
     # the common case in closed form: one batch tile and a threshold met exactly when the previous tile is
     # done (positions*VNs cover X'*Y' x T_K*T_G, T_K | K/G): every tile after the first waits the drain
     exact = (iN == 1) & (per_tile == out_pixels * TK * TG * vf) & (iK * TK == Kg)
-    total = np.where(exact, (iters - 1) * drain, 0).astype(np.int64)
+    total = np.where(exact, (iters - 1) * drain, 0)
+    total = total.astype(object if total.dtype == object else np.int64)
     for b in np.flatnonzero(~exact):
-        t = np.arange(1, int(iters[b]), dtype=np.int64)
+        igk, q = int(iG[b]) * int(iK[b]), int(nv[b]) * int(vf[b])
+        need_max = ((int(iG[b]) - 1) * int(TG[b]) * Kg + (int(iK[b]) - 1) * int(TK[b]) * int(TG[b])) \
+            * int(out_pixels) * int(vf[b])
+        # slack(0) >= -(need_max // q) - 1; waits end once slack >= ceil(drain / per_pos)
+        settle = -(-int(drain[b]) // int(per_pos[b])) + need_max // q + 1
+        n_lim = max(0, -(-settle // (igk * int(positions[b])))) + 1
+        t = np.arange(1, min(int(iters[b]), n_lim * igk), dtype=np.int64)
         if t.size == 0:
             continue
         k, g = t % iK[b], (t // iK[b]) % iG[b]

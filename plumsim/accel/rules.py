@@ -31,6 +31,10 @@ numpy-free; imports nothing from plumsim.accel (config.py imports it).
 
 from __future__ import annotations
 
+import math as _math
+import os as _os
+import threading as _threading
+from contextlib import contextmanager as _contextmanager
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
@@ -86,8 +90,11 @@ def _pow2_upto(n: int) -> str:
 def mesh_dn_bw_allowed(rows: int, cols: int, ms_size: int | None = None) -> list[int]:
     """The dn_bw values STONNE builds an ms_rows x ms_cols mesh with ((rows+cols)/dn_bw a power of two)."""
     lanes = rows + cols
-    return [d for d in range(1, lanes + 1) if lanes % d == 0 and is_pow2(lanes // d)
-            and (ms_size is None or d <= ms_size)]
+    out, p = [], 1
+    while p <= lanes and lanes % p == 0:   # d = lanes / 2^j: O(log) even for a hostile mesh
+        out.append(lanes // p)
+        p *= 2
+    return sorted(d for d in out if ms_size is None or d <= ms_size)
 
 
 def config_problems(cfg) -> list[Problem]:
@@ -125,6 +132,11 @@ def config_problems(cfg) -> list[Problem]:
     if "ms_size" not in ints:
         return out
     ms = ints["ms_size"]
+    big = size_problem("ms_size", ms, "ms_size", ms, "the machine has",
+                       f": the models hold arrays over every multiplier, {BYTES_PER_MULTIPLIER} B each per tile "
+                       f"evaluated, here {_fmt(BYTES_PER_MULTIPLIER * ms, 'bytes')} per tile") if ms > 0 else None
+    if big is not None:
+        out.append(Problem("ms_size", ms, big))
     if mst == "OS_MESH":
         r, c = ints.get("ms_rows"), ints.get("ms_cols")
         if r is None or c is None:
@@ -223,3 +235,130 @@ def check_tpu_tile(T_M: int, T_N: int, cfg, source: str | Path | None = None) ->
         raise ConfigError(f"T_M={T_M} out of range: allowed 1..ms_rows ({cfg.ms_rows})", path=source, field="T_M")
     if not 1 <= T_N <= cfg.ms_cols:
         raise ConfigError(f"T_N={T_N} out of range: allowed 1..ms_cols ({cfg.ms_cols})", path=source, field="T_N")
+
+
+# --- size limits -----------------------------------------------------------------------------------
+#
+# A model call costs memory and time that follow from the sizes alone (multipliers, weights, batch,
+# tile candidates), so every call estimates its cost from them before any work starts (O(1)) and
+# refuses one over a limit with a ConfigError / WorkloadError that names the field, its value, the
+# estimate (bytes or operations) and the limit. The defaults keep one call within a few GiB and seconds;
+# the largest shipped machine has 1024 multipliers, the largest shipped layer 2.4 M weights.
+#
+# Limits (name: default, unit):
+#
+# * ``ms_size``: 2**20 multipliers (a 1024 x 1024 mesh). Checked with the other rules whenever an
+#   AcceleratorConfig is built: the models hold arrays over every multiplier (MAERI's timing ~100 B per
+#   multiplier and tile evaluated, the TPU's tile search ~400 B per candidate tile of the mesh).
+# * ``layer_weights``: 2**28 weights K*C/G*R*S of one layer (VGG-16's largest, fc6, has 1.0e8).
+# * ``work_bytes``: 4 GiB, the memory one model call may hold (estimate: SIGMA's bitmap plan ~100 B per
+#   weight of a group, its per-port counts 16 B per iteration and read port, the TPU's tile search
+#   ~400 B per candidate).
+# * ``work_ops``: 10**8 operations one model call may do (loop steps: the MAERI tile search's divisor
+#   scan of every layer dimension, the TPU's per-shape bus-line queues for a non-power-of-two rn_bw,
+#   SIGMA's per-group row packing).
+#
+# A batch N costs nothing by itself: SIGMA and the TPU mesh take it in closed form, MAERI scans only the
+# batch tiles that can still wait for the iteration check. Counts beyond 64 bits are exact (Python
+# integers), not wrapped.
+#
+# Users who mean it raise a limit with the environment variable ``PLUMSIM_LIMITS`` (read on every
+# check, so it reaches sweep workers), e.g. ``PLUMSIM_LIMITS="ms_size=4194304,work_bytes=32e9"``, or in
+# code with ``with plumsim.accel.rules.limits_override(work_ops=10**10): ...``; ``0`` means no limit.
+
+DEFAULT_LIMITS = {"ms_size": 2**20, "layer_weights": 2**28, "work_bytes": 4 * 2**30, "work_ops": 10**8}
+LIMIT_UNITS = {"ms_size": "multipliers", "layer_weights": "weights", "work_bytes": "bytes",
+               "work_ops": "operations"}
+LIMITS_ENV = "PLUMSIM_LIMITS"
+
+#: bytes the models hold per multiplier for one tile (MAERI's timing arrays); per TPU candidate tile;
+#: per weight of a SIGMA group's bitmap plan (measured peaks: 40-100 B; tests/test_size_limits.py)
+BYTES_PER_MULTIPLIER = 128
+BYTES_PER_TPU_CANDIDATE = 400
+BYTES_PER_SIGMA_WEIGHT = 100
+
+_env_cache: list = [None, {}]
+_overrides = _threading.local()
+
+
+def _parse_limits(text: str) -> dict:
+    out = {}
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        name, sep, val = part.partition("=")
+        name = name.strip()
+        if not sep or name not in DEFAULT_LIMITS:
+            raise ConfigError(f"{LIMITS_ENV}={text!r}: {part.strip()!r} is not name=value with a name among "
+                              f"{', '.join(DEFAULT_LIMITS)}", field=LIMITS_ENV)
+        try:
+            v = float(val)
+        except ValueError:
+            v = _math.nan
+        if not _math.isfinite(v) or v < 0:
+            raise ConfigError(f"{LIMITS_ENV}: {name}={val.strip()!r} is not a finite number >= 0 (0: no limit)",
+                              field=LIMITS_ENV)
+        out[name] = int(v)
+    return out
+
+
+def limits() -> dict[str, int]:
+    """The limits in force (read only): :data:`DEFAULT_LIMITS`, then ``PLUMSIM_LIMITS``, then
+    :func:`limits_override` (innermost wins). 0 = no limit."""
+    text = _os.environ.get(LIMITS_ENV, "")
+    if text != _env_cache[0]:
+        parsed = _parse_limits(text)
+        _env_cache[0], _env_cache[1] = text, dict(DEFAULT_LIMITS, **parsed)
+    stack = getattr(_overrides, "stack", None)
+    if not stack:
+        return _env_cache[1]
+    out = dict(_env_cache[1])
+    for layer in stack:
+        out.update(layer)
+    return out
+
+
+@_contextmanager
+def limits_override(**values):
+    """Raise (or lower) limits for the calls inside the block, this thread only; 0 = no limit.
+    ``with limits_override(ms_size=2**24, work_bytes=64 * 2**30): ...``"""
+    bad = set(values) - set(DEFAULT_LIMITS)
+    if bad:
+        raise ConfigError(f"unknown limit(s) {sorted(bad)}; known: {', '.join(DEFAULT_LIMITS)}", field=sorted(bad)[0])
+    stack = getattr(_overrides, "stack", None)
+    if stack is None:
+        stack = _overrides.stack = []
+    stack.append({k: int(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _fmt(n: float, unit: str) -> str:
+    if unit == "bytes":
+        for suffix, p in (("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+            if n >= 2**p:
+                return f"{n / 2**p:.1f} {suffix}"
+        return f"{int(n)} bytes"
+    return f"{int(n)} {unit}"
+
+
+def size_problem(name: str, estimate: int, field: str, value, what: str, detail: str = "") -> str | None:
+    """The refusal message when ``estimate`` (in the unit of limit ``name``) exceeds that limit, else None.
+    ``field``/``value``: what the user set that drives it; ``what``: what the estimate counts (the message
+    reads "<field>=<value>: <what> ~<estimate> (estimate), over the limit of <limit> (<name>)<detail>")."""
+    lim = limits()[name]
+    if not lim or estimate <= lim:
+        return None
+    unit = LIMIT_UNITS[name]
+    return (f"{field}={value}: {what} ~{_fmt(estimate, unit)} (estimate), over the limit of {_fmt(lim, unit)} "
+            f"({name}){detail}; a user who means it raises the limit with {LIMITS_ENV}={name}=<n> or "
+            f"plumsim.accel.rules.limits_override({name}=...)")
+
+
+def check_size(name: str, estimate: int, field: str, value, what: str, error=ConfigError, path=None) -> None:
+    """Raise ``error`` (ConfigError or WorkloadError) with :func:`size_problem`'s message, if any."""
+    msg = size_problem(name, estimate, field, value, what)
+    if msg is not None:
+        raise error(msg, path=path, field=field)

@@ -36,9 +36,9 @@ from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import weights_key
 from plumsim.accel.result import SimResult
-from plumsim.accel.rules import check_config
+from plumsim.accel.rules import BYTES_PER_SIGMA_WEIGHT, check_config, check_size
 from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
-from plumsim.errors import ConfigError
+from plumsim.errors import ConfigError, WorkloadError
 
 from plumsim.accel.calibration import SIGMA_DS_LATENCY, SIGMA_OUTPUT_LATENCY
 
@@ -200,6 +200,8 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
                                 np.minimum(width, occ[its]))
     shared = (~single) & (it_rows[row_it] > 1)
     if shared.any():
+        check_size("work_bytes", 24 * n_it * dn, "dn_bw", dn,
+                   f"SIGMA's per-port counts ({n_it} iterations x {dn} read ports) hold")
         rows = np.flatnonzero(shared)
         r_idx, k = np.nonzero(bitmap[rows])                # row-major: in slot order
     if shared.any() and r_idx.size:                       # (iterations of all-zero rows cost nothing)
@@ -277,7 +279,10 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
     start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
     bus, latency, line_queue = _write_side(start, size, it, n_it, ms, dn, dn if rn is None else rn)
     folded = row_nch > 1
+    lines_set_pace = bus > c
     return {
+        "fixed": int(np.sum(1 + w + latency + np.where(lines_set_pace, 0, line_queue))),
+        "per_column": int(np.sum(np.maximum(c, bus))),
         "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "bus": bus, "latency": latency,
         "line_queue": line_queue, "saved_routes": int(saved_routes), "saved_wires": int(saved_wires),
         "n_chunks": n_chunks,
@@ -297,10 +302,9 @@ def _gemm_result(plan: dict, N: int, str_nnz: int, config: AcceleratorConfig) ->
     # per iteration: 1 configuration cycle, then the busiest read port (its stationary values, then c
     # packets per column) or the busiest bus line (bus sums per column), whichever is slower, then the
     # latency of the last sums
-    w, bus = plan["w"], plan["bus"]
-    lines_set_pace = bus > c
-    cycles = int(np.sum(1 + np.maximum(w + N * c, w + N * bus) + plan["latency"]
-                        + np.where(lines_set_pace, 0, plan["line_queue"])))
+    # (max(w + N*c, w + N*bus) = w + N*max(c, bus): the columns' part is linear in N, so any batch is
+    # two terms, exact in Python integers; plan["fixed"] and plan["per_column"] are summed once per plan)
+    cycles = plan["fixed"] + N * plan["per_column"]
 
     # streamed reads: each packing of whole rows reads the whole streamed operand once (its non-zeros);
     # the chunks of a folded row together read it once (each chunk its own k range)
@@ -380,6 +384,8 @@ def _check_sigma(config: AcceleratorConfig, W: np.ndarray) -> None:
     check_config(config)  # the one rule set (plumsim.accel.rules): e.g. dn_bw must divide ms_size
     if W.ndim != 2:
         raise ConfigError(f"weights must be a 2-D [M, K] array, got shape {W.shape}", field="weights")
+    check_size("work_bytes", BYTES_PER_SIGMA_WEIGHT * W.size, "weights", f"{W.shape[0]}x{W.shape[1]}",
+               f"SIGMA's bitmap plan of one GEMM ({BYTES_PER_SIGMA_WEIGHT} B per weight) holds", error=WorkloadError)
 
 
 def sigma_gemm(weights: np.ndarray, n_cols: int, config: AcceleratorConfig,
@@ -440,6 +446,10 @@ def im2col_nnz(x: np.ndarray | None, C: int, X: int, Y: int, R: int, S: int, str
     return int(np.count_nonzero(win))
 
 
+#: operations a group's plan costs besides its row-packing loop (for the work_ops estimate)
+SIGMA_GROUP_OPS = 1000
+
+
 def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
     """A conv layer on SIGMA like STONNE's PyTorch frontend: im2col, M = filters, K = C*R*S/G,
     N = output pixels, one sparse GEMM per batch item and group, results summed.
@@ -458,6 +468,8 @@ def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
     else:
         sample = None
     dense_nnz = None
+    check_size("work_ops", s.G * (s.M_gemm + SIGMA_GROUP_OPS), "G", s.G,
+               f"planning {s.G} groups of {s.M_gemm} stationary rows takes", error=WorkloadError)
     fp = weights_key(layer)
     for g in range(s.G):
         W = np.asarray(layer.code_matrix(g))

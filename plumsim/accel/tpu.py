@@ -113,15 +113,34 @@ def tile_cycles(m, n, K, config: AcceleratorConfig) -> np.ndarray:
     return 5 + e + G + drain + backlog
 
 
+def _exact_needed(M: int, N: int, K: int, config: AcceleratorConfig) -> bool:
+    """True when a GEMM's cycles may pass 62 bits (a huge batch): a bound on tiles x cycles per tile,
+    in Python integers (O(1))."""
+    r, c = int(config.ms_rows), int(config.ms_cols)
+    per_tile = 8 + int(K) * (r + c + 1) + r * c + int(config.rn_bw)
+    return int(M) * int(N) * per_tile >= 2**62
+
+
+def _py(a) -> np.ndarray:
+    """An integer array as Python integers (object dtype; 0-d too), so products do not wrap."""
+    return np.asarray(a).astype(object)
+
+
 def _gemm_cycles(M: int, N: int, K: int, config: AcceleratorConfig, tm, tn) -> np.ndarray:
-    """Cycles of the whole GEMM per tile (tm, tn) (arrays): full and remainder tiles, counted, not listed."""
+    """Cycles of the whole GEMM per tile (tm, tn) (arrays): full and remainder tiles, counted, not listed.
+    int64, or exact Python integers (an object array) when the count may pass 62 bits: a batch of any
+    size costs the same few operations."""
     tm, tn = np.asarray(tm, dtype=np.int64), np.asarray(tn, dtype=np.int64)
-    total = np.zeros(np.broadcast(tm, tn).shape, dtype=np.int64)
+    exact = _exact_needed(M, N, K, config)
+    total = np.zeros(np.broadcast(tm, tn).shape, dtype=object if exact else np.int64)
     for cnt_m, m in ((M // tm, tm), ((M % tm > 0).astype(np.int64), M % tm)):
         for cnt_n, n in ((N // tn, tn), ((N % tn > 0).astype(np.int64), N % tn)):
-            cnt = cnt_m * cnt_n
+            cnt = _py(cnt_m) * _py(cnt_n) if exact else cnt_m * cnt_n
             t = tile_cycles(np.maximum(m, 1), np.maximum(n, 1), K, config)
-            total += np.where(cnt > 0, cnt * t, 0)
+            if exact:
+                total = total + np.asarray(cnt * _py(t), dtype=object) * np.asarray(cnt > 0)
+            else:
+                total += np.where(cnt > 0, cnt * t, 0)
     return total
 
 
@@ -194,11 +213,36 @@ def _search_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int
     return int(tm[best]), int(tn[best])
 
 
+def _drain_ops(a: int, b: int) -> int:
+    """Operations of the per-shape bus-line queues (a non-power-of-two rn_bw) over every tile shape up to
+    a x b: 2 per output of every shape plus 2000 per shape (measured: a 128 x 128 mesh ~15 s)."""
+    return 2 * (a * (a + 1) // 2) * (b * (b + 1) // 2) + 2000 * a * b
+
+
+def check_tpu_work(M: int, N: int, K: int, config: AcceleratorConfig, tile: tuple[int, int] | None) -> None:
+    """Refuse (ConfigError) a TPU GEMM whose tile search or drain queues would exceed the size limits
+    (:mod:`plumsim.accel.rules`, "size limits"), from the sizes only (O(1))."""
+    from plumsim.accel.rules import BYTES_PER_TPU_CANDIDATE, check_size
+
+    r, c, rn = int(config.ms_rows), int(config.ms_cols), int(config.rn_bw)
+    a, b = (min(int(M), r), min(int(N), c)) if tile is None else (int(tile[0]), int(tile[1]))
+    if tile is None:
+        check_size("work_bytes", BYTES_PER_TPU_CANDIDATE * a * b, "ms_rows*ms_cols", f"{r}*{c}",
+                   f"the tile search over {a} x {b} candidate tiles holds")
+    if not is_pow2(rn):
+        ops = _drain_ops(a, b) if tile is None else 4 * (2 * a * b + 2000)
+        check_size("work_ops", ops, "rn_bw", rn, f"the bus-line queues of every tile shape up to {a} x {b} "
+                   "(a non-power-of-two rn_bw has no closed form) take",
+                   detail="; a power-of-two rn_bw is closed form" + ("" if tile is None else "")
+                   + ("" if tile is not None else ", and a given tile (T_M, T_N) needs 4 shapes only"))
+
+
 def tpu_conv(layer, config: AcceleratorConfig, tile: tuple[int, int] | None = None) -> SimResult:
     """Conv (or linear) via im2col: per group, M = K/G filters, K = C*R*S/G, N = output pixels x batch.
     The G groups are G runs of the same GEMM: cycles and counters are one run's times G."""
     s = layer.shape
     M, Kg, N = s.M_gemm, s.K_gemm, s.N_gemm
+    check_tpu_work(M, N, Kg, config, tile)
     T_M, T_N = tile if tile is not None else choose_tpu_tile(M, N, Kg, config)
     one = tpu_gemm(M, N, Kg, config, T_M, T_N)
     G = int(s.G)
