@@ -6,7 +6,9 @@
 3. add the ResNet-20/CIFAR-10 and ResNet-18/ImageNet layer tables with synthetic seeded weights;
 4. sweep the grid ``accel_configs/sweeps/demo.yaml`` (MAERI, SIGMA and TPU presets, four repetition modes)
    plus the lowered digits models: results, attribution, plots (OUT/plots/);
-5. write OUT/report.html.
+5. recompute the PLUM paper's claims, quick version (:mod:`plumsim.pipeline.paper`): OUT/paper.json (the
+   shape of :func:`plumsim.pipeline.paper.claims_json`, rendered by the report) and OUT/paper.md;
+6. write OUT/report.html.
 
 Every step keeps what is done, so running it again costs seconds.
 """
@@ -95,6 +97,27 @@ def lower_models(out: Path, models: list[dict], log) -> list[dict]:
     return entries
 
 
+def paper_claims(out: Path, epochs: int | None, log) -> dict:
+    """The quick paper experiment into OUT/paper.json and OUT/paper.md; an existing OUT/paper.json made
+    with the same settings is kept. Returns {"file", "claims", "seconds", "reused"}."""
+    import json
+
+    from plumsim.pipeline import paper
+
+    settings = paper.settings_json(paper.settings_for(True, epochs=epochs))
+    path = out / paper.FILES["json"]
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old.get("settings") == settings and old.get("claims"):
+            print(f"  {path} kept: made with the same settings ({len(old['claims'])} claims)", file=log, flush=True)
+            return {"file": path.name, "claims": len(old["claims"]), "seconds": old.get("seconds"), "reused": True}
+    except (OSError, ValueError, AttributeError):
+        pass   # missing or unreadable: run it
+    df = paper.run_paper(True, epochs=epochs, progress=lambda line: print(f"  {line}", file=log, flush=True))
+    paper.write_claims(df, out, formats=("json", "markdown"))
+    return {"file": path.name, "claims": len(df), "seconds": df.attrs["seconds"], "reused": False}
+
+
 def run_demo(out: str | Path = "results/demo", *, grid: str | Path | None = None, epochs: int | None = None,
              workers: int | None = None, executor: str = "local", fresh: bool = False,
              progress: bool | None = None, log=None) -> dict:
@@ -120,14 +143,16 @@ def run_demo(out: str | Path = "results/demo", *, grid: str | Path | None = None
 
         for sub in ("models", "lowered"):
             shutil.rmtree(out / sub, ignore_errors=True)
+        for name in ("paper.json", "paper.md"):
+            (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    print(f"[1/4] training the digits CNN with {', '.join(SCHEMES)}", file=log, flush=True)
+    print(f"[1/5] training the digits CNN with {', '.join(SCHEMES)}", file=log, flush=True)
     models = train_models(out, epochs, log)
     import pandas as pd
 
     atomic_write_frame(out / "models.csv", pd.DataFrame(models), "csv")
-    print("[2/4] lowering the trained models to workloads", file=log, flush=True)
+    print("[2/5] lowering the trained models to workloads", file=log, flush=True)
     lowered = lower_models(out, models, log)
     g = _absolutise(raw, grid_path)
     g["workloads"] = lowered + list(g.get("workloads") or [])
@@ -136,16 +161,18 @@ def run_demo(out: str | Path = "results/demo", *, grid: str | Path | None = None
     from plumsim.sweep.store import atomic_write_bytes
 
     atomic_write_bytes(gfile, yaml.safe_dump(g, sort_keys=False).encode())
-    print(f"[3/4] sweeping {gfile} (MAERI, SIGMA, TPU presets x digits, ResNet-20, ResNet-18)", file=log,
+    print(f"[3/5] sweeping {gfile} (MAERI, SIGMA, TPU presets x digits, ResNet-20, ResNet-18)", file=log,
           flush=True)
     summary = run_sweep(gfile, out, executor=executor, workers=workers, fresh=fresh, progress=progress,
                         log=log)
     from plumsim.plots import plot_results
 
     summary["plots"] = [str(p) for p in plot_results(out)]
-    print("[4/4] writing the report", file=log, flush=True)
+    print("[4/5] the paper's claims, quick run (plumsim experiment paper --quick)", file=log, flush=True)
+    claims = paper_claims(out, epochs, log)
+    print("[5/5] writing the report", file=log, flush=True)
     report = write_report(out)
-    atomic_write_json(out / "demo.json", {"models": models, "sweep": summary,
+    atomic_write_json(out / "demo.json", {"models": models, "sweep": summary, "paper": claims,
                                           "seconds": round(time.perf_counter() - t0, 1)})
     return {"report": str(report), "results": str(out / "results.parquet"), "plots": str(out / "plots"),
-            "sweep": summary, "models": models, "seconds": round(time.perf_counter() - t0, 1)}
+            "sweep": summary, "models": models, "paper": claims, "seconds": round(time.perf_counter() - t0, 1)}
