@@ -2,17 +2,17 @@
 
 Measures, on this machine (default 2 worker processes):
 1. points/s (one point = layer x configuration x mode) of a local sweep of ResNet-18/ImageNet signed-binary
-   on the SIGMA grid (accel_configs/sweeps/resnet18-sigma.yaml, 119 configurations) and the MAERI grid
-   (resnet18-maeri.yaml, 182 configurations):
-   - ``native`` mode (each controller's STONNE-faithful model) on every configuration;
-   - the four repetition modes (dense/skip/repeat/skip+repeat, what attribution needs) on an evenly spaced
-     subset of configurations (--rep-configs), because that model is much slower per layer;
-2. the share of a sweep's time spent outside the accelerator models (pricing, statistics, rows, store);
+   on the shipped SIGMA grid (accel_configs/sweeps/resnet18-sigma.yaml, 119 configurations) and MAERI grid
+   (resnet18-maeri.yaml, 182 configurations), every configuration in all five dataflows (native, dense,
+   skip, repeat, skip+repeat), each run --repeats times from an empty folder (median kept; wall clock,
+   worker start-up included);
+2. the share of a sweep's time spent inside the accelerator models (the rest: pricing, statistics, rows,
+   store);
 3. Dask vs local on the same grid and modes: a LocalCluster started by the sweep (what
    ``--executor dask`` costs end to end), an already running cluster (``--scheduler``), and that cluster
    again once its workers are warm (imports done, workload cached).
 
-    .venv/bin/python benchmarks/bench_sweep.py [--workers 2] [--rep-configs 12] [--out results/bench_sweep]
+    .venv/bin/python benchmarks/bench_sweep.py [--workers 2] [--repeats 3] [--out results/bench_sweep]
 
 Prints a table and writes OUT/bench_sweep.json.
 """
@@ -92,33 +92,42 @@ def model_share(grid, pairs: int = 6) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rep-configs", type=int, default=12,
-                    help="configurations per grid for the four repetition modes (default 12)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per grid (median kept; default 3)")
     ap.add_argument("--out", default=str(ROOT / "results" / "bench_sweep"))
     ap.add_argument("--skip-dask", action="store_true")
-    ap.add_argument("--skip-repetition", action="store_true", help="native mode only (fast)")
+    ap.add_argument("--native-only", action="store_true", help="native dataflow only (fast)")
     args = ap.parse_args()
     out = Path(args.out)
+    import os
+    import platform
+    import statistics
+
     rows = []
     for name in GRIDS:
-        runs = [("native", ["native"], None)]
-        if not args.skip_repetition:
-            runs.append(("repetition x4", ["dense", "skip", "repeat", "skip+repeat"], args.rep_configs))
-        for label, modes, limit in runs:
-            g = subgrid(name, modes, limit=limit)
-            s = sweep(g, out / f"{name}-{modes[0]}", workers=args.workers)
-            share = model_share(g)
-            rows.append({"grid": name, "modes": label, "configs": len(g.accels), "points": s["points_computed"],
-                         "executor": "local", "wall_s": s["wall_s"], "points_per_s": s["points_per_s_wall"],
-                         "model_time_share": round(share, 3)})
-            print(rows[-1], flush=True)
+        modes = ["native"] if args.native_only else ["native", "dense", "skip", "repeat", "skip+repeat"]
+        g = subgrid(name, modes)
+        runs = []
+        for i in range(args.repeats):
+            load = os.getloadavg()[0]
+            s = sweep(g, out / f"{name}-all", workers=args.workers)
+            runs.append(s["points_per_s_wall"])
+            print(f"{name} run {i + 1}: {s['points_computed']} points in {s['wall_s']} s = "
+                  f"{s['points_per_s_wall']} points/s (load average before {load:.2f})", flush=True)
+        share = model_share(g)
+        rows.append({"grid": name, "modes": "+".join(modes) if len(modes) < 5 else "all five",
+                     "configs": len(g.accels), "points": s["points_computed"], "executor": "local",
+                     "runs_points_per_s": runs, "points_per_s": statistics.median(runs),
+                     "model_time_share": round(share, 3)})
+        print(rows[-1], flush=True)
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+               "python": platform.python_version(), "load_average_end": os.getloadavg()[0]}
     dask_rows = []
     if not args.skip_dask:
         from distributed import Client, LocalCluster
 
         for name in GRIDS:
             g = subgrid(name, ["native"])
-            loc = next(r for r in rows if r["grid"] == name and r["modes"] == "native")
+            loc = sweep(g, out / f"{name}-native-local", workers=args.workers)
             s = sweep(g, out / f"{name}-dask-own", executor="dask", workers=args.workers)
             from plumsim.sweep.runner import dask_worker_settings
 
@@ -150,7 +159,7 @@ def main() -> int:
         print()
         print(pd.DataFrame(dask_rows).to_string(index=False))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_sweep.json").write_text(json.dumps({"local": rows, "dask": dask_rows,
+    (out / "bench_sweep.json").write_text(json.dumps({"local": rows, "dask": dask_rows, "machine": machine,
                                                       "workers": args.workers}, indent=2))
     return 0
 
