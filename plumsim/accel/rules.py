@@ -357,8 +357,9 @@ def size_problem(name: str, estimate: int, field: str, value, what: str, detail:
             f"plumsim.accel.rules.limits_override({name}=...)")
 
 
-def check_size(name: str, estimate: int, field: str, value, what: str, error=ConfigError, path=None) -> None:
+def check_size(name: str, estimate: int, field: str, value, what: str, error=ConfigError, path=None,
+               detail: str = "") -> None:
     """Raise ``error`` (ConfigError or WorkloadError) with :func:`size_problem`'s message, if any."""
-    msg = size_problem(name, estimate, field, value, what)
+    msg = size_problem(name, estimate, field, value, what, detail)
     if msg is not None:
         raise error(msg, path=path, field=field)

@@ -9,11 +9,84 @@ numpy/pandas only.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.result import SimResult
-from plumsim.errors import ConfigError
+from plumsim.accel.rules import check_size, limits
+from plumsim.errors import ConfigError, WorkloadError
 
 SRAM_COLUMNS = ("weight_reads", "input_reads", "psum_reads", "psum_writes")
+_DIMS = ("N", "G", "C", "K", "R", "S", "X", "Y", "stride")
+
+
+def _bad_int(v) -> bool:
+    return not isinstance(v, Integral) or isinstance(v, bool)
+
+
+def check_layer(layer) -> None:
+    """What every model needs of a layer, checked in O(1) before any work (WorkloadError naming the
+    field): kind conv/linear; N, G, C, K, R, S, X, Y, stride integers >= 1, padding >= 0; G divides C and
+    K; the kernel fits the padded input; a linear layer is G = R = S = X = Y = stride = 1, padding 0; the
+    weight array is [K, C/G, R, S]; and the size limits (:mod:`plumsim.accel.rules`): the layer's weights
+    K*C/G*R*S within ``layer_weights``."""
+    s = layer.shape
+    N, G, C, K, R, S, X, Y, stride, padding = (s.N, s.G, s.C, s.K, s.R, s.S, s.X, s.Y, s.stride, s.padding)
+    arr = layer.codes if layer.codes is not None else layer.weights
+    # the common case in one test (plain ints, all in range); anything else is looked at field by field
+    if not (type(N) is type(G) is type(C) is type(K) is type(R) is type(S) is type(X) is type(Y)
+            is type(stride) is type(padding) is int and min(N, G, C, K, R, S, X, Y, stride) >= 1 and padding >= 0
+            and not C % G and not K % G and X + 2 * padding >= R and Y + 2 * padding >= S
+            and (layer.kind == "conv" or (layer.kind == "linear" and G == R == S == X == Y == stride == 1
+                                          and padding == 0))
+            and (not limits()["layer_weights"] or K * (C // G) * R * S <= limits()["layer_weights"])
+            and getattr(arr, "shape", None) == (K, C // G, R, S)):
+        _layer_problem(layer, arr)
+
+
+def _layer_problem(layer, arr) -> None:
+    s = layer.shape
+    name = getattr(layer, "name", "")
+    where = f"layer {name!r}: " if name else ""
+    if layer.kind not in ("conv", "linear"):
+        raise WorkloadError(f"{where}kind={layer.kind!r} is not conv or linear", field="kind")
+    for f in _DIMS:
+        v = getattr(s, f)
+        if _bad_int(v) or v < 1:
+            raise WorkloadError(f"{where}{f}={v!r} must be an integer >= 1", field=f)
+    if _bad_int(s.padding) or s.padding < 0:
+        raise WorkloadError(f"{where}padding={s.padding!r} must be an integer >= 0", field="padding")
+    if s.C % s.G or s.K % s.G:
+        raise WorkloadError(f"{where}groups G={s.G} must divide C={s.C} and K={s.K}", field="G")
+    px, py = s.X + 2 * s.padding, s.Y + 2 * s.padding
+    if px < s.R or py < s.S:
+        raise WorkloadError(f"{where}the {s.R}x{s.S} kernel is larger than the padded input {px}x{py}",
+                            field="R" if px < s.R else "S")
+    if layer.kind == "linear" and (s.G, s.R, s.S, s.X, s.Y, s.stride, s.padding) != (1, 1, 1, 1, 1, 1, 0):
+        raise WorkloadError(f"{where}a linear layer has G = R = S = X = Y = stride = 1 and padding 0, got "
+                            f"G={s.G} R={s.R} S={s.S} X={s.X} Y={s.Y} stride={s.stride} padding={s.padding}",
+                            field="kind")
+    n_weights = int(s.K) * (int(s.C) // int(s.G)) * int(s.R) * int(s.S)
+    check_size("layer_weights", n_weights, "K*C/G*R*S", f"{s.K}*{s.C // s.G}*{s.R}*{s.S}",
+               f"{where}the layer's weights number", error=WorkloadError,
+               detail=f" (~{n_weights * 100 / 2**30:.1f} GiB in SIGMA's bitmap plan at ~100 B per weight)")
+    shape = getattr(arr, "shape", None)
+    if shape != (s.K, s.C // s.G, s.R, s.S):
+        raise WorkloadError(f"{where}the weights have shape {shape}, the layer's shape needs "
+                            f"[K, C/G, R, S] = {[s.K, s.C // s.G, s.R, s.S]}",
+                            field="codes" if layer.codes is not None else "weights")
+
+
+def _maeri_search_ops(s, kind: str) -> tuple[int, str, int]:
+    """Steps of the MAERI tile search's divisor scan (one per value of every dimension it scans), and
+    the dimension that drives it."""
+    if kind == "conv":
+        dims = {"N": s.N, "C/G": s.C // s.G, "K/G": s.K // s.G, "R": s.R, "S": s.S, "G": s.G,
+                "X'": s.X_out, "Y'": s.Y_out}
+    else:
+        dims = {"K": s.K, "N": s.N, "C": s.C}
+    top = max(dims, key=dims.get)
+    return sum(dims.values()), top, dims[top]
 
 
 def simulate_layer(layer, config: AcceleratorConfig, tile=None) -> SimResult:
@@ -24,6 +97,7 @@ def simulate_layer(layer, config: AcceleratorConfig, tile=None) -> SimResult:
     """
     ctrl = config.controller_type
     s = layer.shape
+    check_layer(layer)
     if ctrl == "SIGMA_SPARSE_GEMM":
         from plumsim.accel.sigma import sigma_conv, sigma_linear
 
@@ -41,6 +115,10 @@ def simulate_layer(layer, config: AcceleratorConfig, tile=None) -> SimResult:
     elif ctrl == "MAERI_DENSE_WORKLOAD":
         from plumsim.accel import maeri, tiling
 
+        if tile is None:
+            ops, top, value = _maeri_search_ops(s, layer.kind)
+            check_size("work_ops", ops, top, value, "the MAERI tile search scans every divisor of the layer's "
+                       "dimensions,", error=WorkloadError, detail="; a given tile (--tile) needs no search")
         if layer.kind == "conv":
             if tile is None:
                 t = tiling.choose_maeri_tile(s, config)

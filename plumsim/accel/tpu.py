@@ -233,8 +233,8 @@ def check_tpu_work(M: int, N: int, K: int, config: AcceleratorConfig, tile: tupl
         ops = _drain_ops(a, b) if tile is None else 4 * (2 * a * b + 2000)
         check_size("work_ops", ops, "rn_bw", rn, f"the bus-line queues of every tile shape up to {a} x {b} "
                    "(a non-power-of-two rn_bw has no closed form) take",
-                   detail="; a power-of-two rn_bw is closed form" + ("" if tile is None else "")
-                   + ("" if tile is not None else ", and a given tile (T_M, T_N) needs 4 shapes only"))
+                   detail="; a power-of-two rn_bw is closed form"
+                   + (", and a given tile (T_M, T_N) needs 4 shapes only" if tile is None else ""))
 
 
 def tpu_conv(layer, config: AcceleratorConfig, tile: tuple[int, int] | None = None) -> SimResult:
