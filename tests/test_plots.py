@@ -23,7 +23,7 @@ from plumsim.plots import figures as figs
 from plumsim.results import attribution_frame, reference_configs, workload_totals
 from plumsim.sweep.runner import run_sweep
 
-UNIT = re.compile(r"\((cycles|STONNE units|pJ|%|multipliers|ms_size|non-zeros / weights|[^()]*%[^()]*)\)")
+UNIT = re.compile(r"\((cycles|STONNE units|pJ|%|multipliers|ms_size|fraction|non-zeros / weights|[^()]*%[^()]*)\)")
 
 
 @pytest.fixture(scope="module")

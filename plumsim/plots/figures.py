@@ -74,7 +74,8 @@ def energy_vs_density(df: pd.DataFrame, *, size: str = "column", config=None, mo
     schemes = sorted(set(tot["workload_scheme"]), key=style.scheme_key)
     unit = metric_unit(df, metric)
     with style.context(size):
-        fig, axes, spare = _grid(len(families), size, 1.45 if size == "column" else 1.8)
+        fig, axes, spare = _grid(len(families), size, (1.45 if len(families) > 1 else 1.9) if size == "column"
+                                 else 2.2)
         for ax, fam in zip(axes, families):
             pts, vals = [], []
             for k, s in enumerate(schemes):
@@ -108,13 +109,22 @@ def energy_vs_density(df: pd.DataFrame, *, size: str = "column", config=None, mo
         if native is not None:
             handles.append(Line2D([], [], color="0.3", marker="o", mfc="white", ls="--",
                                   label="native (STONNE's dataflow)"))
+        xlab, ylab = "weight density of quantized layers (non-zeros / weights)", f"{metric} per inference ({unit})"
+        if len(axes) == 1:
+            axes[0].set_xlabel(xlab)
+            axes[0].set_ylabel(ylab)
+        else:   # a label per bottom panel (a figure-wide one would collide with the legend below)
+            ncols = axes[0].get_gridspec().ncols
+            for i, ax in enumerate(axes):
+                if i + ncols >= len(axes) + len(spare) or (spare and i + ncols >= len(axes)):
+                    ax.set_xlabel("weight density (fraction)")
+            fig.supylabel(ylab, fontsize=style.FONT_PT[size])
         if spare:
             spare[0].legend(handles=handles, loc="center", fontsize=style.FONT_PT[size] - 0.5)
         else:
-            fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)))
-        fig.supxlabel("weight density of quantized layers (non-zeros / weights)", fontsize=style.FONT_PT[size])
-        fig.supylabel(f"{metric} per inference ({unit})", fontsize=style.FONT_PT[size])
-        _title(fig, f"{metric.capitalize()} vs weight density on {config_label(df, config)}", size)
+            fig.legend(handles=handles, loc="outside lower center", ncol=2 if size == "column" else 3)
+        _title(fig, f"{metric.capitalize()} vs weight density of the quantized layers on "
+               f"{config_label(df, config)}", size)
         _ticks(fig, size)
     return fig, np.asarray(axes)
 
@@ -247,7 +257,8 @@ def modes(df: pd.DataFrame, *, size: str = "column", config=None, workload=None,
                                            kind="stable")["workload"]))
     ms = sorted(set(t["mode"]), key=style.mode_key)
     with style.context(size):
-        fig, ax = style.new(size, height=2.1 if size == "column" else 2.6)
+        slant = len(wls) > (4 if size == "column" else 8)   # many groups: one-line labels, slanted
+        fig, ax = style.new(size, height=(2.1 if size == "column" else 2.6) + (0.7 if slant else 0))
         ax = ax[0, 0]
         w = 0.8 / len(ms)
         hyp = hypothetical_modes(df, config)
@@ -258,7 +269,12 @@ def modes(df: pd.DataFrame, *, size: str = "column", config=None, workload=None,
                    hatch="//////" if m in hyp else None, label=m)
         style.ylim_from_zero(ax, t["value"])
         labels = t.drop_duplicates("workload").set_index("workload").reindex(wls)
-        ax.set_xticks(np.arange(len(wls)), _bar_labels(labels.reset_index()))
+        names = _bar_labels(labels.reset_index())
+        if slant:
+            ax.set_xticks(np.arange(len(wls)), [n.replace("\n", " ") for n in names], rotation=40, ha="right",
+                          rotation_mode="anchor")
+        else:
+            ax.set_xticks(np.arange(len(wls)), names)
         ax.set_ylabel(f"{metric} ({metric_unit(df, metric)})")
         ax.grid(True, axis="y", lw=0.4, alpha=0.35)
         from matplotlib.patches import Patch
