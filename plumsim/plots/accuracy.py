@@ -47,7 +47,8 @@ def _accuracy(runs: pd.DataFrame, x: str, size: str, xlabel: str, title: str):
         pad = max(0.5, 0.15 * (hi - lo))
         ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + pad) + (0.3 if hi + pad >= 100 else 0))
         offs = style.dodge_offsets(list(zip(s["scheme"], xm, ym)), ax.get_xlim()[1],
-                                   ax.get_ylim()[1] - ax.get_ylim()[0], size)
+                                   ax.get_ylim()[1] - ax.get_ylim()[0], size, near=(0.04, 1.0))
+        # (any two schemes at about the same x are spread, so their error bars do not hide each other)
         for k, r in s.iterrows():
             color, marker = style.scheme_style(r["scheme"], k)
             cont = ax.errorbar([xm[k]], [ym[k]], xerr=[xs[k]], yerr=[ys[k]], fmt=marker, color=color, mec="k",
