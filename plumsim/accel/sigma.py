@@ -139,6 +139,11 @@ def _pack(row_nnz: list[int], ms: int):
     cur_rows = used = 0
     for i, r in enumerate(row_nnz):
         if r > ms:
+            if ms < 2:
+                raise ConfigError(f"stationary row {i} has {r} non-zeros (STONNE's frontend keeps at least "
+                                  f"{FRONTEND_MIN_ROW_NNZ}) but ms_size={ms}: a row longer than the array is folded "
+                                  "into chunks that keep one multiplier for the partial sum, which leaves none "
+                                  "for weights on one multiplier", field="[MSNetwork] ms_size")
             if cur_rows:
                 n_it += 1
                 cur_rows = used = 0

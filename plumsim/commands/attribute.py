@@ -51,6 +51,7 @@ def _cmd_attribute(args) -> int:
                      f"{args.energy_table}; shares add up to D - SR\n"
                      f"STONNE-faithful: {faithful}; hypothetical machines: {hyp}\n"
                      + "".join(f"{n}\n" for n in df.attrs.get("not_priced", []))
+                     + "".join(f"ordering: {n}\n" for n in df.attrs.get("orderings", []))
                      + _totals_note(len(workload.layers), n_fp, args.include_fp))
         print_frame(df, args.format, title=title)
     return 0

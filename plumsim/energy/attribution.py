@@ -23,6 +23,32 @@ from plumsim.energy.breakdown import total_energy
 from plumsim.energy.tables import EnergyTable, load_energy_table
 
 MODE_OF = {"D": "dense", "S": "skip", "R": "repeat", "SR": "skip+repeat"}
+
+#: the orderings a gain needs (cheaper <= dearer) and why each can fail for a real reason (docs/design.md,
+#: "Dataflows and repetition"); a failure makes a share negative and is reported, never hidden
+_SKIP_COSTS = ("zero skipping costs more here than it saves (typically its bitmap, one INDEX.READ per weight "
+               "position, and input gather cost more than the multiplies and reads of the few zeros skipped)")
+_FACTOR_COSTS = ("factorization costs more here than it saves (typically value indices and tables, INDEX.READ, "
+                 "cost more than the multiplies of repeated values, e.g. FP weights with none; or SumMerge's "
+                 "shared window-sum row takes multipliers: it saves adds, not cycles)")
+ORDERINGS = (("S", "D", _SKIP_COSTS), ("SR", "R", _SKIP_COSTS), ("R", "D", _FACTOR_COSTS),
+             ("SR", "S", _FACTOR_COSTS))
+
+
+def ordering_notes(df: pd.DataFrame) -> list[str]:
+    """One line per (metric, ordering) that fails on some rows of an attribution frame: S <= D,
+    SR <= R (skipping pays), R <= D, SR <= S (factorization pays), with the layers and the reason."""
+    notes = []
+    for metric in ("energy", "cycles"):
+        sub = df[df.metric == metric]
+        for cheap, dear, why in ORDERINGS:
+            bad = sub[sub[cheap] > sub[dear] * (1 + 1e-12)]
+            if len(bad):
+                names = list(bad["layer"])
+                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                notes.append(f"{metric}: {cheap} > {dear} on {shown}: {why}; the share this ordering feeds "
+                             "is negative there")
+    return notes
 COLUMNS = ["layer", "scheme", "metric", "D", "S", "R", "SR", "sparsity_share", "repetition_share", "unit"]
 
 
@@ -104,6 +130,7 @@ def attribute(workload_or_layers, config, table="stonne", *, summerge: bool = Tr
     tables = list(cache.values()) + ([table] if isinstance(table, EnergyTable) else [])
     notes = sorted({t.unpriced_note() for t in tables} - {""})
     df.attrs.update({"accelerator": getattr(config, "name", ""), "summerge": summerge, "not_priced": notes,
+                     "orderings": ordering_notes(df),
                      "faithful": {k: is_stonne_faithful(config, m) for k, m in MODE_OF.items()},
                      "hypotheses": {k: hypothesis(config, m) for k, m in MODE_OF.items()
                                     if not is_stonne_faithful(config, m)}})
@@ -122,7 +149,8 @@ def attribution_json(df: pd.DataFrame) -> dict:
     "cycles"}, ...], "stonne_faithful": {"D": bool, ...}, "hypotheses": {mode: text}}, each block with D,
     S, R, SR, sparsity_share, repetition_share, unit."""
     out = {"total": {}, "layers": [], "stonne_faithful": dict(df.attrs.get("faithful", {})),
-           "hypotheses": dict(df.attrs.get("hypotheses", {})), "not_priced": list(df.attrs.get("not_priced", []))}
+           "hypotheses": dict(df.attrs.get("hypotheses", {})), "not_priced": list(df.attrs.get("not_priced", [])),
+           "orderings": list(df.attrs.get("orderings", []))}
     for _, row in df[df.layer == "total"].iterrows():
         out["total"][row["metric"]] = _block(row)
     for name, sub in df[df.layer != "total"].groupby("layer", sort=False):
