@@ -70,7 +70,7 @@ def make_dirs(path: str | Path) -> list[Path]:
     for d in reversed(missing):
         try:
             d.mkdir()
-        except FileExistsError as exc:
+        except FileExistsError:
             if d.is_dir():  # made by a concurrent writer meanwhile
                 continue
             remove_empty_dirs(created)
