@@ -186,15 +186,20 @@ def save(fig, out: str | Path, name: str, formats=FORMATS) -> list[Path]:
     with text as ``<text>``), at the figure's own size, and close it; returns the paths."""
     import matplotlib
 
+    from plumsim.fileio import atomic_write
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
-    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
-        for ext in formats:
-            p = out / f"{name}.{ext}"
-            fig.savefig(p, dpi=PNG_DPI if ext == "png" else None, metadata=_metadata(ext))
-            paths.append(p)
-    plt().close(fig)
+    try:
+        with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+            for ext in formats:
+                p = out / f"{name}.{ext}"
+                # whole or not at all: a full disk leaves no cut-short figure (StorageError names the file)
+                atomic_write(p, lambda fh, ext=ext: fig.savefig(
+                    fh, format=ext, dpi=PNG_DPI if ext == "png" else None, metadata=_metadata(ext)))
+                paths.append(p)
+    finally:
+        plt().close(fig)
     return paths
 
 
