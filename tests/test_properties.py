@@ -233,13 +233,9 @@ def test_cli_simulate_and_attribute_in_process(lyrs, config, table, fmt):
                     block["D"] - block["SR"], rel=1e-12, abs=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plumsim/accel/dataflow.py (not this suite's file): on SIGMA the hypothetical dense/repeat/skip+repeat "
-    "dataflows read the stationary weights once (_with_arithmetic: reread = 1.0 when ref is None), while "
-    "SIGMA's native model (STONNE's frontend, one GEMM per batch item) reads them once per item, so for "
-    "N > 1 a binary layer (no zeros) has skip dearer than dense in GLOBALBUFFER.READ and a negative "
-    "sparsity share; found by test_attribution_shares_add_up's ordering scan"))
 def test_sigma_dense_reads_weights_once_per_batch_item_like_native():
+    """SIGMA's hypothetical dataflows read the stationary weights once per batch item, as native does
+    (found by the ordering scan: a binary layer with N > 1 had skip dearer than dense)."""
     from plumsim.accel.config import AcceleratorConfig as AC
 
     cfg = AC("SIGMA_SPARSE_GEMM", "LINEAR", "FENETWORK", 8, 8, 8)

@@ -176,7 +176,8 @@ def _timing(layer, config: AcceleratorConfig, dataflow: str, native: SimResult):
     return native, "dense mapping", [(layer, "dense")]
 
 
-def _with_arithmetic(timing: SimResult, arith: dict, ref: dict | None) -> tuple[dict[str, float], str, float]:
+def _with_arithmetic(timing: SimResult, arith: dict, ref: dict | None,
+                     batch_items: int = 1) -> tuple[dict[str, float], str, float]:
     """The timing's counters doing the dataflow's share of the work, and (the sram key that holds the
     layer's weights, the dataflow's weight reads). ``ref``: the ideal arithmetic of what was timed on a
     dense array (multiplies, adds, weight reads, ``weights_in``); None on SIGMA, which places exactly the
@@ -200,8 +201,8 @@ def _with_arithmetic(timing: SimResult, arith: dict, ref: dict | None) -> tuple[
     # TPU's and MAERI FC's weight matrix "inputs": the N-indexed operand is its "weights")
     key = "weight_reads" if ref is None else ref["weights_in"]
     wr_t = float(timing.sram.get(key, 0.0))
-    if ref is None:
-        reread = 1.0
+    if ref is None:   # SIGMA (STONNE's frontend) runs one GEMM per batch item of a conv, each reading the
+        reread = float(batch_items)   # stationary weights once; a linear layer streams its rows: once
     else:   # a dense array reads its weights as often as its mapping does
         reread = wr_t / ref["wreads"] if ref["wreads"] else 0.0
     wreads = float(arith["wreads"]) * reread
@@ -244,8 +245,11 @@ def simulate_dataflow(layer, config: AcceleratorConfig, dataflow: str = "native"
     from plumsim.accel.repetition import layer_arithmetic
     from plumsim.accel.simulate import simulate_layer
 
+    from plumsim.accel.simulate import check_layer
+
     _check(dataflow)
     _kind(config)
+    check_layer(layer)   # O(1): refuse a malformed or oversized layer before any arithmetic on its weights
     native = _native(layer, config)
     if dataflow == "native":
         out = native.scaled(1)
@@ -280,7 +284,8 @@ def simulate_dataflow(layer, config: AcceleratorConfig, dataflow: str = "native"
         # SIGMA's own bitmap is part of its native cost, which STONNE does not price: charge only the
         # value indices and tables the factorization adds
         arith = dict(arith, index=arith["index"] - layer_arithmetic(layer, "skip")["index"])
-    counters, wkey, wreads = _with_arithmetic(timing, arith, ref)
+    items = layer.shape.N if layer.kind == "conv" else 1
+    counters, wkey, wreads = _with_arithmetic(timing, arith, ref, items)
     sram = dict(timing.sram, **{wkey: wreads})
     info = dict(timing.info, dataflow=dataflow, stonne_faithful=False, hypothesis=hypothesis(config, dataflow),
                 timing=how, weight_format=arith["format"], layer=layer.name, scheme=layer.scheme)
