@@ -126,13 +126,15 @@ def test_tpu_search_estimates():
 
 
 def test_maeri_search_on_a_huge_batch_is_refused_and_a_given_tile_runs_it():
-    L = layer(replace(CONV, N=10**9))
+    # the divisor scan is O(sqrt N): N = 1e9 is searched (milliseconds), N = 1e17 (3e8 steps) refused
+    assert simulate_layer(layer(replace(CONV, N=10**9)), MAERI_ON).cycles > 10**9
+    L = layer(replace(CONV, N=10**17))
     with pytest.raises(WorkloadError) as e:
         simulate_layer(L, MAERI_ON)
-    _message_parts(str(e.value), "N", 10**9, "work_ops")
+    _message_parts(str(e.value), "N", 10**17, "work_ops")
     assert "--tile" in str(e.value)
     tile = simulate_layer(layer(CONV), MAERI_ON).info["tile"]
-    assert simulate_layer(L, MAERI_ON, tile=tile).cycles > 10**9
+    assert simulate_layer(L, MAERI_ON, tile=tile).cycles > 10**17
 
 
 def test_mesh_dn_bw_allowed_matches_brute_force():

@@ -28,13 +28,12 @@ numpy only.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import numpy as np
 
 from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.lru import weights_key
+from plumsim.accel.lru import LRUMemo, weights_key
 from plumsim.accel.result import SimResult
 from plumsim.accel.rules import BYTES_PER_SIGMA_WEIGHT, check_config, check_size
 from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
@@ -246,18 +245,19 @@ def _multicast_hops(it: np.ndarray, slot: np.ndarray, k: np.ndarray, Kd: int, ms
     return routes, wires
 
 
-def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, ms: int, dn: int, rn: int):
+def _write_side(level: np.ndarray, index: np.ndarray, depth: np.ndarray, it: np.ndarray, n_it: int, ms: int,
+                dn: int, rn: int):
     """Per iteration: sums per streamed column on the busiest collection-bus line (int64 [n_it]; each line
     writes one sum per cycle) and the latency from the last packet sent to the last sum stored (cycles):
-    each VN's sum leaves its output adder after its reduction depth, queues on its bus line and in the
-    memory's write FIFO (:func:`plumsim.accel.write_side.last_write`), + SIGMA_OUTPUT_LATENCY, +
-    SIGMA_DS_LATENCY when a read port feeds a distribution tree (ms_size > dn_bw); and the last column's
-    queue on its bus lines (cycles), counted only when the ports set the pace."""
+    each VN's sum leaves its output adder (``level``, ``index``: :func:`output_adders`) after its reduction
+    ``depth``, queues on its bus line and in the memory's write FIFO
+    (:func:`plumsim.accel.write_side.last_write`), + SIGMA_OUTPUT_LATENCY, + SIGMA_DS_LATENCY when a read
+    port feeds a distribution tree (ms_size > dn_bw); and the last column's queue on its bus lines
+    (cycles), counted only when the ports set the pace. The only part of a plan that depends on rn_bw."""
     bus = np.zeros(n_it, dtype=np.int64)
     latency = np.zeros(n_it, dtype=np.int64)
-    if size.size == 0:
+    if depth.size == 0:
         return bus, latency, latency.copy()
-    level, index, depth = output_adders(start, size, ms, layout=it)
     line = asnetwork_bus_line(level, index, ms, rn)
     bus = busiest_line(line, it, n_it, rn)
     last, backlog = last_write(depth, line, it, n_it)
@@ -268,9 +268,10 @@ def _write_side(start: np.ndarray, size: np.ndarray, it: np.ndarray, n_it: int, 
     return bus, latency, last - deepest
 
 
-def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
-    """Everything of a SIGMA GEMM that depends on the stationary bitmap only (not on the streamed columns):
-    iterations, cycles per streamed column, chunks, 3:1 adds per column."""
+def _layout(bitmap: np.ndarray, ms: int, dn: int) -> dict:
+    """The part of a SIGMA GEMM's plan that depends on the stationary bitmap, ms_size and dn_bw (not on
+    rn_bw nor the streamed columns): the packing of rows into iterations, cycles per streamed column on
+    the read ports, the virtual neurons' output adders, 3:1 adds. A sweep over rn_bw reuses it."""
     row_nnz = np.count_nonzero(bitmap, axis=1).astype(np.int64)
     row_it, row_nch, row_slot, n_it = _pack(row_nnz.tolist(), ms)
     row_it = np.asarray(row_it, dtype=np.int64)
@@ -282,14 +283,14 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
     chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
     chunk_it = np.repeat(row_it, row_nch) + chunk_idx
     start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
-    bus, latency, line_queue = _write_side(start, size, it, n_it, ms, dn, dn if rn is None else rn)
+    if size.size:
+        level, index, depth = output_adders(start, size, ms, layout=it)
+    else:
+        level = index = depth = np.zeros(0, dtype=np.int64)
     folded = row_nch > 1
-    lines_set_pace = bus > c
     return {
-        "fixed": int(np.sum(1 + w + latency + np.where(lines_set_pace, 0, line_queue))),
-        "per_column": int(np.sum(np.maximum(c, bus))),
-        "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "bus": bus, "latency": latency,
-        "line_queue": line_queue, "saved_routes": int(saved_routes), "saved_wires": int(saved_wires),
+        "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "it": it, "level": level, "index": index,
+        "depth": depth, "saved_routes": int(saved_routes), "saved_wires": int(saved_wires),
         "n_chunks": n_chunks,
         "later_chunks": n_chunks - row_nnz.size,
         "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
@@ -297,6 +298,28 @@ def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
         "add3": int(three_way_adds_per_vn(start, size, ms, layout=it).sum()),
         "rows_per_iteration_max": int(np.bincount(chunk_it).max()),
     }
+
+
+_LAYOUT_ARRAYS = ("it", "level", "index", "depth")
+
+
+def _finish(layout: dict, ms: int, dn: int, rn: int) -> dict:
+    """A plan: the layout plus its write side on ``rn`` collection-bus lines (:func:`_write_side`)."""
+    n_it, c, w = layout["n_it"], layout["c"], layout["w"]
+    bus, latency, line_queue = _write_side(layout["level"], layout["index"], layout["depth"], layout["it"],
+                                           n_it, ms, dn, rn)
+    lines_set_pace = bus > c
+    plan = {k: v for k, v in layout.items() if k not in _LAYOUT_ARRAYS}
+    plan.update(bus=bus, latency=latency, line_queue=line_queue,
+                fixed=int(np.sum(1 + w + latency + np.where(lines_set_pace, 0, line_queue))),
+                per_column=int(np.sum(np.maximum(c, bus))))
+    return plan
+
+
+def _plan(bitmap: np.ndarray, ms: int, dn: int, rn: int | None = None) -> dict:
+    """Everything of a SIGMA GEMM that depends on the stationary bitmap only (not on the streamed columns):
+    iterations, cycles per streamed column, chunks, 3:1 adds per column; ``rn`` defaults to ``dn``."""
+    return _finish(_layout(bitmap, ms, dn), ms, dn, dn if rn is None else rn)
 
 
 def _gemm_result(plan: dict, N: int, str_nnz: int, config: AcceleratorConfig) -> SimResult:
@@ -350,17 +373,33 @@ def _empty_result(config: AcceleratorConfig) -> SimResult:
                            "reconfigurations": 0}, info={"controller": "SIGMA_SPARSE_GEMM"})
 
 
-# Bitmap plans of conv layers, per (weights, group, ms_size, dn_bw): a sweep grid repeats each
-# (ms_size, dn_bw) pair over other parameters (rn_bw, ...), which do not change the plan. LRU bounded by
-# the bytes of the per-iteration cost arrays.
-_CONV_PLANS: "OrderedDict[tuple, dict | None]" = OrderedDict()
-_CONV_PLAN_BYTES = [0]
+def _nbytes(value) -> int:
+    """Bytes of a plan's or layout's arrays (what bounds the caches below)."""
+    if value is None:
+        return 512
+    return 512 + sum(int(v.nbytes) for v in value.values() if isinstance(v, np.ndarray))
+
+
 CONV_PLAN_CACHE_MAX_BYTES = 64 * 2**20
-_MISSING = object()
+#: layouts of conv layers' groups, per (weights, group, ms_size, dn_bw), and their plans, per rn_bw too: a
+#: sweep grid repeats each (ms_size, dn_bw) pair over rn_bw and other parameters; LRU bounded by bytes
+_CONV_LAYOUTS = LRUMemo(max_items=4096, max_bytes=CONV_PLAN_CACHE_MAX_BYTES, sizeof=_nbytes)
+_CONV_PLANS = LRUMemo(max_items=4096, max_bytes=CONV_PLAN_CACHE_MAX_BYTES // 4, sizeof=_nbytes)
 
 
-def _plan_bytes(plan: dict | None) -> int:
-    return 512 + (sum(int(v.nbytes) for v in plan.values() if isinstance(v, np.ndarray)) if plan is not None else 0)
+def _conv_plan(fp, g: int, W: np.ndarray, config: AcceleratorConfig, n_cols: int) -> dict | None:
+    """The plan of group ``g`` of a conv layer (None when it has nothing to compute), cached."""
+    ms, dn, rn = config.ms_size, config.dn_bw, config.rn_bw
+
+    def layout():
+        bitmap = frontend_bitmap(W)
+        return _layout(bitmap, ms, dn) if n_cols and bitmap.any() else None
+
+    def plan():
+        lay = _CONV_LAYOUTS.get_or_compute((fp, g, ms, dn, n_cols > 0), layout)
+        return None if lay is None else _finish(lay, ms, dn, rn)
+
+    return _CONV_PLANS.get_or_compute((fp, g, ms, dn, rn, n_cols > 0), plan)
 
 
 #: STONNE's frontend gives every stationary row (and streamed column) at least this many bitmap entries:
@@ -479,20 +518,7 @@ def sigma_conv(layer, config: AcceleratorConfig) -> SimResult:
     for g in range(s.G):
         W = np.asarray(layer.code_matrix(g))
         _check_sigma(config, W)
-        key = (fp, g, config.ms_size, config.dn_bw, config.rn_bw)
-        plan = _CONV_PLANS.get(key, _MISSING)
-        if plan is not _MISSING:
-            try:  # (another thread may have evicted it meanwhile)
-                _CONV_PLANS.move_to_end(key)
-            except KeyError:
-                pass
-        else:
-            bitmap = frontend_bitmap(W)
-            plan = _plan(bitmap, config.ms_size, config.dn_bw, config.rn_bw) if n_cols and bitmap.any() else None
-            _CONV_PLANS[key] = plan
-            _CONV_PLAN_BYTES[0] += _plan_bytes(plan)
-            while len(_CONV_PLANS) > 1 and _CONV_PLAN_BYTES[0] > CONV_PLAN_CACHE_MAX_BYTES:
-                _CONV_PLAN_BYTES[0] -= _plan_bytes(_CONV_PLANS.popitem(last=False)[1])
+        plan = _conv_plan(fp, g, W, config, n_cols)
         # batch items with the same streamed non-zeros cost the same: scaled in closed form, not looped
         items = [(None, s.N)] if sample is None else [
             (i, (s.N - i + len(sample) - 1) // len(sample)) for i in range(min(len(sample), s.N))]

@@ -9,6 +9,8 @@ numpy/pandas only.
 
 from __future__ import annotations
 
+import math
+
 from numbers import Integral
 
 from plumsim.accel.config import AcceleratorConfig
@@ -78,15 +80,15 @@ def _layer_problem(layer, arr) -> None:
 
 
 def _maeri_search_ops(s, kind: str) -> tuple[int, str, int]:
-    """Steps of the MAERI tile search's divisor scan (one per value of every dimension it scans), and
-    the dimension that drives it."""
+    """Steps of the MAERI tile search's divisor scan (about sqrt(v) + 1 per dimension of value v:
+    :func:`plumsim.accel.tiling._divisors` pairs d with v // d), and the dimension that drives it."""
     if kind == "conv":
         dims = {"N": s.N, "C/G": s.C // s.G, "K/G": s.K // s.G, "R": s.R, "S": s.S, "G": s.G,
                 "X'": s.X_out, "Y'": s.Y_out}
     else:
         dims = {"K": s.K, "N": s.N, "C": s.C}
     top = max(dims, key=dims.get)
-    return sum(dims.values()), top, dims[top]
+    return sum(math.isqrt(v) + 1 for v in dims.values()), top, dims[top]
 
 
 def simulate_layer(layer, config: AcceleratorConfig, tile=None) -> SimResult:

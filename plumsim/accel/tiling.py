@@ -25,7 +25,16 @@ MAX_EXACT = 400
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """Divisors of n in increasing order, from the pairs (d, n // d) with d <= sqrt(n): O(sqrt n)."""
+    small, large = [], []
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            small.append(d)
+            if d * d != n:
+                large.append(n // d)
+        d += 1
+    return small + large[::-1]
 
 
 def _options(dim: int, limit: int, powers: bool = True) -> np.ndarray:
