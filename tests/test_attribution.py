@@ -121,3 +121,17 @@ def test_unpriced_components_are_said():
     (note,) = df.attrs["not_priced"]
     assert "SWITCH" in note and "DN_WIRE" in note and "horowitz45" in note
     assert attribute(wl, cfg, "stonne").attrs["not_priced"] == []
+
+
+def test_json_says_which_layers_the_totals_cover():
+    from plumsim.workload.synth import synth
+
+    wl = synth(ROOT / "workloads" / "cnn-digits.yaml", "signed-binary", seed=0)   # FP stem and classifier
+    n_fp = sum(lyr.codes is None for lyr in wl.layers)
+    assert n_fp >= 1
+    cfg = load_config(ROOT / "accel_configs" / "sigma_64.cfg")
+    doc = attribution_json(attribute(wl, cfg))
+    assert f"{n_fp} full-precision layer(s) excluded" in doc["totals_cover"]
+    assert len(doc["layers"]) == len(wl.layers) - n_fp
+    doc = attribution_json(attribute(wl, cfg, include_fp=True))
+    assert "no layer excluded" in doc["totals_cover"] and len(doc["layers"]) == len(wl.layers)

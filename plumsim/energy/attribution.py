@@ -94,8 +94,10 @@ def attribute(workload_or_layers, config, table="stonne", *, summerge: bool = Tr
     (same unit as D), ``unit`` (the table's energy unit, or "cycles").
     """
     layers = list(getattr(workload_or_layers, "layers", workload_or_layers))
+    n_all = len(layers)
     if not include_fp:
         layers = [lyr for lyr in layers if lyr.codes is not None]
+    n_fp_out = n_all - len(layers)
     cache: dict = {}
 
     def table_for(layer) -> EnergyTable:
@@ -131,6 +133,9 @@ def attribute(workload_or_layers, config, table="stonne", *, summerge: bool = Tr
     notes = sorted({t.unpriced_note() for t in tables} - {""})
     df.attrs.update({"accelerator": getattr(config, "name", ""), "summerge": summerge, "not_priced": notes,
                      "orderings": ordering_notes(df),
+                     "totals": (f"the {len(layers)} attributed layers of {n_all}; " + (
+                         f"{n_fp_out} full-precision layer(s) excluded (include_fp includes them)" if n_fp_out
+                         else "no layer excluded")),
                      "faithful": {k: is_stonne_faithful(config, m) for k, m in MODE_OF.items()},
                      "hypotheses": {k: hypothesis(config, m) for k, m in MODE_OF.items()
                                     if not is_stonne_faithful(config, m)}})
@@ -146,11 +151,12 @@ def _block(row) -> dict:
 
 def attribution_json(df: pd.DataFrame) -> dict:
     """The CLI's JSON: {"total": {"energy": {...}, "cycles": {...}}, "layers": [{"name", "energy",
-    "cycles"}, ...], "stonne_faithful": {"D": bool, ...}, "hypotheses": {mode: text}}, each block with D,
-    S, R, SR, sparsity_share, repetition_share, unit."""
+    "cycles"}, ...], "stonne_faithful": {"D": bool, ...}, "hypotheses": {mode: text}, "not_priced",
+    "orderings", "totals_cover": which layers the totals add up (FP layers excluded unless include_fp)},
+    each block with D, S, R, SR, sparsity_share, repetition_share, unit."""
     out = {"total": {}, "layers": [], "stonne_faithful": dict(df.attrs.get("faithful", {})),
            "hypotheses": dict(df.attrs.get("hypotheses", {})), "not_priced": list(df.attrs.get("not_priced", [])),
-           "orderings": list(df.attrs.get("orderings", []))}
+           "orderings": list(df.attrs.get("orderings", [])), "totals_cover": df.attrs.get("totals", "")}
     for _, row in df[df.layer == "total"].iterrows():
         out["total"][row["metric"]] = _block(row)
     for name, sub in df[df.layer != "total"].groupby("layer", sort=False):
