@@ -54,6 +54,7 @@ from pathlib import Path
 import yaml
 
 from plumsim.errors import ConfigError
+from plumsim.workload.schemes import synth_schemes
 
 # dense/skip/repeat/skip+repeat: the repetition-aware dataflow (attribution needs all four);
 # native: the controller's STONNE-faithful model (MAERI dense, SIGMA sparse, TPU dense)
@@ -69,7 +70,6 @@ TILE_POLICIES = ("auto",)
 WORKLOAD_DIR_KEYS = ("dir", "name", "family", "accelerators")
 WORKLOAD_TABLE_KEYS = ("table", "schemes", "densities", "seed", "name", "family", "positive_fraction",
                        "accelerators")
-SCHEMES = ("fp", "binary", "ternary", "signed-binary")
 
 
 @dataclass(frozen=True)
@@ -393,7 +393,7 @@ def _expand_workloads(entries, grid_path: Path, known=()) -> list[WorkloadSpec]:
         _need(t.is_file(), f"layer table {t} does not exist", grid_path, where + ".table")
         schemes = _as_list(e.get("schemes", ["signed-binary"]), grid_path, where + ".schemes")
         for s in schemes:
-            _need(isinstance(s, str) and s in SCHEMES, f"unknown scheme {s!r}; valid: {', '.join(SCHEMES)}", grid_path,
+            _need(isinstance(s, str) and s in synth_schemes(), f"unknown scheme {s!r}; valid: {', '.join(synth_schemes())}", grid_path,
                   where + ".schemes")
         dens = _as_list(e.get("densities", [None]), grid_path, where + ".densities")
         for d in dens:

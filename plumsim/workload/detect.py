@@ -45,14 +45,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plumsim.errors import WorkloadError
-from plumsim.workload.schemes import region_sign
+from plumsim.workload.schemes import INT_BITS, INT_SCHEMES, region_sign
 
 DEFAULT_RTOL = 1e-4
-MAX_BITS = 8
+MAX_BITS = max(INT_BITS)
 #: the largest code magnitude an int8 code can hold
 _MAX_LEVEL = 2 ** (MAX_BITS - 1)
 QUANTIZED = ("binary", "signed-binary", "ternary")
-INT_SCHEMES = tuple(f"int{k}" for k in range(2, MAX_BITS + 1))
 #: every scheme :func:`detect` can return or be forced to
 DETECTABLE = ("fp",) + QUANTIZED + INT_SCHEMES
 _SAMPLE = 64

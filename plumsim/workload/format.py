@@ -313,17 +313,8 @@ def _thinned(options: dict) -> bool:
     return isinstance(kf, (int, float)) and kf < 1
 
 
-def known_schemes() -> tuple[str, ...]:
-    """Scheme names a manifest may carry: plumsim's (:data:`plumsim.workload.schemes.SCHEMES`) and the
-    ``int<k>`` grids scheme detection names (:data:`plumsim.workload.detect.INT_SCHEMES`)."""
-    from plumsim.workload.detect import INT_SCHEMES
-    from plumsim.workload.schemes import SCHEMES
-
-    return SCHEMES + INT_SCHEMES
-
-
 def check_manifest_scheme(entry: dict, man_path, where: str) -> None:
-    """A layer's ``scheme`` must be a known one (:func:`known_schemes`), so a typo ('tenary') is not run
+    """A layer's ``scheme`` must be a known one (:func:`plumsim.workload.schemes.known_schemes`), so a typo ('tenary') is not run
     with only the generic checks. A user's own quantizer's scheme is accepted when the layer says that
     quantizer declared it (``options.detection.source`` 'module' or 'declared', as lowering writes)."""
     scheme = entry.get("scheme")
@@ -331,6 +322,8 @@ def check_manifest_scheme(entry: dict, man_path, where: str) -> None:
     if not isinstance(scheme, str) or not scheme:
         raise WorkloadError(f"layer {name!r}: expected a scheme name, got {scheme!r}", path=man_path,
                             field=f"{where}.scheme")
+    from plumsim.workload.schemes import known_schemes
+
     known = known_schemes()
     if scheme in known:
         return

@@ -94,7 +94,8 @@ class Layer:
     @property
     def detection(self) -> dict | None:
         """How a lowered layer's scheme was found, or None (synthetic layers, older workloads): ``scheme``
-        (detected), ``source`` ("values": detected from the weights, "module": declared by a plumsim
+        (detected), ``source`` ("values": detected from the weights, "declared": synthesized with a registered
+        user quantizer, "module": declared by a plumsim
         QConv2d/QLinear, "onnx-qdq": QuantizeLinear/DequantizeLinear codes), ``forced`` (the scheme
         ``--scheme`` forced, or None), ``granularity`` ("layer"/"filter" scale), ``bits``, ``levels``
         (distinct codes), ``rtol`` and ``max_rel_error`` (fractions of max|w|), ``confidence`` (0..1),

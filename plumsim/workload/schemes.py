@@ -20,12 +20,38 @@ Rules (regions = output filters, dim 0 of a [K, C/G, R, S] tensor), identical to
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from plumsim.errors import WorkloadError
 
 #: Scheme names known to plumsim, in the order of ``plumsim.quant``'s registry.
 SCHEMES = ("fp", "binary", "ternary", "signed-binary")
+#: k-bit uniform integer grids (codes + scale) that scheme detection names (plumsim.workload.detect)
+INT_BITS = range(2, 9)
+INT_SCHEMES = tuple(f"int{k}" for k in INT_BITS)
+
+
+def registered_schemes() -> tuple[str, ...]:
+    """Schemes a user added in this process with :func:`plumsim.quant.register_quantizer` (beyond
+    :data:`SCHEMES`). Read from the registry only when it is loaded: a user who registered a quantizer
+    has loaded it, and a numpy-only process (a sweep worker) never imports torch for this."""
+    registry = sys.modules.get("plumsim.quant.registry")
+    if registry is None:
+        return ()
+    return tuple(n for n in registry.scheme_names() if n not in SCHEMES)
+
+
+def synth_schemes() -> tuple[str, ...]:
+    """Schemes a layer table can be synthesized with (and a sweep grid can name): plumsim's and the
+    registered ones."""
+    return SCHEMES + registered_schemes()
+
+
+def known_schemes() -> tuple[str, ...]:
+    """Every scheme name a workload may carry: :func:`synth_schemes` plus the ``int<k>`` grids."""
+    return SCHEMES + INT_SCHEMES + registered_schemes()
 
 #: Allowed integer codes per quantized scheme. Other scheme names (a user's own quantizer) are accepted
 #: by the workload format with only the generic checks (int8 codes, consistent ``sign``).
@@ -41,8 +67,9 @@ TWN_DELTA_FACTOR = 0.7
 
 
 def check_scheme(name: str, *, allow_fp: bool = True, path=None, field: str = "scheme") -> str:
-    """Return ``name`` if it is a known scheme, else raise :class:`WorkloadError` listing the valid ones."""
-    valid = SCHEMES if allow_fp else SCHEMES[1:]
+    """Return ``name`` if layers can be synthesized with it (:func:`synth_schemes`), else raise
+    :class:`WorkloadError` listing the valid ones."""
+    valid = synth_schemes() if allow_fp else synth_schemes()[1:]
     if name not in valid:
         raise WorkloadError(f"unknown scheme {name!r}; valid: {', '.join(valid)}", path=path, field=field)
     return name
@@ -134,8 +161,11 @@ def ternary_codes(w: np.ndarray, density: float | None = None):
 def quantize(scheme: str, w: np.ndarray, *, density: float | None = None,
              positive_fraction: float = PAPER_POSITIVE_FRACTION):
     """Quantize latent weights with ``scheme``; returns ``(codes, scale, sign)`` (codes None for fp:
-    then the weights are ``w`` as float32 and sign is :func:`region_sign` of them)."""
+    then the weights are ``w`` as float32 and sign is :func:`region_sign` of them). A registered user
+    scheme runs its quantizer's ``codes`` (torch, imported here only); it takes no density target."""
     check_scheme(scheme)
+    if scheme not in SCHEMES:
+        return _registered_codes(scheme, w, density)
     if scheme == "signed-binary":
         return signed_binary_codes(w, positive_fraction=positive_fraction, density=density)
     if scheme == "binary":
@@ -143,3 +173,21 @@ def quantize(scheme: str, w: np.ndarray, *, density: float | None = None,
     if scheme == "ternary":
         return ternary_codes(w, density=density)
     return None, np.ones(w.shape[0], dtype=np.float32), region_sign(w)
+
+
+def _registered_codes(scheme: str, w: np.ndarray, density: float | None):
+    """(codes, scale, sign) of a user's registered quantizer on latent weights ``w``."""
+    if density is not None:
+        raise WorkloadError(f"scheme {scheme!r} is a user quantizer: plumsim cannot set its density; leave "
+                            "the density target out", field="density")
+    import torch
+
+    from plumsim.quant.registry import get_quantizer
+
+    codes, scale = get_quantizer(scheme).codes(torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)))
+    codes = codes.detach().cpu().numpy()
+    if codes.dtype != np.int8:
+        if np.abs(codes).max(initial=0) > 127:
+            raise WorkloadError(f"scheme {scheme!r}: its codes exceed int8", field="scheme")
+        codes = codes.astype(np.int8)
+    return codes, scale.detach().cpu().numpy().astype(np.float32).reshape(-1), region_sign(codes)

@@ -22,7 +22,7 @@ import numpy as np
 from plumsim.errors import WorkloadError
 from plumsim.workload.format import Workload, shape_from_dict
 from plumsim.workload.layer import KINDS, Layer
-from plumsim.workload.schemes import PAPER_POSITIVE_FRACTION, check_scheme, quantize
+from plumsim.workload.schemes import PAPER_POSITIVE_FRACTION, SCHEMES, check_scheme, quantize
 
 TOP_KEYS = ("name", "description", "batch", "input", "layers")
 LAYER_KEYS = ("name", "kind", "C", "K", "R", "S", "X", "Y", "stride", "padding", "G", "N", "quantized", "seed")
@@ -184,6 +184,8 @@ def synth(table, scheme: str, *, seed: int = 0, density: float | None = None,
             options["positive_fraction"] = float(positive_fraction)
         if density is not None and lscheme != "fp":
             options["target_density"] = float(density)
+        if lscheme not in SCHEMES:   # a registered user quantizer: the manifest says who declared the scheme
+            options["detection"] = {"scheme": lscheme, "source": "declared"}
         layers.append(Layer(name=spec["name"], kind=spec["kind"], scheme=lscheme, shape=shape, codes=codes,
                             scale=scale, sign=sign,
                             weights=w.astype(np.float32) if lscheme == "fp" else None, options=options))
