@@ -212,13 +212,9 @@ def _conv_padding(attrs, x_shape, kernel, stride, where, path) -> int:
     return int(pads[0])
 
 
-def lower_onnx(path, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RTOL, name: str | None = None):
-    """Lower the ONNX file at ``path`` to a :class:`~plumsim.workload.format.Workload` (see the module doc)."""
-    from plumsim.workload.format import Workload
-
-    onnx = _onnx()
-    p = Path(path)
-    overrides = parse_scheme_overrides(schemes)
+def _load_checked(onnx, p: Path):
+    """Read and check the ONNX file at ``p``; gives the ``ModelProto``. Refuses (one line) a file that is
+    not ONNX, a graph without nodes, or a model the ONNX checker rejects."""
     try:
         model = onnx.load(str(p))
     except Exception as exc:
@@ -229,7 +225,12 @@ def lower_onnx(path, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RT
         onnx.checker.check_model(model)
     except Exception as exc:
         raise WorkloadError(f"invalid ONNX model: {_first_line(exc)}", path=p) from None
-    g = _Graph(model, p)
+    return model
+
+
+def _refuse_unsupported(model, g: _Graph, p: Path) -> None:
+    """Takes the model and its :class:`_Graph`; gives nothing, refuses the first node of a custom domain
+    or of an operator in :data:`UNSUPPORTED_OPS`."""
     for i, node in enumerate(model.graph.node):
         if node.domain not in _DEFAULT_DOMAINS:
             raise WorkloadError(f"unsupported operator {node.domain}::{node.op_type} ({g.where(node, i)}); plumsim "
@@ -237,6 +238,13 @@ def lower_onnx(path, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RT
         if node.op_type in UNSUPPORTED_OPS:
             raise WorkloadError(f"unsupported operator {node.op_type} ({g.where(node, i)}); plumsim lowers Conv "
                                 "(2-d), Gemm and MatMul layers", path=p, field=node.name or None)
+
+
+def _static_inputs(model, g: _Graph, input_shape, p: Path) -> list:
+    """The graph's run-time inputs (``ValueInfoProto``s that are not initializers), each with a static shape.
+    Takes ``input_shape`` (dimensions, or None): when given, the single input's shape is set to it in
+    ``model`` (in place) after checking it agrees with the dimensions the file fixes. Refuses an input
+    left with an unknown or symbolic dimension."""
     inputs = [v for v in model.graph.input if v.name not in g.consts]
     if input_shape is not None:
         if len(inputs) != 1:
@@ -256,6 +264,12 @@ def lower_onnx(path, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RT
             shown = "unknown" if dims is None else str(['?' if d in (None, 0) else d for d in dims])
             raise WorkloadError(f"the input {v.name!r} has shape {shown}: give --input-shape N,C,H,W", path=p,
                                 field="--input-shape")
+    return inputs
+
+
+def _inferred_shapes(onnx, model, p: Path) -> dict:
+    """Strict ONNX shape inference on ``model``; gives ``{tensor name: dims tuple or None}`` for every value,
+    graph input and graph output (a dimension is None where unknown)."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except Exception as exc:
@@ -264,77 +278,136 @@ def lower_onnx(path, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RT
     shapes = {}
     for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
         shapes[v.name] = _dims(v)
+    return shapes
+
+
+def _in_shape(shapes: dict, g: _Graph, tensor: str, node, i: int, rank=None) -> tuple:
+    """The static shape (tuple of ints) of ``tensor``, the input of ``node`` (index ``i``); refuses one
+    unknown, with a symbolic dimension, or not of rank ``rank`` (when given)."""
+    s = shapes.get(tensor)
+    if s is None or any(d in (None, 0) for d in s) or (rank is not None and len(s) != rank):
+        raise WorkloadError(f"{g.where(node, i)}: no static shape for its input {tensor!r} (got {s}); give "
+                            "--input-shape or a graph with fixed shapes", path=g.path)
+    return tuple(int(d) for d in s)
+
+
+def _layer_name(node, i: int, wname: str, taken: set) -> str:
+    """The layer's name: the weight initializer's name without ``.weight``, else the node's name, else
+    ``<op>_<i>``; made unique against ``taken`` (which it extends)."""
+    base = wname[: -len(".weight")] if wname.endswith(".weight") else (node.name or f"{node.op_type}_{i}")
+    return unique_name(base, taken)
+
+
+def _conv_call(g: _Graph, node, i: int, shapes: dict, taken: set) -> LayerCall:
+    """A 2-d ``Conv`` node (index ``i``) as a ``conv`` :class:`LayerCall` (weight [K, C/groups, R, S],
+    input shape, stride, symmetric padding in pixels, groups), with its declared QDQ codes if any.
+    Refuses 1-d/3-d convolutions, dilations other than 1 and non-symmetric strides or pads."""
+    p, a, where = g.path, _attrs(node), g.where(node, i)
+    w, decl = g.weight(node.input[1], node, i, 0)
+    if w.ndim != 4:
+        raise WorkloadError(f"unsupported operator: {where} is a {w.ndim - 2}-d convolution; plumsim "
+                            "lowers 2-d convolutions", path=p)
+    dil = [int(v) for v in a.get("dilations", [1, 1])]
+    if any(d != 1 for d in dil):
+        raise WorkloadError(f"{where}: dilations {dil} are not supported", path=p)
+    strides = [int(v) for v in a.get("strides", [1, 1])]
+    if len(set(strides)) > 1:
+        raise WorkloadError(f"{where}: non-symmetric strides {strides} are not supported", path=p)
+    xs = _in_shape(shapes, g, node.input[0], node, i, 4)
+    pad = _conv_padding(a, xs, w.shape[2:], strides[0], where, p)
+    lname = _layer_name(node, i, node.input[1], taken)
+    return _with_decl(LayerCall(
+        name=lname, kind="conv", weight=w, input_shape=xs, stride=strides[0], padding=pad,
+        groups=int(a.get("group", 1)), options={"module": "onnx.Conv", "node": node.name,
+                                                "bias": len(node.input) > 2 and bool(node.input[2])}), decl)
+
+
+def _gemm_weight(g: _Graph, node, i: int):
+    """A ``Gemm`` node's B operand oriented [K, C] with ``alpha`` folded in (into the declared scale too);
+    gives (float32 weight, declared codes dict or None). Refuses transA=1 and a non-constant B."""
+    p, a, where = g.path, _attrs(node), g.where(node, i)
+    if int(a.get("transA", 0)):
+        raise WorkloadError(f"{where}: transA=1 is not supported", path=p)
+    if not g.is_const(node.input[1]):
+        raise WorkloadError(f"{where}: its B operand is not constant; plumsim lowers constant weights",
+                            path=p)
+    trans_b = int(a.get("transB", 0))
+    w, decl = g.weight(node.input[1], node, i, 0 if trans_b else 1)
+    if not trans_b:
+        w = w.T
+    alpha = float(a.get("alpha", 1.0))
+    if alpha != 1.0:
+        w = (w * np.float32(alpha)).astype(np.float32)
+        if decl is not None:
+            decl["scale"] = (decl["scale"] * np.float32(alpha)).astype(np.float32)
+    return w, decl
+
+
+def _matmul_weight(g: _Graph, node, i: int):
+    """A ``MatMul`` node's constant right operand oriented [K, C]; gives (float32 weight, declared codes
+    dict or None), or None for a MatMul of two activations (no weight: skipped). Refuses a constant left
+    operand and a weight not of rank 2."""
+    p, where = g.path, g.where(node, i)
+    if not g.is_const(node.input[1]):
+        if g.is_const(node.input[0]):
+            raise WorkloadError(f"{where}: a constant left operand is not supported (weights on the "
+                                "right: x @ W)", path=p)
+        return None
+    w, decl = g.weight(node.input[1], node, i, 1)
+    if w.ndim != 2:
+        raise WorkloadError(f"{where}: weight of rank {w.ndim}; plumsim lowers 2-d MatMul weights", path=p)
+    return w.T, decl
+
+
+def _matrix_call(g: _Graph, node, i: int, shapes: dict, taken: set) -> LayerCall | None:
+    """A ``Gemm`` or ``MatMul`` node (index ``i``) as a ``linear`` :class:`LayerCall` (weight [K, C, 1, 1],
+    input shape), with its declared QDQ codes if any; None for a MatMul without a constant weight."""
+    op = node.op_type
+    if op == "Gemm":
+        w, decl = _gemm_weight(g, node, i)
+    else:
+        got = _matmul_weight(g, node, i)
+        if got is None:
+            return None
+        w, decl = got
+    xs = _in_shape(shapes, g, node.input[0], node, i)
+    lname = _layer_name(node, i, node.input[1], taken)
+    return _with_decl(LayerCall(
+        name=lname, kind="linear", weight=np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1),
+        input_shape=xs, options={"module": f"onnx.{op}", "node": node.name,
+                                 "bias": op == "Gemm" and len(node.input) > 2 and bool(node.input[2])}), decl)
+
+
+def _layer_calls(model, g: _Graph, shapes: dict):
+    """Every Conv / Gemm / MatMul node of the graph, in graph order, as :class:`LayerCall`s; gives
+    (calls, names of the MatMul nodes skipped for having no constant weight)."""
     calls, taken, skipped = [], set(), []
-
-    def in_shape(tensor, node, i, rank=None):
-        s = shapes.get(tensor)
-        if s is None or any(d in (None, 0) for d in s) or (rank is not None and len(s) != rank):
-            raise WorkloadError(f"{g.where(node, i)}: no static shape for its input {tensor!r} (got {s}); give "
-                                "--input-shape or a graph with fixed shapes", path=p)
-        return tuple(int(d) for d in s)
-
-    def layer_name(node, i, wname):
-        base = wname[: -len(".weight")] if wname.endswith(".weight") else (node.name or f"{node.op_type}_{i}")
-        return unique_name(base, taken)
-
     for i, node in enumerate(model.graph.node):
         op = node.op_type
-        if op not in ("Conv", "Gemm", "MatMul"):
-            continue
-        a = _attrs(node)
-        where = g.where(node, i)
         if op == "Conv":
-            w, decl = g.weight(node.input[1], node, i, 0)
-            if w.ndim != 4:
-                raise WorkloadError(f"unsupported operator: {where} is a {w.ndim - 2}-d convolution; plumsim "
-                                    "lowers 2-d convolutions", path=p)
-            dil = [int(v) for v in a.get("dilations", [1, 1])]
-            if any(d != 1 for d in dil):
-                raise WorkloadError(f"{where}: dilations {dil} are not supported", path=p)
-            strides = [int(v) for v in a.get("strides", [1, 1])]
-            if len(set(strides)) > 1:
-                raise WorkloadError(f"{where}: non-symmetric strides {strides} are not supported", path=p)
-            xs = in_shape(node.input[0], node, i, 4)
-            pad = _conv_padding(a, xs, w.shape[2:], strides[0], where, p)
-            lname = layer_name(node, i, node.input[1])
-            calls.append(_with_decl(LayerCall(
-                name=lname, kind="conv", weight=w, input_shape=xs, stride=strides[0], padding=pad,
-                groups=int(a.get("group", 1)), options={"module": "onnx.Conv", "node": node.name,
-                                                        "bias": len(node.input) > 2 and bool(node.input[2])}), decl))
-            continue
-        # Gemm / MatMul: weight [K, C] after orienting
-        if op == "Gemm":
-            if int(a.get("transA", 0)):
-                raise WorkloadError(f"{where}: transA=1 is not supported", path=p)
-            if not g.is_const(node.input[1]):
-                raise WorkloadError(f"{where}: its B operand is not constant; plumsim lowers constant weights",
-                                    path=p)
-            trans_b = int(a.get("transB", 0))
-            w, decl = g.weight(node.input[1], node, i, 0 if trans_b else 1)
-            if not trans_b:
-                w = w.T
-            alpha = float(a.get("alpha", 1.0))
-            if alpha != 1.0:
-                w = (w * np.float32(alpha)).astype(np.float32)
-                if decl is not None:
-                    decl["scale"] = (decl["scale"] * np.float32(alpha)).astype(np.float32)
-        else:
-            if not g.is_const(node.input[1]):
-                if g.is_const(node.input[0]):
-                    raise WorkloadError(f"{where}: a constant left operand is not supported (weights on the "
-                                        "right: x @ W)", path=p)
+            calls.append(_conv_call(g, node, i, shapes, taken))
+        elif op in ("Gemm", "MatMul"):
+            call = _matrix_call(g, node, i, shapes, taken)
+            if call is None:
                 skipped.append(node.name or f"{op}_{i}")
-                continue
-            w, decl = g.weight(node.input[1], node, i, 1)
-            if w.ndim != 2:
-                raise WorkloadError(f"{where}: weight of rank {w.ndim}; plumsim lowers 2-d MatMul weights", path=p)
-            w = w.T
-        xs = in_shape(node.input[0], node, i)
-        lname = layer_name(node, i, node.input[1])
-        calls.append(_with_decl(LayerCall(
-            name=lname, kind="linear", weight=np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1),
-            input_shape=xs, options={"module": f"onnx.{op}", "node": node.name,
-                                     "bias": op == "Gemm" and len(node.input) > 2 and bool(node.input[2])}), decl))
+            else:
+                calls.append(call)
+    return calls, skipped
+
+
+def lower_onnx(path, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RTOL, name: str | None = None):
+    """Lower the ONNX file at ``path`` to a :class:`~plumsim.workload.format.Workload` (see the module doc)."""
+    from plumsim.workload.format import Workload
+
+    onnx = _onnx()
+    p = Path(path)
+    overrides = parse_scheme_overrides(schemes)
+    model = _load_checked(onnx, p)
+    g = _Graph(model, p)
+    _refuse_unsupported(model, g, p)
+    inputs = _static_inputs(model, g, input_shape, p)
+    shapes = _inferred_shapes(onnx, model, p)
+    calls, skipped = _layer_calls(model, g, shapes)
     if not calls:
         raise WorkloadError("the graph has no Conv, Gemm or MatMul with constant weights to lower", path=p)
     layers = layers_from_calls(calls, overrides, rtol=rtol)
