@@ -247,8 +247,9 @@ def _config_id(label: str, c, tile_policy: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 
-def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[AccelPoint], list[dict]]:
-    where = f"accelerators[{idx}]"
+def _accel_base(entry, where: str, grid_path: Path, loader):
+    """Check an ``accelerators`` entry's shape, ``base`` and ``label``; gives (the base .cfg path, the base
+    AcceleratorConfig read with ``loader``, the label: the entry's or the base file's stem)."""
     _need(isinstance(entry, dict), "expected a mapping with 'base' and 'axes'", grid_path, where)
     _unknown_keys(entry, ACCEL_KEYS, grid_path, where + ".")
     _need("base" in entry, "missing 'base' (a STONNE .cfg)", grid_path, where + ".base")
@@ -259,6 +260,13 @@ def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[
     _need(entry.get("label") is None or isinstance(entry["label"], str),
           f"bad label {entry.get('label')!r}; expected a string", grid_path, where + ".label")
     label = str(entry.get("label") or base_path.stem)
+    return base_path, base, label
+
+
+def _accel_axes(entry: dict, base, base_path: Path, where: str, grid_path: Path) -> dict:
+    """The entry's ``axes`` mapping (axis -> non-empty list of values; {} when absent), checked
+    structurally: known axes, ``mesh`` only on OS_MESH and not with ``ms_size``, booleans for
+    ``accumulation_buffer``, known ``tile_policy`` names, integer ``ms_size``. Raises ConfigError."""
     axes = entry.get("axes") or {}
     _need(isinstance(axes, dict), "expected a mapping of axis -> list of values", grid_path, where + ".axes")
     _unknown_keys(axes, AXES, grid_path, where + ".axes.")
@@ -280,9 +288,91 @@ def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[
     for v in axes.get("ms_size", []):
         _need(isinstance(v, int) and not isinstance(v, bool), f"bad value {v!r}; expected an integer",
               grid_path, where + ".axes.ms_size")
+    return axes
 
+
+def _axis_reason(grid_path: Path, where: str, axis_of: dict, axis: str, raw, msg: str) -> str:
+    """One invalid-point reason naming the grid file, the axis and its grid value ``raw``, and the other
+    axes set so far in ``axis_of`` (config field -> (axis, grid value))."""
+    others = ", ".join(f"{ax}={v!r}" for ax, v in dict(axis_of.values()).items() if ax != axis)
+    return (f"{grid_path}: field '{where}.axes.{axis}', value {raw!r}"
+            + (f" (with {others})" if others else "") + f": {msg}")
+
+
+def _point_changes(base, mesh, ms, dn, rn, ab, grid_path: Path, where: str):
+    """The config fields one axis combination changes from ``base`` (``mesh``: (grid value, (rows, cols))
+    or None; ``ms``, ``dn``, ``rn``, ``ab``: the grid values or None for "not an axis"). Gives (changes:
+    field -> value, axis_of: field -> (axis, grid value), reasons: the expressions without an integer
+    value; such a bandwidth is kept as its expression string)."""
+    changes, axis_of, reasons = {}, {}, []
+    if mesh is not None:
+        (r, c) = mesh[1]
+        changes.update(ms_rows=r, ms_cols=c, ms_size=r * c)
+        axis_of.update({f: ("mesh", mesh[0]) for f in ("ms_rows", "ms_cols", "ms_size")})
+    if ms is not None:
+        changes["ms_size"] = ms
+        axis_of["ms_size"] = ("ms_size", ms)
+    size = changes.get("ms_size", base.ms_size)
+    dn_v = base.dn_bw
+    if dn is not None:
+        axis_of["dn_bw"] = ("dn_bw", dn)
+        try:
+            dn_v = _bw_value(dn, size, None, grid_path, where + ".axes.dn_bw")
+        except _NotInteger as exc:
+            reasons.append(_axis_reason(grid_path, where, axis_of, "dn_bw", dn, str(exc)))
+            dn_v = str(dn).replace(" ", "")
+    changes["dn_bw"] = dn_v
+    if rn is not None:
+        axis_of["rn_bw"] = ("rn_bw", rn)
+        if isinstance(dn_v, str) and rn == "same":
+            changes["rn_bw"] = dn_v
+        else:
+            try:
+                changes["rn_bw"] = _bw_value(rn, size, dn_v if isinstance(dn_v, int) else 0, grid_path,
+                                             where + ".axes.rn_bw")
+            except _NotInteger as exc:
+                reasons.append(_axis_reason(grid_path, where, axis_of, "rn_bw", rn, str(exc)))
+                changes["rn_bw"] = str(rn).replace(" ", "")
+    if ab is not None:
+        changes["accumulation_buffer"] = ab
+    return changes, axis_of, reasons
+
+
+def _rule_reasons(vals: dict, axis_of: dict, grid_path: Path, where: str, base_path: Path) -> list[str]:
+    """The one rule set (:func:`plumsim.accel.rules.config_problems`) on a point's config field values
+    ``vals``; gives one reason per problem, naming the axis that set the field, or the point's axis
+    values and the base .cfg when the field comes from the base."""
     from plumsim.accel.rules import config_problems
 
+    reasons = []
+    set_here = ", ".join(f"{ax}={v!r}" for ax, v in dict(axis_of.values()).items())
+    for prob in config_problems(_Values(vals)):
+        if prob.field in axis_of:
+            reasons.append(_axis_reason(grid_path, where, axis_of, *axis_of[prob.field], prob.message))
+        else:  # the value comes from the base .cfg; the axes of this point make it invalid
+            reasons.append(f"{grid_path}: field '{where}.axes', values {set_here or '(none)'} "
+                           f"({prob.field}={prob.value!r} from the base {base_path.name}): {prob.message}")
+    return reasons
+
+
+def _invalid_row(label: str, config_id: str, vals: dict, is_mesh: bool, reasons: list[str]) -> dict:
+    """One :attr:`Grid.invalid` row: the accelerator label, config id, the point's ms_size / dn_bw / rn_bw,
+    mesh ("RxC" on OS_MESH, else ""), accumulation_buffer and the reasons joined by "; "."""
+    return {"accelerator": label, "config_id": config_id,
+            "ms_size": vals["ms_size"], "dn_bw": vals["dn_bw"], "rn_bw": vals["rn_bw"],
+            "mesh": f"{vals['ms_rows']}x{vals['ms_cols']}" if is_mesh else "",
+            "accumulation_buffer": bool(vals["accumulation_buffer"]),
+            "reason": "; ".join(reasons)}
+
+
+def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[AccelPoint], list[dict]]:
+    """Expand ``accelerators[idx]`` into its configurations (the cartesian product of its axes, one per
+    distinct config id, grid order); gives (valid :class:`AccelPoint`s, invalid rows with reasons).
+    Structural errors raise ConfigError."""
+    where = f"accelerators[{idx}]"
+    base_path, base, label = _accel_base(entry, where, grid_path, loader)
+    axes = _accel_axes(entry, base, base_path, where, grid_path)
+    is_mesh = base.ms_type == "OS_MESH"
     meshes = [(v, _mesh_value(v, grid_path, where + ".axes.mesh")) for v in axes.get("mesh", [])] or [None]
     sizes = axes.get("ms_size", [None])
     dns = axes.get("dn_bw", [None])
@@ -294,62 +384,16 @@ def _expand_accel(entry: dict, idx: int, grid_path: Path, loader) -> tuple[list[
     points, invalid = [], []
     seen = set()
     for mesh, ms, dn, rn, ab, tile in itertools.product(meshes, sizes, dns, rns, abs_, tiles):
-        changes, axis_of, reasons = {}, {}, []   # axis_of: config field -> (axis, the grid's value)
-
-        def reason(axis, raw, msg):
-            others = ", ".join(f"{ax}={v!r}" for ax, v in dict(axis_of.values()).items() if ax != axis)
-            return (f"{grid_path}: field '{where}.axes.{axis}', value {raw!r}"
-                    + (f" (with {others})" if others else "") + f": {msg}")
-
-        if mesh is not None:
-            (r, c) = mesh[1]
-            changes.update(ms_rows=r, ms_cols=c, ms_size=r * c)
-            axis_of.update({f: ("mesh", mesh[0]) for f in ("ms_rows", "ms_cols", "ms_size")})
-        if ms is not None:
-            changes["ms_size"] = ms
-            axis_of["ms_size"] = ("ms_size", ms)
-        size = changes.get("ms_size", base.ms_size)
-        dn_v = base.dn_bw
-        if dn is not None:
-            axis_of["dn_bw"] = ("dn_bw", dn)
-            try:
-                dn_v = _bw_value(dn, size, None, grid_path, where + ".axes.dn_bw")
-            except _NotInteger as exc:
-                reasons.append(reason("dn_bw", dn, str(exc)))
-                dn_v = str(dn).replace(" ", "")
-        changes["dn_bw"] = dn_v
-        if rn is not None:
-            axis_of["rn_bw"] = ("rn_bw", rn)
-            if isinstance(dn_v, str) and rn == "same":
-                changes["rn_bw"] = dn_v
-            else:
-                try:
-                    changes["rn_bw"] = _bw_value(rn, size, dn_v if isinstance(dn_v, int) else 0, grid_path,
-                                                 where + ".axes.rn_bw")
-                except _NotInteger as exc:
-                    reasons.append(reason("rn_bw", rn, str(exc)))
-                    changes["rn_bw"] = str(rn).replace(" ", "")
-        if ab is not None:
-            changes["accumulation_buffer"] = ab
+        changes, axis_of, reasons = _point_changes(base, mesh, ms, dn, rn, ab, grid_path, where)
         vals = {**base_vals, **changes}
         config_id = _config_id(label, vals, tile)
         if config_id in seen:  # e.g. "ms_size/4" and 32 giving the same dn_bw
             continue
         seen.add(config_id)
         if not reasons:  # the one rule set, on the values (an AcceleratorConfig cannot hold invalid ones)
-            set_here = ", ".join(f"{ax}={v!r}" for ax, v in dict(axis_of.values()).items())
-            for prob in config_problems(_Values(vals)):
-                if prob.field in axis_of:
-                    reasons.append(reason(*axis_of[prob.field], prob.message))
-                else:  # the value comes from the base .cfg; the axes of this point make it invalid
-                    reasons.append(f"{grid_path}: field '{where}.axes', values {set_here or '(none)'} "
-                                   f"({prob.field}={prob.value!r} from the base {base_path.name}): {prob.message}")
+            reasons = _rule_reasons(vals, axis_of, grid_path, where, base_path)
         if reasons:
-            invalid.append({"accelerator": label, "config_id": config_id,
-                            "ms_size": vals["ms_size"], "dn_bw": vals["dn_bw"], "rn_bw": vals["rn_bw"],
-                            "mesh": f"{vals['ms_rows']}x{vals['ms_cols']}" if is_mesh else "",
-                            "accumulation_buffer": bool(vals["accumulation_buffer"]),
-                            "reason": "; ".join(reasons)})
+            invalid.append(_invalid_row(label, config_id, vals, is_mesh, reasons))
         else:
             cfg = replace(base, **changes)  # checked again by AcceleratorConfig.__post_init__
             points.append(AccelPoint(label=label, config=cfg, tile_policy=tile, base=str(base_path)))
@@ -367,71 +411,100 @@ def _labels(e: dict, grid_path: Path, where: str, known) -> tuple:
     return tuple(str(x) for x in labels)
 
 
+def _dir_workload(e: dict, where: str, grid_path: Path, known) -> WorkloadSpec:
+    """A ``workloads`` entry with ``dir`` (a saved workload folder) as one :class:`WorkloadSpec`; name and
+    family default to the folder's name. Raises ConfigError on a bad key, type or missing folder."""
+    _unknown_keys(e, WORKLOAD_DIR_KEYS, grid_path, where + ".")
+    for key in ("dir", "name", "family"):
+        _need(e.get(key) is None or isinstance(e[key], str),
+              f"bad {key} {e.get(key)!r}; expected a string", grid_path, f"{where}.{key}")
+    d = _resolve(str(e["dir"]), grid_path.parent)
+    _need(d.is_dir(), f"workload folder {d} does not exist", grid_path, where + ".dir")
+    name = str(e.get("name") or d.name)
+    return WorkloadSpec(name=name, family=str(e.get("family") or name), dir=str(d),
+                        accelerators=_labels(e, grid_path, where, known))
+
+
+def _table_fields(e: dict, where: str, grid_path: Path):
+    """Check a ``workloads`` entry with ``table``; gives (the layer table path, schemes, densities (None
+    or a fraction in (0, 1]), seed (int >= 0), positive_fraction (0..1), the name prefix). The layer
+    table is read once here so a bad one fails now, not in a worker."""
+    _need("table" in e, "needs 'dir' (a saved workload) or 'table' (a layer table YAML)",
+          grid_path, where)
+    _unknown_keys(e, WORKLOAD_TABLE_KEYS, grid_path, where + ".")
+    _need(isinstance(e["table"], str), f"bad table {e['table']!r}; expected a path", grid_path,
+          where + ".table")
+    t = _resolve(str(e["table"]), grid_path.parent)
+    _need(t.is_file(), f"layer table {t} does not exist", grid_path, where + ".table")
+    schemes = _as_list(e.get("schemes", ["signed-binary"]), grid_path, where + ".schemes")
+    for s in schemes:
+        _need(isinstance(s, str) and s in synth_schemes(), f"unknown scheme {s!r}; valid: {', '.join(synth_schemes())}", grid_path,
+              where + ".schemes")
+    dens = _as_list(e.get("densities", [None]), grid_path, where + ".densities")
+    for d in dens:
+        _need(d is None or (isinstance(d, (int, float)) and not isinstance(d, bool) and 0 < d <= 1),
+              f"bad density {d!r}; allowed: null or a number in (0, 1]", grid_path, where + ".densities")
+    seed = e.get("seed", 0)
+    _need(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
+          f"bad seed {seed!r}; expected an integer >= 0", grid_path, where + ".seed")
+    pf = e.get("positive_fraction", 0.5)
+    _need(isinstance(pf, (int, float)) and not isinstance(pf, bool) and 0 <= pf <= 1,
+          f"bad positive_fraction {pf!r}; allowed: a number 0..1", grid_path, where + ".positive_fraction")
+    for key in ("name", "family"):
+        _need(e.get(key) is None or isinstance(e[key], str), f"bad {key} {e.get(key)!r}; expected a string",
+              grid_path, f"{where}.{key}")
+    prefix = str(e.get("name") or t.stem)
+    try:
+        from plumsim.workload.synth import load_table
+    except ImportError:  # pragma: no cover - only while plumsim.workload is incomplete
+        load_table = None
+    if load_table is not None:
+        load_table(t)  # a bad layer table fails now, not in a worker
+    return t, schemes, dens, seed, pf, prefix
+
+
+def _table_workloads(e: dict, where: str, grid_path: Path, known) -> list[WorkloadSpec]:
+    """A ``workloads`` entry with ``table`` as one :class:`WorkloadSpec` per scheme x density (schemes
+    outer), named ``<prefix>-<scheme>[-d<density %>]-s<seed>``. Refuses a density on binary / fp."""
+    t, schemes, dens, seed, pf, prefix = _table_fields(e, where, grid_path)
+    out = []
+    for s in schemes:
+        for d in dens:
+            if d is not None and s in ("binary", "fp") and d != 1:
+                # binary/fp weights have no zeros: a density target would be a contradiction
+                raise ConfigError(f"scheme {s!r} cannot take density {d}; use null", path=grid_path,
+                                  field=where + ".densities")
+            tag = f"{prefix}-{s}" + ("" if d is None else f"-d{int(round(d * 100)):02d}") + f"-s{seed}"
+            out.append(WorkloadSpec(name=tag, family=str(e.get("family") or prefix), table=str(t), scheme=s,
+                                    density=None if d is None else float(d), seed=int(seed),
+                                    positive_fraction=float(pf),
+                                    accelerators=_labels(e, grid_path, where, known)))
+    return out
+
+
+def _refuse_duplicate_names(workloads: list[WorkloadSpec], grid_path: Path) -> None:
+    """Raise ConfigError on the first workload name that appears twice (linear: one set)."""
+    seen: set = set()
+    for w in workloads:
+        if w.name in seen:
+            raise ConfigError(f"workload name {w.name!r} appears twice; give each entry a distinct 'name'",
+                              path=grid_path, field="workloads")
+        seen.add(w.name)
+
+
 def _expand_workloads(entries, grid_path: Path, known=()) -> list[WorkloadSpec]:
+    """The grid's ``workloads`` list as :class:`WorkloadSpec`s in grid order (``known``: the accelerator
+    labels an entry's ``accelerators`` may name); names must be distinct. Raises ConfigError."""
     out = []
     _as_list(entries, grid_path, "workloads")
     for i, e in enumerate(entries):
         where = f"workloads[{i}]"
         _need(isinstance(e, dict), "expected a mapping with 'dir' or 'table'", grid_path, where)
         if "dir" in e:
-            _unknown_keys(e, WORKLOAD_DIR_KEYS, grid_path, where + ".")
-            for key in ("dir", "name", "family"):
-                _need(e.get(key) is None or isinstance(e[key], str),
-                      f"bad {key} {e.get(key)!r}; expected a string", grid_path, f"{where}.{key}")
-            d = _resolve(str(e["dir"]), grid_path.parent)
-            _need(d.is_dir(), f"workload folder {d} does not exist", grid_path, where + ".dir")
-            name = str(e.get("name") or d.name)
-            out.append(WorkloadSpec(name=name, family=str(e.get("family") or name), dir=str(d),
-                                    accelerators=_labels(e, grid_path, where, known)))
-            continue
-        _need("table" in e, "needs 'dir' (a saved workload) or 'table' (a layer table YAML)",
-              grid_path, where)
-        _unknown_keys(e, WORKLOAD_TABLE_KEYS, grid_path, where + ".")
-        _need(isinstance(e["table"], str), f"bad table {e['table']!r}; expected a path", grid_path,
-              where + ".table")
-        t = _resolve(str(e["table"]), grid_path.parent)
-        _need(t.is_file(), f"layer table {t} does not exist", grid_path, where + ".table")
-        schemes = _as_list(e.get("schemes", ["signed-binary"]), grid_path, where + ".schemes")
-        for s in schemes:
-            _need(isinstance(s, str) and s in synth_schemes(), f"unknown scheme {s!r}; valid: {', '.join(synth_schemes())}", grid_path,
-                  where + ".schemes")
-        dens = _as_list(e.get("densities", [None]), grid_path, where + ".densities")
-        for d in dens:
-            _need(d is None or (isinstance(d, (int, float)) and not isinstance(d, bool) and 0 < d <= 1),
-                  f"bad density {d!r}; allowed: null or a number in (0, 1]", grid_path, where + ".densities")
-        seed = e.get("seed", 0)
-        _need(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
-              f"bad seed {seed!r}; expected an integer >= 0", grid_path, where + ".seed")
-        pf = e.get("positive_fraction", 0.5)
-        _need(isinstance(pf, (int, float)) and not isinstance(pf, bool) and 0 <= pf <= 1,
-              f"bad positive_fraction {pf!r}; allowed: a number 0..1", grid_path, where + ".positive_fraction")
-        for key in ("name", "family"):
-            _need(e.get(key) is None or isinstance(e[key], str), f"bad {key} {e.get(key)!r}; expected a string",
-                  grid_path, f"{where}.{key}")
-        prefix = str(e.get("name") or t.stem)
-        try:
-            from plumsim.workload.synth import load_table
-        except ImportError:  # pragma: no cover - only while plumsim.workload is incomplete
-            load_table = None
-        if load_table is not None:
-            load_table(t)  # a bad layer table fails now, not in a worker
-        for s in schemes:
-            for d in dens:
-                if d is not None and s in ("binary", "fp") and d != 1:
-                    # binary/fp weights have no zeros: a density target would be a contradiction
-                    raise ConfigError(f"scheme {s!r} cannot take density {d}; use null", path=grid_path,
-                                      field=where + ".densities")
-                tag = f"{prefix}-{s}" + ("" if d is None else f"-d{int(round(d * 100)):02d}") + f"-s{seed}"
-                out.append(WorkloadSpec(name=tag, family=str(e.get("family") or prefix), table=str(t), scheme=s,
-                                        density=None if d is None else float(d), seed=int(seed),
-                                        positive_fraction=float(pf),
-                                        accelerators=_labels(e, grid_path, where, known)))
-    seen: set = set()
-    for w in out:  # linear: one set
-        if w.name in seen:
-            raise ConfigError(f"workload name {w.name!r} appears twice; give each entry a distinct 'name'",
-                              path=grid_path, field="workloads")
-        seen.add(w.name)
+            out.append(_dir_workload(e, where, grid_path, known))
+        else:
+            out.extend(_table_workloads(e, where, grid_path, known))
+    _refuse_duplicate_names(out, grid_path)
     return out
 
 
