@@ -137,26 +137,17 @@ def _figures_missing(plots: Path) -> bool:
                    if kind not in ACCURACY_FIGURES)
 
 
-def write_report(results_dir: str | Path, output: str | Path | None = None) -> Path:
-    """Write the HTML report of a sweep folder (drawing missing figures first); returns its path."""
-    from plumsim.plots import plot_results
-
-    results_dir = Path(results_dir)
-    df = load_results(results_dir)
-    plots = results_dir / "plots"
-    models = load_models(results_dir)
-    if _figures_missing(plots):
-        plot_results(results_dir, models=models)
-    man = ResultStore(results_dir).read_manifest() or {}
-    esc = html.escape
-    out = Path(output) if output else results_dir / "report.html"
-    page = _Page(out.parent)
-    name = esc(relative(str(man.get("grid_name", results_dir.name)), out.parent))
+def _add_head(page: _Page, name: str) -> None:
+    """Add the document head (title, inline CSS) and the ``<h1>`` for the (escaped) grid ``name``."""
     page.add(f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
              f"<title>plumsim sweep: {name}</title><style>{CSS}</style></head><body>")
     page.add(f"<h1>plumsim sweep report: {name}</h1>")
-    modes = ", ".join(dict.fromkeys(df["mode"]))
+
+
+def _add_summary(page: _Page, df: pd.DataFrame, man: dict, results_dir: Path, out: Path, modes: str) -> None:
+    """Add the Summary section: what was swept (folder, grid, row / configuration counts, workloads,
+    ``modes``, energy table and unit) and when (start / end times from the manifest ``man``)."""
     table_note = _unpriced(man.get("energy_table"))
     summary = pd.DataFrame([
         ("results folder", results_dir.resolve().name + (" (this report's folder)"
@@ -172,6 +163,10 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
         ("started", str(man.get("start_time", ""))), ("finished", str(man.get("end_time", ""))),
     ], columns=["item", "value"])
     page.add("<h2>Summary</h2>" + page.table(summary, wide=("value",)))
+
+
+def _add_machines(page: _Page, df: pd.DataFrame, man: dict) -> None:
+    """Add the STONNE-faithful / hypothetical machines table (when any) and the manifest's runs (when any)."""
     machines = machines_table(df)
     if len(machines):
         page.add("<h2>STONNE-faithful and hypothetical machines</h2><p class=\"muted\">Every mode runs "
@@ -181,6 +176,13 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
     runs = man.get("runs") or []
     if runs:
         page.add("<h3>Runs</h3>" + page.table(pd.DataFrame(runs)))
+
+
+def _add_findings(page: _Page, results_dir: Path, df: pd.DataFrame, models, modes: str) -> None:
+    """Add the result tables: the paper's claims (paper.json, when there is one), the trained models'
+    accuracy (``models``, when any), the best configuration per accelerator and workload (in the last of
+    ``modes``) and the sparsity / repetition attribution (when there is one)."""
+    esc = html.escape
     claims = load_claims(results_dir)
     if claims is not None and len(claims):
         page.add("<h2>The paper's claims, recomputed</h2><p class=\"muted\">From paper.json "
@@ -200,6 +202,12 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
                  "(largest PE array) per accelerator; shares are two-player Shapley values of the "
                  "dense &rarr; skip+repeat saving and add up to it exactly; the % columns share one "
                  "baseline per network (its dense binary workload), so schemes compare.</p>" + page.table(att))
+
+
+def _add_figures(page: _Page, plots: Path, models) -> None:
+    """Add the Figures section: every PNG present in the ``plots`` folder, embedded as a base64 data URI
+    with its caption and the names of its PDF / SVG copies."""
+    esc = html.escape
     page.add("<h2>Figures</h2><p class=\"muted\">Drawn at column width (3.5 in); "
              "<code>plumsim plot DIR --size double</code> redraws them 7 in wide.</p>")
     if models is None:
@@ -212,6 +220,12 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
         page.add(f'<figure id="fig-{f}"><img alt="{esc(f)}" src="data:image/png;base64,{b64}">'
                  f"<figcaption>{esc(CAPTIONS.get(f, f))} (PDF, SVG: plots/{esc(f)}.pdf, "
                  f"plots/{esc(f)}.svg)</figcaption></figure>")
+
+
+def _add_appendix(page: _Page, results_dir: Path, man: dict, out: Path) -> None:
+    """Add the invalid configurations (``invalid_configs.csv``, when present), the grid YAML and the
+    package versions from the manifest ``man`` (paths relative to the report's folder)."""
+    esc = html.escape
     inv = results_dir / INVALID_CSV
     if inv.is_file():
         idf = pd.read_csv(inv)
@@ -224,8 +238,29 @@ def write_report(results_dir: str | Path, output: str | Path | None = None) -> P
     if versions:
         page.add("<h2>Versions</h2>" + page.table(pd.DataFrame(list(versions.items()),
                                                                columns=["package", "version"])))
+
+
+def write_report(results_dir: str | Path, output: str | Path | None = None) -> Path:
+    """Write the HTML report of a sweep folder (drawing missing figures first); returns its path."""
+    from plumsim.plots import plot_results
+
+    results_dir = Path(results_dir)
+    df = load_results(results_dir)
+    plots = results_dir / "plots"
+    models = load_models(results_dir)
+    if _figures_missing(plots):
+        plot_results(results_dir, models=models)
+    man = ResultStore(results_dir).read_manifest() or {}
+    out = Path(output) if output else results_dir / "report.html"
+    page = _Page(out.parent)
+    _add_head(page, html.escape(relative(str(man.get("grid_name", results_dir.name)), out.parent)))
+    modes = ", ".join(dict.fromkeys(df["mode"]))
+    _add_summary(page, df, man, results_dir, out, modes)
+    _add_machines(page, df, man)
+    _add_findings(page, results_dir, df, models, modes)
+    _add_figures(page, plots, models)
+    _add_appendix(page, results_dir, man, out)
     page.add(page.glossary())
     page.add("</body></html>\n")
-    parts = page.parts
-    atomic_write_if_changed(out, "".join(parts).encode("utf-8"))  # a same report is not rewritten
+    atomic_write_if_changed(out, "".join(page.parts).encode("utf-8"))  # a same report is not rewritten
     return out
