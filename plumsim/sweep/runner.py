@@ -250,12 +250,9 @@ def run_sweep(grid: Grid | str | Path, out: str | Path, *, executor: str = "loca
         raise
 
 
-def _run_locked(grid: Grid, store: ResultStore, *, executor, workers, scheduler, fresh, chunk_points, progress,
-                on_chunk, log) -> dict:
-    """:func:`run_sweep` once the lock on ``store.out`` is held."""
-    if fresh:
-        store.clear()
-    store.prepare(grid.digest())
+def _report_invalid(grid: Grid, store: ResultStore, log) -> None:
+    """Print every invalid configuration of the grid to ``log`` (before any point runs) and write them
+    to ``invalid_configs.csv`` (an empty file when there are none)."""
     if grid.invalid:  # every one, before any point runs
         print(f"{grid.name}: {len(grid.invalid)} invalid configuration(s) not run "
               f"(also in {store.out / 'invalid_configs.csv'}):", file=log)
@@ -263,7 +260,11 @@ def _run_locked(grid: Grid, store: ResultStore, *, executor, workers, scheduler,
             print(f"  {bad['config_id']}: {bad['reason']}", file=log)
     store.write_invalid(grid.invalid)
 
-    wls = materialise_workloads(grid, store)
+
+def _pending_tasks(grid: Grid, store: ResultStore, wls: list[dict]):
+    """The grid's pairs against what the store already holds; ``wls``: the materialised workloads. Gives
+    (every pair key in grid order, the task dicts of the pairs still to run, their point counts (layers x
+    modes), the number of points already done)."""
     layers = {w["name"]: _n_layers(w["dir"]) for w in wls}
     wl_by_name = {w["name"]: w for w in wls}
     order, tasks, pts = [], [], []
@@ -280,34 +281,45 @@ def _run_locked(grid: Grid, store: ResultStore, *, executor, workers, scheduler,
                       "workload": wl_by_name[wspec.name], "modes": list(grid.modes),
                       "energy_table": grid.energy_table})
         pts.append(n)
-    total_points = done_points + sum(pts)
+    return order, tasks, pts, done_points
+
+
+def _start_manifest(grid: Grid, store: ResultStore, *, executor, workers, scheduler, wls, n_pairs: int,
+                    total_points: int, nothing_to_run: bool):
+    """The manifest of this run (start times, grid, versions, counts; the previous runs kept). Written
+    now unless the sweep is already finished with this grid and ``nothing_to_run``. Gives (manifest,
+    finished)."""
     old = store.read_manifest() or {}
     # a finished sweep run again with nothing to compute changes no file (a read-only copy is only read)
-    finished = not tasks and old.get("complete") is True and old.get("grid_digest") == grid.digest()
+    finished = nothing_to_run and old.get("complete") is True and old.get("grid_digest") == grid.digest()
     manifest = {
         "grid_name": grid.name, "grid_file": grid.path, "grid_digest": grid.digest(), "grid": grid.raw,
         "versions": package_versions(), "executor": executor, "workers": workers,
         "scheduler": scheduler, "start_time": old.get("start_time") or _now(), "run_start_time": _now(),
-        "end_time": None, "complete": False, "pairs": len(order), "points": total_points,
+        "end_time": None, "complete": False, "pairs": n_pairs, "points": total_points,
         "configs": len(grid.accels), "invalid_configs": len(grid.invalid), "workloads": wls,
         "modes": list(grid.modes), "energy_table": grid.energy_table,
         "runs": old.get("runs", []),
     }
     if not finished:
         store.write_manifest(manifest)
-    chunks = make_chunks(tasks, pts, workers if executor == "dask" or workers > 1 else 1, chunk_points)
-    if done_points:
-        print(f"{grid.name}: resuming, {len(order) - len(tasks)} of {len(order)} pairs already done "
-              f"({done_points} points kept)", file=log)
-    bar = Progress(total_points, done_points, len(chunks), label=grid.name, enabled=progress)
-    t0 = time.perf_counter()
-    computed_pairs = computed_points = 0
+    return manifest, finished
+
+
+def _chunk_stream(chunks, executor: str, workers: int, scheduler):
+    """The executor for these chunks (Dask; in this process for one worker or one chunk; else a local
+    pool of at most one process per chunk): an iterator of (chunk, its results DataFrame)."""
     if executor == "dask":
-        stream = _run_dask(chunks, workers, scheduler)
-    elif workers == 1 or len(chunks) <= 1:
-        stream = _run_inline(chunks)
-    else:
-        stream = _run_local(chunks, min(workers, len(chunks)))
+        return _run_dask(chunks, workers, scheduler)
+    if workers == 1 or len(chunks) <= 1:
+        return _run_inline(chunks)
+    return _run_local(chunks, min(workers, len(chunks)))
+
+
+def _store_chunks(stream, store: ResultStore, bar: Progress, n_chunks: int, total_points: int, on_chunk):
+    """Store each chunk's results as it completes, advancing ``bar`` and calling ``on_chunk``; gives
+    (pairs computed, points computed)."""
+    computed_pairs = computed_points = 0
     try:
         for ch, df in stream:
             store.write_part(df)
@@ -315,10 +327,43 @@ def _run_locked(grid: Grid, store: ResultStore, *, executor, workers, scheduler,
             computed_points += len(df)
             bar.update(len(df))
             if on_chunk is not None:
-                on_chunk({"chunks_done": bar.chunks, "chunks": len(chunks), "points_done": bar.done,
+                on_chunk({"chunks_done": bar.chunks, "chunks": n_chunks, "points_done": bar.done,
                           "points": total_points})
     finally:
         bar.close()
+    return computed_pairs, computed_points
+
+
+def _finish_manifest(store: ResultStore, manifest: dict, summary: dict) -> None:
+    """Mark the manifest complete (end time now) and append this run's counts and times to its runs."""
+    manifest.update(end_time=_now(), complete=True)
+    manifest["runs"] = manifest["runs"] + [{k: summary[k] for k in (
+        "pairs_computed", "pairs_resumed", "points_computed", "seconds", "points_per_second", "executor",
+        "workers")} | {"start": manifest["run_start_time"], "end": manifest["end_time"]}]
+    store.write_manifest(manifest)
+
+
+def _run_locked(grid: Grid, store: ResultStore, *, executor, workers, scheduler, fresh, chunk_points, progress,
+                on_chunk, log) -> dict:
+    """:func:`run_sweep` once the lock on ``store.out`` is held."""
+    if fresh:
+        store.clear()
+    store.prepare(grid.digest())
+    _report_invalid(grid, store, log)
+    wls = materialise_workloads(grid, store)
+    order, tasks, pts, done_points = _pending_tasks(grid, store, wls)
+    total_points = done_points + sum(pts)
+    manifest, finished = _start_manifest(grid, store, executor=executor, workers=workers, scheduler=scheduler,
+                                         wls=wls, n_pairs=len(order), total_points=total_points,
+                                         nothing_to_run=not tasks)
+    chunks = make_chunks(tasks, pts, workers if executor == "dask" or workers > 1 else 1, chunk_points)
+    if done_points:
+        print(f"{grid.name}: resuming, {len(order) - len(tasks)} of {len(order)} pairs already done "
+              f"({done_points} points kept)", file=log)
+    bar = Progress(total_points, done_points, len(chunks), label=grid.name, enabled=progress)
+    t0 = time.perf_counter()
+    stream = _chunk_stream(chunks, executor, workers, scheduler)
+    computed_pairs, computed_points = _store_chunks(stream, store, bar, len(chunks), total_points, on_chunk)
     seconds = time.perf_counter() - t0
     df = store.consolidate(order, grid.modes)
     summary = {"grid": grid.name, "out": str(store.out), "pairs": len(order), "pairs_computed": computed_pairs,
@@ -328,11 +373,6 @@ def _run_locked(grid: Grid, store: ResultStore, *, executor, workers, scheduler,
                "points_per_second": round(computed_points / seconds, 1) if seconds > 0 else None,
                "executor": executor, "workers": workers, "invalid_configs": len(grid.invalid),
                "unchanged": finished and not store.changed}
-    if summary["unchanged"]:
-        return summary
-    manifest.update(end_time=_now(), complete=True)
-    manifest["runs"] = manifest["runs"] + [{k: summary[k] for k in (
-        "pairs_computed", "pairs_resumed", "points_computed", "seconds", "points_per_second", "executor",
-        "workers")} | {"start": manifest["run_start_time"], "end": manifest["end_time"]}]
-    store.write_manifest(manifest)
+    if not summary["unchanged"]:
+        _finish_manifest(store, manifest, summary)
     return summary
