@@ -187,38 +187,95 @@ def train(model: str = "cnn-digits", scheme: str = "signed-binary", data: str = 
         torch.set_num_threads(before)
 
 
-def _train(model, scheme, data, out, *, epochs, batch_size, lr, recipe, teacher, resume, overwrite, seed,
-           scheme_options, model_options, layer_schemes, stop_after, progress, dataset) -> TrainResult:
-    kind, _ = parse_spec(data)
-    rec = get_recipe(recipe or DEFAULT_RECIPE[kind]).with_overrides(epochs, batch_size, lr)
-    ds = dataset if dataset is not None else load_data(data)
-    check_model_data(model, ds)
+def _model_options(model: str, ds: DataSet, model_options, scheme_options) -> dict:
+    """The keyword options of :func:`build_model`: ``model_options`` (``num_classes`` set from the data set
+    when it differs from the model's default) and ``scheme_options`` on top."""
     mopts = dict(model_options or {})
     if ds.num_classes != MODEL_NUM_CLASSES.get(model, ds.num_classes):
         mopts.setdefault("num_classes", ds.num_classes)
-    opts = {**mopts, **(scheme_options or {})}
-    out = None if out is None else Path(out)
+    return {**mopts, **(scheme_options or {})}
 
+
+def _seeded_net(model: str, scheme: str, opts: dict, layer_schemes, seed: int):
+    """Seed torch and numpy with ``seed``, then build the network with its per-layer scheme overrides."""
     torch.manual_seed(int(seed))
     np.random.seed(int(seed) % 2 ** 32)
     net = build_model(model, scheme=scheme, **opts)
     for lname, spec in (layer_schemes or {}).items():
         set_layer_scheme(net, lname, spec["scheme"], **spec.get("options", {}))
-    teacher_model, teacher_path = None, None
-    if teacher is not None:
-        teacher_model, tcfg = load_checkpoint(teacher)
-        teacher_model.eval()
-        teacher_path = str(Path(teacher).resolve())
-        t_out = teacher_model.fc.out_features if hasattr(teacher_model, "fc") else None
-        if t_out is not None and t_out != ds.num_classes:
-            raise PlumsimError(f"teacher has {t_out} classes, data '{ds.name}' has {ds.num_classes}",
-                               path=teacher, field="teacher")
+    return net
+
+
+def _load_teacher(teacher, ds: DataSet):
+    """The distillation teacher: (model in eval mode, its folder's absolute path), or (None, None) without
+    ``teacher``. Refuses a teacher whose class count differs from the data set's."""
+    if teacher is None:
+        return None, None
+    teacher_model, tcfg = load_checkpoint(teacher)
+    teacher_model.eval()
+    teacher_path = str(Path(teacher).resolve())
+    t_out = teacher_model.fc.out_features if hasattr(teacher_model, "fc") else None
+    if t_out is not None and t_out != ds.num_classes:
+        raise PlumsimError(f"teacher has {t_out} classes, data '{ds.name}' has {ds.num_classes}",
+                           path=teacher, field="teacher")
+    return teacher_model, teacher_path
+
+
+def _fit_epoch(net, opt, loss_fn, ds: DataSet, rec: Recipe, epoch: int, seed: int, prog: _Progress):
+    """One pass over the training split (0-based ``epoch``, shuffled by ``seed`` and epoch), one optimizer
+    step per batch; gives (summed loss over samples, correct predictions, samples seen)."""
+    net.train()
+    n_batches = -(-len(ds.train) // rec.batch_size)
+    bar = prog.bar(n_batches, f"epoch {epoch + 1}/{rec.epochs}")
+    tot_loss, correct, seen = 0.0, 0, 0
+    for x, y in batches(ds.train, rec.batch_size, shuffle=True, seed=seed, epoch=epoch):
+        logits = net(x)
+        loss = loss_fn(logits, y, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        tot_loss += float(loss.detach()) * int(y.numel())
+        correct += int((logits.argmax(1) == y).sum())
+        seen += int(y.numel())
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+    if bar is not None:
+        bar.close()
+    return tot_loss, correct, seen
+
+
+def _epoch_row(net, ds: DataSet, epoch: int, lr_now: float, fitted, t0: float) -> dict:
+    """The history row of a finished epoch: epoch (1-based), lr, mean train loss and accuracy (from
+    ``fitted`` = (summed loss, correct, seen)), validation loss and accuracy, seconds since ``t0``
+    (``time.perf_counter``), weight density overall and per layer (fraction of nonzero weights)."""
+    tot_loss, correct, seen = fitted
+    val_acc, val_loss = evaluate(net, ds.val)
+    stats = layer_stats(net)
+    row = {"epoch": epoch + 1, "lr": lr_now, "loss": tot_loss / max(1, seen),
+           "train_acc": correct / max(1, seen), "val_loss": val_loss, "val_acc": val_acc,
+           "seconds": time.perf_counter() - t0,
+           "density": float(stats["nnz"].sum() / max(1, stats["numel"].sum()))}
+    row.update({f"density:{r.name}": float(r.density) for r in stats.itertuples()})
+    return row
+
+
+def _train(model, scheme, data, out, *, epochs, batch_size, lr, recipe, teacher, resume, overwrite, seed,
+           scheme_options, model_options, layer_schemes, stop_after, progress, dataset) -> TrainResult:
+    """:func:`train` with the torch thread count set."""
+    kind, _ = parse_spec(data)
+    rec = get_recipe(recipe or DEFAULT_RECIPE[kind]).with_overrides(epochs, batch_size, lr)
+    ds = dataset if dataset is not None else load_data(data)
+    check_model_data(model, ds)
+    opts = _model_options(model, ds, model_options, scheme_options)
+    out = None if out is None else Path(out)
+    net = _seeded_net(model, scheme, opts, layer_schemes, seed)
+    teacher_model, teacher_path = _load_teacher(teacher, ds)
     config = {**net.plumsim_spec, "data": data, "seed": int(seed), "recipe": rec.as_dict(),
               "teacher": teacher_path, "epochs": rec.epochs, "epoch": 0, "num_classes": ds.num_classes}
     opt = torch.optim.Adam(net.parameters(), lr=rec.lr, weight_decay=rec.weight_decay)
     history: list[dict] = []
     start = 0
-
     if out is not None and out.exists():
         if resume:
             start, history = _restore(out, config, net, opt)
@@ -235,35 +292,12 @@ def _train(model, scheme, data, out, *, epochs, batch_size, lr, recipe, teacher,
         lr_now = rec.lr_at(epoch)
         for g in opt.param_groups:
             g["lr"] = lr_now
-        net.train()
-        n_batches = -(-len(ds.train) // rec.batch_size)
-        bar = prog.bar(n_batches, f"epoch {epoch + 1}/{rec.epochs}")
-        tot_loss, correct, seen = 0.0, 0, 0
-        for x, y in batches(ds.train, rec.batch_size, shuffle=True, seed=seed, epoch=epoch):
-            logits = net(x)
-            loss = loss_fn(logits, y, x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot_loss += float(loss.detach()) * int(y.numel())
-            correct += int((logits.argmax(1) == y).sum())
-            seen += int(y.numel())
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        if bar is not None:
-            bar.close()
-        val_acc, val_loss = evaluate(net, ds.val)
-        stats = layer_stats(net)
-        row = {"epoch": epoch + 1, "lr": lr_now, "loss": tot_loss / max(1, seen),
-               "train_acc": correct / max(1, seen), "val_loss": val_loss, "val_acc": val_acc,
-               "seconds": time.perf_counter() - t0,
-               "density": float(stats["nnz"].sum() / max(1, stats["numel"].sum()))}
-        row.update({f"density:{r.name}": float(r.density) for r in stats.itertuples()})
+        fitted = _fit_epoch(net, opt, loss_fn, ds, rec, epoch, seed, prog)
+        row = _epoch_row(net, ds, epoch, lr_now, fitted, t0)
         history.append(row)
         done_this_call += 1
         prog.line(f"epoch {epoch + 1}/{rec.epochs}  loss {row['loss']:.4f}  train_acc {row['train_acc']:.4f}  "
-                  f"val_acc {val_acc:.4f}  density {row['density']:.4f}  {row['seconds']:.2f}s")
+                  f"val_acc {row['val_acc']:.4f}  density {row['density']:.4f}  {row['seconds']:.2f}s")
         config.update(epoch=epoch + 1, metrics={k: row[k] for k in ("loss", "train_acc", "val_acc", "density")})
         if out is not None:
             save_checkpoint(out, net, config,
