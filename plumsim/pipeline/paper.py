@@ -250,22 +250,27 @@ def _machine(cfg_rel: str) -> str:
 
 
 # -------------------------------------------------------------------------------------------- groups
-def _training(s: Settings, raw: dict) -> tuple[list[dict], dict]:
-    """Density, equal-nnz and value-assignment rows on digits; the lowered seed-0 models."""
+def _value_assignment_runs(s: Settings, eq_runs: pd.DataFrame) -> pd.DataFrame:
+    """The value-assignment runs (signed-binary with a fraction p of positive filters, every seed): the
+    fractions other than 0.5 trained here, p = 0.5 taken from the signed-binary runs of ``eq_runs`` (the
+    same arguments); sorted by p, then seed."""
     from plumsim.quant import experiments as X
+
+    others = [p for p in s.fractions if p != 0.5]
+    va_runs = X.value_assignment(fractions=others, seeds=list(s.seeds), epochs=s.epochs)[0] if others else pd.DataFrame()
+    if 0.5 in s.fractions:   # the signed-binary runs of equal_nnz are the p = 0.5 runs (same arguments)
+        half = eq_runs[eq_runs["variant"] == "signed-binary"].assign(variant="p=0.5", positive_fraction=0.5)
+        va_runs = pd.concat([va_runs, half], ignore_index=True)
+    return va_runs.sort_values(["positive_fraction", "seed"], kind="stable").reset_index(drop=True)
+
+
+def _seed0_models(s: Settings):
+    """Train the digits CNN once per scheme (seed 0) and lower it; gives (scheme -> Workload named
+    ``<model>-<scheme>-trained-s0``, scheme -> weight density of the quantized layers, 0..1)."""
     from plumsim.quant.data import load_data
     from plumsim.quant.train import layer_stats, train
     from plumsim.workload import lower
 
-    seeds = list(s.seeds)
-    eq_runs, eq_sum = X.equal_nnz(seeds=seeds, epochs=s.epochs)
-    others = [p for p in s.fractions if p != 0.5]
-    va_runs = X.value_assignment(fractions=others, seeds=seeds, epochs=s.epochs)[0] if others else pd.DataFrame()
-    if 0.5 in s.fractions:   # the signed-binary runs of equal_nnz are the p = 0.5 runs (same arguments)
-        half = eq_runs[eq_runs["variant"] == "signed-binary"].assign(variant="p=0.5", positive_fraction=0.5)
-        va_runs = pd.concat([va_runs, half], ignore_index=True)
-    va_runs = va_runs.sort_values(["positive_fraction", "seed"], kind="stable").reset_index(drop=True)
-    va_sum = X.summarize(va_runs)
     ds = load_data("digits")
     lowered, dens0 = {}, {}
     for scheme in SCHEMES:
@@ -275,24 +280,29 @@ def _training(s: Settings, raw: dict) -> tuple[list[dict], dict]:
         wl = lower(res.model)
         wl.name = f"{MODEL}-{scheme}-trained-s0"
         lowered[scheme] = wl
-    raw["training"] = {"equal_nnz_runs": eq_runs.to_dict("records"), "equal_nnz": eq_sum.to_dict("records"),
-                       "value_assignment_runs": va_runs.to_dict("records"),
-                       "value_assignment": va_sum.to_dict("records"), "seed0_density": dens0}
+    return lowered, dens0
 
+
+def _trained_density_row(eq_runs: pd.DataFrame, dens0: dict, raw: dict, train_text: str) -> dict:
+    """The claim row of binary / signed-binary density of the trained digits CNN (per seed, from the
+    equal-nnz runs; ternary from ``dens0``); the densities are recorded in ``raw["density"]``."""
     by = {v: g.sort_values("seed") for v, g in eq_runs.groupby("variant")}
     sb_d = by["signed-binary"]["density"].tolist()
     bin_d = by["binary"]["density"].tolist()
     ratios = [b / max(d, 1e-12) for b, d in zip(bin_d, sb_d)]
     raw["density"] = {"digits": {"binary": bin_d, "signed-binary": sb_d, "ratio": ratios,
                                  "ternary_seed0": dens0["ternary"]}}
-    train_text = f"trained ({RECIPE}, {s.epochs} epochs, {_seeds_text(seeds)})"
-    rows = [_row("density binary / signed-binary (trained digits CNN)", PAPER["density"],
-                 _pm(ratios, suffix="x"), "x (binary density / signed-binary density, quantized layers)",
-                 _setting(network=f"{MODEL} (8x8 digits, workloads/cnn-digits.yaml shapes)", weights=train_text,
-                          layers="conv2, conv3 (stem and classifier FP)"),
-                 f"signed-binary density {_pm(sb_d)} (ternary {dens0['ternary']:.2f}); a tiny CNN trained "
-                 "for seconds, not the paper's ResNets: its latents end sparser than the paper's 0.36")]
+    return _row("density binary / signed-binary (trained digits CNN)", PAPER["density"],
+                _pm(ratios, suffix="x"), "x (binary density / signed-binary density, quantized layers)",
+                _setting(network=f"{MODEL} (8x8 digits, workloads/cnn-digits.yaml shapes)", weights=train_text,
+                         layers="conv2, conv3 (stem and classifier FP)"),
+                f"signed-binary density {_pm(sb_d)} (ternary {dens0['ternary']:.2f}); a tiny CNN trained "
+                "for seconds, not the paper's ResNets: its latents end sparser than the paper's 0.36")
 
+
+def _equal_nnz_row(eq_sum: pd.DataFrame, train_text: str) -> dict:
+    """The claim row of validation accuracy (0..1, mean ± std over seeds) of signed-binary against binary
+    thinned to the same non-zeros, with a verdict on whether the gap exceeds one std."""
     stats = eq_sum.set_index("variant")
 
     def acc(v):
@@ -305,24 +315,47 @@ def _training(s: Settings, raw: dict) -> tuple[list[dict], dict]:
                "CIFAR-10/ImageNet ResNets)") if abs(gap) <= max(spread, 1e-9) else \
         ("signed-binary ahead, as in the paper" if gap > 0 else
          "binary-thinned ahead on digits; the paper's gap is on CIFAR-10/ImageNet ResNets")
-    rows.append(_row("accuracy at equal non-zeros: signed-binary vs binary thinned to its non-zeros",
-                     PAPER["equal_nnz"],
-                     f"signed-binary {acc('signed-binary')} vs binary-thinned {acc('binary-thinned')} "
-                     f"(plain binary {acc('binary')})", "val accuracy 0..1 (mean ± std over seeds)",
-                     _setting(network=MODEL, weights=train_text,
-                              thinning="binary keeps its largest-|w| weights, per layer as many as the "
-                                       "signed-binary run of the same seed (plumsim.quant.experiments.equal_nnz)"),
-                     f"gap {gap:+.3f}: {verdict}"))
+    return _row("accuracy at equal non-zeros: signed-binary vs binary thinned to its non-zeros",
+                PAPER["equal_nnz"],
+                f"signed-binary {acc('signed-binary')} vs binary-thinned {acc('binary-thinned')} "
+                f"(plain binary {acc('binary')})", "val accuracy 0..1 (mean ± std over seeds)",
+                _setting(network=MODEL, weights=train_text,
+                         thinning="binary keeps its largest-|w| weights, per layer as many as the "
+                                  "signed-binary run of the same seed (plumsim.quant.experiments.equal_nnz)"),
+                f"gap {gap:+.3f}: {verdict}")
+
+
+def _value_assignment_row(va_runs: pd.DataFrame, va_sum: pd.DataFrame, train_text: str) -> dict:
+    """The claim row of validation accuracy (0..1, mean ± std) and density per fraction p of positive
+    filters, naming the best p."""
     va = va_sum.set_index("variant")
     parts = [f"p={p:g}: {va.loc[f'p={p:g}', 'acc_mean']:.3f} ± {va.loc[f'p={p:g}', 'acc_std']:.3f} "
              f"(density {va.loc[f'p={p:g}', 'density_mean']:.2f})" for p in sorted(set(va_runs["positive_fraction"]))]
     best = va_sum.sort_values("acc_mean", ascending=False).iloc[0]
-    rows.append(_row("value assignment: accuracy vs fraction p of positive filters (signed-binary)",
-                     PAPER["value_assignment"], "; ".join(parts), "val accuracy 0..1 (mean ± std), density",
-                     _setting(network=MODEL, weights=train_text),
-                     f"best {best['variant']} (accuracy spread {va_sum['acc_mean'].max() - va_sum['acc_mean'].min():.3f} "
-                     f"across p, largest std {va_sum['acc_std'].max():.3f}) on a two-layer digits CNN trained for "
-                     "seconds; the paper's p = 0.5 is its ResNet setting"))
+    return _row("value assignment: accuracy vs fraction p of positive filters (signed-binary)",
+                PAPER["value_assignment"], "; ".join(parts), "val accuracy 0..1 (mean ± std), density",
+                _setting(network=MODEL, weights=train_text),
+                f"best {best['variant']} (accuracy spread {va_sum['acc_mean'].max() - va_sum['acc_mean'].min():.3f} "
+                f"across p, largest std {va_sum['acc_std'].max():.3f}) on a two-layer digits CNN trained for "
+                "seconds; the paper's p = 0.5 is its ResNet setting")
+
+
+def _training(s: Settings, raw: dict) -> tuple[list[dict], dict]:
+    """Density, equal-nnz and value-assignment rows on digits; the lowered seed-0 models."""
+    from plumsim.quant import experiments as X
+
+    seeds = list(s.seeds)
+    eq_runs, eq_sum = X.equal_nnz(seeds=seeds, epochs=s.epochs)
+    va_runs = _value_assignment_runs(s, eq_runs)
+    va_sum = X.summarize(va_runs)
+    lowered, dens0 = _seed0_models(s)
+    raw["training"] = {"equal_nnz_runs": eq_runs.to_dict("records"), "equal_nnz": eq_sum.to_dict("records"),
+                       "value_assignment_runs": va_runs.to_dict("records"),
+                       "value_assignment": va_sum.to_dict("records"), "seed0_density": dens0}
+    train_text = f"trained ({RECIPE}, {s.epochs} epochs, {_seeds_text(seeds)})"
+    rows = [_trained_density_row(eq_runs, dens0, raw, train_text),
+            _equal_nnz_row(eq_sum, train_text),
+            _value_assignment_row(va_runs, va_sum, train_text)]
     return rows, lowered
 
 
@@ -347,9 +380,12 @@ def _ratio_text(vals: dict, labels: dict) -> str:
     return ", ".join(f"{_x(v)} ({labels[k]})" for k, v in vals.items())
 
 
-def _sigma_native(s: Settings, root: Path, pricer: _Pricer, lowered: dict, raw: dict) -> list[dict]:
+def _sigma_runs(s: Settings, root: Path, pricer: _Pricer, raw: dict):
+    """SIGMA native runs of every network's synthetic seed-0 workloads: each scheme (signed-binary at the
+    paper's density) on every config of ``s.sigma_range``, and signed-binary at the quantizer's own density
+    on ``s.sigma``; recorded in ``raw``. Gives (workloads by (network, scheme), results by (network,
+    scheme, cfg), rule-density results by network)."""
     nets = list(NETWORKS)
-    labels = {n: NETWORKS[n][0] for n in nets}
     wl = {(n, sc): _synth(root, n, sc, 0, s.sb_density if sc == "signed-binary" else None)
           for n in nets for sc in SCHEMES}
     res = {(n, sc, cfg): pricer.run((n, sc, "paper"), wl[(n, sc)], cfg, "native", s.energy_table)
@@ -358,13 +394,15 @@ def _sigma_native(s: Settings, root: Path, pricer: _Pricer, lowered: dict, raw: 
     rule = {n: pricer.run((n, "signed-binary", "rule"), native_sb[n], s.sigma, "native", s.energy_table) for n in nets}
     raw["sigma_native"] = {f"{n}/{sc}/{Path(cfg).stem}": r for (n, sc, cfg), r in res.items()}
     raw["sigma_native_rule_density"] = {n: dict(r, density=_quantized_density(native_sb[n])) for n, r in rule.items()}
-    unit_e = res[(nets[0], "binary", s.sigma)]["unit"]
-    cfg_text = s.sigma + (f" (range: {', '.join(Path(c).stem for c in s.sigma_range)})" if len(s.sigma_range) > 1 else "")
-    setting = _setting(network="ResNet-20/CIFAR-10 and ResNet-18/ImageNet tables",
-                       weights=f"synthetic (seed 0), signed-binary at the paper's density {s.sb_density}, "
-                               "binary, ternary (TWN rule)",
-                       accelerator=cfg_text, energy_table=f"{s.energy_table} ({unit_e})",
-                       dataflow="native (SIGMA skips zero weights; STONNE-faithful)")
+    return wl, res, rule
+
+
+def _sigma_table_rows(s: Settings, res: dict, rule: dict, raw: dict, setting: str, unit_e: str) -> list[dict]:
+    """The four claim rows of SIGMA native in the sweep's energy table (unit ``unit_e``): energy and cycles
+    of binary and of ternary over signed-binary, with their spread over ``s.sigma_range`` and, for binary
+    energy, the ratio at the quantizer's own density (``rule``)."""
+    nets = list(NETWORKS)
+    labels = {n: NETWORKS[n][0] for n in nets}
 
     def ratios(metric, other, cfg=None):
         cfg = cfg or s.sigma
@@ -381,7 +419,7 @@ def _sigma_native(s: Settings, root: Path, pricer: _Pricer, lowered: dict, raw: 
     big = res[(nets[-1], "binary", s.sigma)]
     gb_share = big["groups"].get("global buffer", 0.0) / big["energy"] if big["energy"] else 0.0
     rule_d = ", ".join(f"{raw['sigma_native_rule_density'][n]['density']:.2f}" for n in nets)
-    rows = [
+    return [
         _row("energy binary / signed-binary, SIGMA native", PAPER["energy"], _ratio_text(ratios("energy", "binary"), labels),
              f"x (energy ratio, {unit_e})", setting,
              f"SIGMA skips zero weights: its networks and arithmetic shrink with the non-zeros ({dens_ratio:.2f}x "
@@ -398,39 +436,68 @@ def _sigma_native(s: Settings, root: Path, pricer: _Pricer, lowered: dict, raw: 
              "x (cycle ratio, STONNE cycles)", setting,
              f"cycles follow the stationary non-zeros and the reconfigurations{spread('cycles', 'ternary')}"),
     ]
-    # the same in pJ (Horowitz 45 nm)
+
+
+def _sigma_horowitz_row(s: Settings, pricer: _Pricer, wl: dict, raw: dict, setting: str, unit_e: str,
+                        cfg_text: str) -> dict:
+    """The claim row of binary / signed-binary energy on ``s.sigma`` priced with the physical Horowitz
+    45 nm table (pJ); the runs are recorded in ``raw``."""
+    nets = list(NETWORKS)
+    labels = {n: NETWORKS[n][0] for n in nets}
     hrun = {(n, sc): pricer.run((n, sc, "paper"), wl[(n, sc)], s.sigma, "native", "horowitz45")
             for n in nets for sc in ("binary", "signed-binary")}
     hz = {n: hrun[(n, "binary")]["energy"] / hrun[(n, "signed-binary")]["energy"] for n in nets}
     hbig = hrun[(nets[-1], "binary")]
     hgb = hbig["groups"].get("global buffer", 0.0) / hbig["energy"] if hbig["energy"] else 0.0
     raw["sigma_native_horowitz45"] = {f"{n}/{sc}": r for (n, sc), r in hrun.items()}
-    rows.append(_row("energy binary / signed-binary, SIGMA native, physical table", PAPER["energy"],
-                     _ratio_text(hz, labels), "x (energy ratio, pJ)",
-                     setting.replace(f"energy table: {s.energy_table} ({unit_e})",
-                                     "energy table: horowitz45 (pJ, 45 nm, operand widths of each scheme)")
-                            .replace(cfg_text, s.sigma),
-                     f"in pJ the global-buffer reads are {hgb:.0%} of binary's energy ({labels[nets[-1]]}) and SIGMA "
-                     "reads the streamed inputs whatever the weights' density; Horowitz prices no wires or switches, "
-                     "which carry most of the saving in STONNE's table: the paper's ~2x rests on STONNE's table"))
-    # trained digits CNN, lowered from the seed-0 checkpoints
+    return _row("energy binary / signed-binary, SIGMA native, physical table", PAPER["energy"],
+                _ratio_text(hz, labels), "x (energy ratio, pJ)",
+                setting.replace(f"energy table: {s.energy_table} ({unit_e})",
+                                "energy table: horowitz45 (pJ, 45 nm, operand widths of each scheme)")
+                       .replace(cfg_text, s.sigma),
+                f"in pJ the global-buffer reads are {hgb:.0%} of binary's energy ({labels[nets[-1]]}) and SIGMA "
+                "reads the streamed inputs whatever the weights' density; Horowitz prices no wires or switches, "
+                "which carry most of the saving in STONNE's table: the paper's ~2x rests on STONNE's table")
+
+
+def _sigma_trained_row(s: Settings, pricer: _Pricer, lowered: dict, raw: dict, unit_e: str) -> dict:
+    """The claim row of binary (and ternary) / signed-binary energy on ``s.sigma`` for the trained digits
+    CNN lowered from the seed-0 checkpoints (``lowered``: scheme -> Workload); runs recorded in ``raw``."""
     tr = {sc: pricer.run(("digits", sc, "trained"), lowered[sc], s.sigma, "native", s.energy_table) for sc in SCHEMES}
     raw["sigma_native_trained_digits"] = tr
     dens = {sc: _quantized_density(lowered[sc]) for sc in SCHEMES}
-    rows.append(_row("energy binary / signed-binary (and ternary / signed-binary), SIGMA native, trained weights",
-                     PAPER["energy"],
-                     f"{_x(tr['binary']['energy'] / tr['signed-binary']['energy'])} "
-                     f"(ternary: {_x(tr['ternary']['energy'] / tr['signed-binary']['energy'])})",
-                     f"x (energy ratio, {unit_e})",
-                     _setting(network=f"{MODEL} conv2, conv3 (8x8 and 4x4 inputs)",
-                              weights=f"trained ({RECIPE}, {s.epochs} epochs, seed 0), lowered with plumsim.lower; "
-                                      f"densities binary {dens['binary']:.2f}, ternary {dens['ternary']:.2f}, "
-                                      f"signed-binary {dens['signed-binary']:.2f}",
-                              accelerator=s.sigma, energy_table=f"{s.energy_table} ({unit_e})",
-                              dataflow="native (STONNE-faithful)"),
-                     f"real trained weights: signed-binary ended at density {dens['signed-binary']:.2f} (binary / "
-                     f"signed-binary {dens['binary'] / max(dens['signed-binary'], 1e-12):.2f}x), and SIGMA's energy "
-                     "follows the non-zeros; two small layers only"))
+    return _row("energy binary / signed-binary (and ternary / signed-binary), SIGMA native, trained weights",
+                PAPER["energy"],
+                f"{_x(tr['binary']['energy'] / tr['signed-binary']['energy'])} "
+                f"(ternary: {_x(tr['ternary']['energy'] / tr['signed-binary']['energy'])})",
+                f"x (energy ratio, {unit_e})",
+                _setting(network=f"{MODEL} conv2, conv3 (8x8 and 4x4 inputs)",
+                         weights=f"trained ({RECIPE}, {s.epochs} epochs, seed 0), lowered with plumsim.lower; "
+                                 f"densities binary {dens['binary']:.2f}, ternary {dens['ternary']:.2f}, "
+                                 f"signed-binary {dens['signed-binary']:.2f}",
+                         accelerator=s.sigma, energy_table=f"{s.energy_table} ({unit_e})",
+                         dataflow="native (STONNE-faithful)"),
+                f"real trained weights: signed-binary ended at density {dens['signed-binary']:.2f} (binary / "
+                f"signed-binary {dens['binary'] / max(dens['signed-binary'], 1e-12):.2f}x), and SIGMA's energy "
+                "follows the non-zeros; two small layers only")
+
+
+def _sigma_native(s: Settings, root: Path, pricer: _Pricer, lowered: dict, raw: dict) -> list[dict]:
+    """The SIGMA native claim rows: synthetic workloads in the sweep's energy table and in Horowitz pJ,
+    and the trained digits CNN (``lowered``); every run is recorded in ``raw``."""
+    wl, res, rule = _sigma_runs(s, root, pricer, raw)
+    unit_e = res[(list(NETWORKS)[0], "binary", s.sigma)]["unit"]
+    cfg_text = s.sigma + (f" (range: {', '.join(Path(c).stem for c in s.sigma_range)})" if len(s.sigma_range) > 1 else "")
+    setting = _setting(network="ResNet-20/CIFAR-10 and ResNet-18/ImageNet tables",
+                       weights=f"synthetic (seed 0), signed-binary at the paper's density {s.sb_density}, "
+                               "binary, ternary (TWN rule)",
+                       accelerator=cfg_text, energy_table=f"{s.energy_table} ({unit_e})",
+                       dataflow="native (SIGMA skips zero weights; STONNE-faithful)")
+    rows = _sigma_table_rows(s, res, rule, raw, setting, unit_e)
+    # the same in pJ (Horowitz 45 nm)
+    rows.append(_sigma_horowitz_row(s, pricer, wl, raw, setting, unit_e, cfg_text))
+    # trained digits CNN, lowered from the seed-0 checkpoints
+    rows.append(_sigma_trained_row(s, pricer, lowered, raw, unit_e))
     return rows
 
 
