@@ -221,9 +221,9 @@ def shape_from_dict(d, path, where: str) -> LayerShape:
     return s
 
 
-def validate_layer(lyr: Layer, path, where: str) -> None:
-    """Check one in-memory layer: kind, shape, dtypes and shapes of its tensors, finite values, codes
-    within the scheme's alphabet, sign consistent with the codes. Raises :class:`WorkloadError`."""
+def _checked_layer_shape(lyr: Layer, path, where: str) -> LayerShape:
+    """Check a layer's name, kind, scheme, shape (a linear layer is 1x1 on a 1x1 input, stride 1, no
+    padding, one group) and options mapping; gives the checked :class:`LayerShape`."""
     _check_str(lyr.name, "name", path, where + ".")
     if lyr.kind not in KINDS:
         raise WorkloadError(f"unknown kind {lyr.kind!r}; valid: {', '.join(KINDS)}", path=path,
@@ -237,38 +237,47 @@ def validate_layer(lyr: Layer, path, where: str) -> None:
                             field=f"{where}.shape")
     if not isinstance(lyr.options, dict):
         raise WorkloadError("expected an object", path=path, field=f"{where}.options")
+    return s
+
+
+def _checked_array(lyr: Layer, fname: str, shape, required: bool, path, where: str):
+    """The layer's tensor ``fname`` checked: a numpy array of its dtype (:data:`_DTYPES`), of ``shape``
+    (when not None), finite when float; gives it, or None when absent and not ``required``."""
+    a = getattr(lyr, fname)
+    f = f"{where}.{fname}"
+    if a is None:
+        if required:
+            raise WorkloadError("missing" + (" (fp layers carry weights)" if fname == "weights" else ""),
+                                path=path, field=f)
+        return None
+    if not isinstance(a, np.ndarray):
+        raise WorkloadError(f"expected a numpy array, got {type(a).__name__}", path=path, field=f)
+    if a.dtype != _DTYPES[fname]:
+        raise WorkloadError(f"expected dtype {np.dtype(_DTYPES[fname]).name}, got {a.dtype}", path=path,
+                            field=f)
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise WorkloadError(f"shape {list(a.shape)} does not match the layer shape: expected "
+                            f"{list(shape)}", path=path, field=f)
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise WorkloadError("contains NaN or inf", path=path, field=f)
+    return a
+
+
+def _checked_tensors(lyr: Layer, s: LayerShape, path, where: str):
+    """Check the layer's tensors against its shape ``s``: codes (quantized) or weights (fp) [K, C/G, R, S],
+    scale and sign [K], an optional input sample [n <= N, C(, X, Y)]; scale >= 0, sign in {-1, 0, +1}.
+    Gives (codes or None, scale, sign)."""
     wshape = (s.K, s.C // s.G, s.R, s.S)
     fp = lyr.scheme == "fp"
-
-    def arr(fname, shape, required):
-        a = getattr(lyr, fname)
-        f = f"{where}.{fname}"
-        if a is None:
-            if required:
-                raise WorkloadError("missing" + (" (fp layers carry weights)" if fname == "weights" else ""),
-                                    path=path, field=f)
-            return None
-        if not isinstance(a, np.ndarray):
-            raise WorkloadError(f"expected a numpy array, got {type(a).__name__}", path=path, field=f)
-        if a.dtype != _DTYPES[fname]:
-            raise WorkloadError(f"expected dtype {np.dtype(_DTYPES[fname]).name}, got {a.dtype}", path=path,
-                                field=f)
-        if shape is not None and tuple(a.shape) != tuple(shape):
-            raise WorkloadError(f"shape {list(a.shape)} does not match the layer shape: expected "
-                                f"{list(shape)}", path=path, field=f)
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise WorkloadError("contains NaN or inf", path=path, field=f)
-        return a
-
     if fp and lyr.codes is not None:
         raise WorkloadError("fp layers have no codes (they carry weights)", path=path, field=f"{where}.codes")
     if not fp and lyr.weights is not None:
         raise WorkloadError("quantized layers carry codes, not weights", path=path, field=f"{where}.weights")
-    codes = arr("codes", wshape, not fp)
-    arr("weights", wshape, fp)
-    scale = arr("scale", (s.K,), True)
-    sign = arr("sign", (s.K,), True)
-    sample = arr("input_sample", None, False)
+    codes = _checked_array(lyr, "codes", wshape, not fp, path, where)
+    _checked_array(lyr, "weights", wshape, fp, path, where)
+    scale = _checked_array(lyr, "scale", (s.K,), True, path, where)
+    sign = _checked_array(lyr, "sign", (s.K,), True, path, where)
+    sample = _checked_array(lyr, "input_sample", None, False, path, where)
     if sample is not None:
         want = (s.C,) if lyr.kind == "linear" else (s.C, s.X, s.Y)
         if sample.ndim != 1 + len(want) or tuple(sample.shape[1:]) != want or not 1 <= sample.shape[0] <= s.N:
@@ -279,9 +288,13 @@ def validate_layer(lyr: Layer, path, where: str) -> None:
         raise WorkloadError(f"scale must be >= 0, got {float(scale.min())}", path=path, field=f"{where}.scale")
     if not np.isin(sign, (-1, 0, 1)).all():
         raise WorkloadError("sign must be -1, 0 or +1 per filter", path=path, field=f"{where}.sign")
-    src = codes if codes is not None else lyr.weights
-    flat = src.reshape(s.K, -1)
-    if codes is not None and lyr.scheme in SCHEME_CODES:
+    return codes, scale, sign
+
+
+def _check_alphabet(lyr: Layer, flat: np.ndarray, path, where: str) -> None:
+    """Every code (``flat``: the codes as [K, C/G*R*S]) lies in the scheme's alphabet (thinned binary
+    may hold zeros); a scheme outside :data:`SCHEME_CODES` is not checked."""
+    if lyr.scheme in SCHEME_CODES:
         allowed = SCHEME_CODES[lyr.scheme]
         if lyr.scheme == "binary" and _thinned(lyr.options):
             allowed = (-1, 0, 1)  # thinned binary (plumsim.quant's keep_fraction < 1) keeps zeros
@@ -290,6 +303,11 @@ def validate_layer(lyr: Layer, path, where: str) -> None:
             o, j = np.argwhere(bad)[0]
             raise WorkloadError(f"code {int(flat[o, j])} in filter {o} is outside the {lyr.scheme} alphabet "
                                 f"{{{', '.join(map(str, allowed))}}}", path=path, field=f"{where}.codes")
+
+
+def _check_signs(lyr: Layer, flat: np.ndarray, sign: np.ndarray, has_codes: bool, path, where: str) -> None:
+    """Signed-binary filters are +1 or -1; every filter's non-zeros (``flat``: codes or weights as [K, ...])
+    agree with its sign (+1: none negative, -1: none positive)."""
     if lyr.scheme == "signed-binary":
         if not np.isin(sign, (-1, 1)).all():
             o = int(np.argwhere(~np.isin(sign, (-1, 1)))[0][0])
@@ -304,7 +322,19 @@ def validate_layer(lyr: Layer, path, where: str) -> None:
         what = "single-signed" if lyr.scheme == "signed-binary" else "consistent with sign"
         raise WorkloadError(f"filter {o} is not {what}: sign[{o}] = {int(sign[o])} but it has "
                             f"{'negative' if sign[o] == 1 else 'positive'} values", path=path,
-                            field=f"{where}.codes" if codes is not None else f"{where}.weights")
+                            field=f"{where}.codes" if has_codes else f"{where}.weights")
+
+
+def validate_layer(lyr: Layer, path, where: str) -> None:
+    """Check one in-memory layer: kind, shape, dtypes and shapes of its tensors, finite values, codes
+    within the scheme's alphabet, sign consistent with the codes. Raises :class:`WorkloadError`."""
+    s = _checked_layer_shape(lyr, path, where)
+    codes, scale, sign = _checked_tensors(lyr, s, path, where)
+    src = codes if codes is not None else lyr.weights
+    flat = src.reshape(s.K, -1)
+    if codes is not None:
+        _check_alphabet(lyr, flat, path, where)
+    _check_signs(lyr, flat, sign, codes is not None, path, where)
 
 
 def _thinned(options: dict) -> bool:
