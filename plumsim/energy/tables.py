@@ -369,64 +369,94 @@ def _resolve_model(spec: dict, points: dict, bw: dict, path, where) -> float:
     return times * _interp_loglog(points["sram_64bit_kb"], bw["buffer_kb"]) * bits[width] / 64.0
 
 
+def _uses_models(doc: dict) -> bool:
+    """Whether any action of the table's components is a modelled one (``{model: ...}``), which needs
+    the bit widths."""
+    return any(isinstance(v, dict) and "model" in v
+               for c in doc["components"].values() if isinstance(c, dict)
+               for v in (c.get("actions") if isinstance(c.get("actions"), dict) else {}).values())
+
+
+def _component_entries(comp: str, entry, path: Path):
+    """Check one component's entry (a known component; AREA, STATIC and every required action present;
+    no unknown key); gives (its raw figures: AREA, STATIC, then each action, the action names it allows)."""
+    if comp not in REQUIRED and comp not in OPTIONAL:
+        raise EnergyTableError(f"unknown component {comp!r}; valid: "
+                               f"{', '.join(list(REQUIRED) + list(OPTIONAL))}", path=path, field=comp)
+    if not isinstance(entry, dict):
+        raise EnergyTableError("expected a mapping with AREA, STATIC, actions", path=path, field=comp)
+    allowed = REQUIRED.get(comp, ()) + OPTIONAL.get(comp, ()) + OPTIONAL_ACTIONS.get(comp, ())
+    for key in ("AREA", "STATIC"):
+        if key not in entry:
+            raise EnergyTableError(f"missing {key} (per instance); give 0 if none", path=path,
+                                   field=f"{comp}.{key}")
+    actions = entry.get("actions") or {}
+    if not isinstance(actions, dict):
+        raise EnergyTableError(f"expected a mapping of action: energy, got {actions!r}", path=path,
+                               field=f"{comp}.actions")
+    unknown = [k for k in entry if k not in ("AREA", "STATIC", "actions")]
+    if unknown:
+        raise EnergyTableError(f"unknown key {unknown[0]!r}; a component has AREA, STATIC, actions",
+                               path=path, field=f"{comp}.{unknown[0]}")
+    for action in REQUIRED.get(comp, ()) + OPTIONAL.get(comp, ()):
+        if action not in actions:
+            raise EnergyTableError(f"missing action {action}; {comp} needs: {', '.join(allowed)}",
+                                   path=path, field=f"{comp}.{action}")
+    return {"AREA": entry["AREA"], "STATIC": entry["STATIC"], **actions}, allowed
+
+
+def _figure(raw, points: dict, bw: dict, table_source: str, path: Path, where: str):
+    """One figure of the table (in the table's unit): a number, ``{value, source}`` or a modelled
+    ``{model, ...}`` resolved for the bit widths ``bw``; gives (value, its source: the entry's or the
+    table's)."""
+    if not isinstance(raw, dict):
+        return _number(raw, path, where), table_source
+    src = str(raw.get("source", table_source))
+    if "model" in raw:
+        return _resolve_model(raw, points, bw, path, where), src
+    if "value" in raw:
+        bad = [k for k in raw if k not in ("value", "source")]
+        if bad:
+            raise EnergyTableError(f"unknown key {bad[0]!r}; a value entry has value, source",
+                                   path=path, field=where)
+        return _number(raw["value"], path, where), src
+    raise EnergyTableError("expected a number, {value: ...} or {model: ...}", path=path, field=where)
+
+
+def _not_priced(doc: dict, dynamic: dict, static: dict, area: dict, path: Path) -> list:
+    """The table's ``not_priced`` list (components of this table whose every figure is 0); [] if absent."""
+    unpriced = doc.get("not_priced") or []
+    if not isinstance(unpriced, list) or any(not isinstance(c, str) or c not in doc["components"]
+                                             for c in unpriced):
+        raise EnergyTableError(f"not_priced must list components of this table, got {unpriced!r}", path=path,
+                               field="not_priced")
+    for c in unpriced:
+        if area.get(c, 0) or static.get(c, 0) or any(v for (cc, _), v in dynamic.items() if cc == c):
+            raise EnergyTableError(f"{c} is listed in not_priced but has a non-zero figure", path=path,
+                                   field="not_priced")
+    return unpriced
+
+
 def _from_doc(doc, path: Path, given_bw: dict) -> EnergyTable:
+    """An :class:`EnergyTable` from a parsed table document (``given_bw``: bit widths that override the
+    table's, for modelled actions); every structural problem raises EnergyTableError naming the field."""
     if not isinstance(doc, dict) or not isinstance(doc.get("components"), dict):
         raise EnergyTableError("expected a mapping with 'unit' and 'components'", path=path)
     unit = doc.get("unit")
     if unit not in UNITS:
         raise EnergyTableError(f"unknown unit {unit!r}; allowed: {', '.join(UNITS)}", path=path, field="unit")
     points = _points(doc, path)
-    uses_models = any(isinstance(v, dict) and "model" in v
-                      for c in doc["components"].values() if isinstance(c, dict)
-                      for v in (c.get("actions") if isinstance(c.get("actions"), dict) else {}).values())
-    bw = _bitwidths(doc, given_bw, path) if uses_models else {}
+    bw = _bitwidths(doc, given_bw, path) if _uses_models(doc) else {}
     table_source = str(doc.get("source", ""))
     dynamic, static, area, sources = {}, {}, {}, {}
     for comp, entry in doc["components"].items():
-        if comp not in REQUIRED and comp not in OPTIONAL:
-            raise EnergyTableError(f"unknown component {comp!r}; valid: "
-                                   f"{', '.join(list(REQUIRED) + list(OPTIONAL))}", path=path, field=comp)
-        if not isinstance(entry, dict):
-            raise EnergyTableError("expected a mapping with AREA, STATIC, actions", path=path, field=comp)
-        allowed = REQUIRED.get(comp, ()) + OPTIONAL.get(comp, ()) + OPTIONAL_ACTIONS.get(comp, ())
-        for key in ("AREA", "STATIC"):
-            if key not in entry:
-                raise EnergyTableError(f"missing {key} (per instance); give 0 if none", path=path,
-                                       field=f"{comp}.{key}")
-        actions = entry.get("actions") or {}
-        if not isinstance(actions, dict):
-            raise EnergyTableError(f"expected a mapping of action: energy, got {actions!r}", path=path,
-                                   field=f"{comp}.actions")
-        unknown = [k for k in entry if k not in ("AREA", "STATIC", "actions")]
-        if unknown:
-            raise EnergyTableError(f"unknown key {unknown[0]!r}; a component has AREA, STATIC, actions",
-                                   path=path, field=f"{comp}.{unknown[0]}")
-        for action in REQUIRED.get(comp, ()) + OPTIONAL.get(comp, ()):
-            if action not in actions:
-                raise EnergyTableError(f"missing action {action}; {comp} needs: {', '.join(allowed)}",
-                                       path=path, field=f"{comp}.{action}")
-        values = {"AREA": entry["AREA"], "STATIC": entry["STATIC"], **actions}
+        values, allowed = _component_entries(comp, entry, path)
         for action, raw in values.items():
             where = f"{comp}.{action}"
             if action not in ("AREA", "STATIC") and action not in allowed:
                 raise EnergyTableError(f"unknown action {action!r}; {comp} allows: {', '.join(allowed)}",
                                        path=path, field=where)
-            src = table_source
-            if isinstance(raw, dict):
-                src = str(raw.get("source", table_source))
-                if "model" in raw:
-                    v = _resolve_model(raw, points, bw, path, where)
-                elif "value" in raw:
-                    bad = [k for k in raw if k not in ("value", "source")]
-                    if bad:
-                        raise EnergyTableError(f"unknown key {bad[0]!r}; a value entry has value, source",
-                                               path=path, field=where)
-                    v = _number(raw["value"], path, where)
-                else:
-                    raise EnergyTableError("expected a number, {value: ...} or {model: ...}", path=path,
-                                           field=where)
-            else:
-                v = _number(raw, path, where)
+            v, src = _figure(raw, points, bw, table_source, path, where)
             if action == "AREA":
                 area[comp] = v
             elif action == "STATIC":
@@ -438,15 +468,7 @@ def _from_doc(doc, path: Path, given_bw: dict) -> EnergyTable:
         if comp not in doc["components"]:
             raise EnergyTableError(f"missing component {comp} (actions {', '.join(acts)})", path=path,
                                    field=comp)
-    unpriced = doc.get("not_priced") or []
-    if not isinstance(unpriced, list) or any(not isinstance(c, str) or c not in doc["components"]
-                                             for c in unpriced):
-        raise EnergyTableError(f"not_priced must list components of this table, got {unpriced!r}", path=path,
-                               field="not_priced")
-    for c in unpriced:
-        if area.get(c, 0) or static.get(c, 0) or any(v for (cc, _), v in dynamic.items() if cc == c):
-            raise EnergyTableError(f"{c} is listed in not_priced but has a non-zero figure", path=path,
-                                   field="not_priced")
+    unpriced = _not_priced(doc, dynamic, static, area, path)
     return EnergyTable(name=str(doc.get("name", path.stem)), unit=unit, dynamic=dynamic, static=static,
                        area=area, source=table_source, area_unit=str(doc.get("area_unit", "")),
                        path=str(path), sources=sources, bitwidths=bw, not_priced=tuple(unpriced),
