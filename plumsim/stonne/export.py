@@ -299,6 +299,69 @@ def _check_out_dir(out: Path, force: bool) -> None:
                           "its out/ folder is removed)", path=out)
 
 
+def _plans(layers: list, config: AcceleratorConfig, tile, skip_fp: bool, linear_op: str) -> list[LayerPlan]:
+    """One :class:`LayerPlan` per layer, in order, each with a file-safe key unique in the export (a
+    repeated key gets ``_<index>`` appended)."""
+    plans, keys = [], set()
+    for i, layer in enumerate(layers):
+        key = safe_key(layer.name)
+        while key in keys:
+            key = f"{key}_{i}"
+        keys.add(key)
+        plans.append(plan_layer(layer, config, tile, index=i, key=key, skip_fp=skip_fp, linear_op=linear_op))
+    return plans
+
+
+def _write_layer(root: Path, layer, plan: LayerPlan, seed: int) -> dict:
+    """Write one runnable layer's files under ``root``: ``layers/<key>/`` weight.npy (float32 codes*scale,
+    [K, C/G, R, S], linear [K, C]), input.npy (seeded float32), codes / scale / sign .npy (quantized
+    layers), ``tiles/<key>.txt`` (when the plan has a tile). Gives its manifest entry (the plan's fields,
+    shape, files relative to the export, command, output folder)."""
+    ldir = safe_child(root / "layers", plan.key, f"layers[{plan.index}].name", what="layer key")
+    ldir.mkdir(parents=True, exist_ok=True)
+    w = layer.weight_tensor()
+    if layer.kind == "linear":
+        w = w.reshape(layer.shape.K, -1)
+    files = {"weight": f"layers/{plan.key}/weight.npy", "input": f"layers/{plan.key}/input.npy"}
+    np.save(ldir / "weight.npy", np.ascontiguousarray(w, dtype=np.float32))
+    np.save(ldir / "input.npy", layer_input(layer, seed, plan.index))
+    if not layer.is_fp:
+        for nm, arr, dt in (("codes", layer.codes, np.int8), ("scale", layer.scale, np.float32),
+                            ("sign", layer.sign, np.int8)):
+            np.save(ldir / f"{nm}.npy", np.asarray(arr, dtype=dt))
+            files[nm] = f"layers/{plan.key}/{nm}.npy"
+    if plan.tile is not None:
+        (root / "tiles").mkdir(exist_ok=True)
+        (root / "tiles" / f"{plan.key}.txt").write_text(_tile_text(plan))
+        files["tile"] = f"tiles/{plan.key}.txt"
+    e = {k: v for k, v in asdict(plan).items() if k != "reason"}
+    e.update(shape=layer.shape.as_dict(), files=files, command=plan.command, output_dir=f"out/{plan.key}")
+    return e
+
+
+def _write_skipped(root: Path, plans: list[LayerPlan], config: AcceleratorConfig) -> list[dict]:
+    """Write ``skipped.csv`` (the layers with no runner and why); gives its rows."""
+    skipped = [{"layer": p.name, "key": p.key, "index": p.index, "kind": p.kind, "scheme": p.scheme,
+                "controller": config.controller_type, "reason": p.reason} for p in plans if not p.runner]
+    with open(root / "skipped.csv", "w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=SKIPPED_COLUMNS, extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(skipped)
+    return skipped
+
+
+def _write_scripts(root: Path, plans: list[LayerPlan], wname: str, config: AcceleratorConfig) -> None:
+    """Write the executable ``run.sh`` and, when a layer runs through torch-STONNE (SIGMA), ``run_sigma.py``."""
+    from plumsim.stonne.scripts import run_sh_text, run_sigma_text
+
+    sigma = [p for p in plans if p.runner == "torch_stonne"]
+    if sigma:
+        (root / "run_sigma.py").write_text(run_sigma_text())
+        (root / "run_sigma.py").chmod(0o755)
+    (root / "run.sh").write_text(run_sh_text(plans, wname, config))
+    (root / "run.sh").chmod(0o755)
+
+
 def export_workload(workload, config: AcceleratorConfig, out_dir: str | Path, *, tile=None, seed: int = 0,
                     skip_fp: bool = False, force: bool = False, linear_op: str = "FC",
                     workload_dir: str | None = None) -> ExportResult:
@@ -312,19 +375,12 @@ def export_workload(workload, config: AcceleratorConfig, out_dir: str | Path, *,
     ``manifest.json``. Returns an :class:`ExportResult`.
     """
     from plumsim.accel.cfg import dump_config
-    from plumsim.stonne.scripts import run_sh_text, run_sigma_text
 
     out = Path(out_dir)
     _check_out_dir(out, force)
     layers = list(getattr(workload, "layers", workload))
     wname = getattr(workload, "name", "workload")
-    plans, keys = [], set()
-    for i, layer in enumerate(layers):
-        key = safe_key(layer.name)
-        while key in keys:
-            key = f"{key}_{i}"
-        keys.add(key)
-        plans.append(plan_layer(layer, config, tile, index=i, key=key, skip_fp=skip_fp, linear_op=linear_op))
+    plans = _plans(layers, config, tile, skip_fp, linear_op)
 
     # Built whole under a temporary name beside OUT and moved into place at the end (an earlier export is
     # replaced with --force): a full or read-only disk leaves OUT as it was, never a half-written export;
@@ -332,46 +388,13 @@ def export_workload(workload, config: AcceleratorConfig, out_dir: str | Path, *,
     with staged_dir(out, replace=force) as root:
         (root / "out").mkdir()
         (root / "accel.cfg").write_text(dump_config(config))
-        entries = []
-        for layer, plan in zip(layers, plans):
-            if not plan.runner:
-                continue
-            ldir = safe_child(root / "layers", plan.key, f"layers[{plan.index}].name", what="layer key")
-            ldir.mkdir(parents=True, exist_ok=True)
-            w = layer.weight_tensor()
-            if layer.kind == "linear":
-                w = w.reshape(layer.shape.K, -1)
-            files = {"weight": f"layers/{plan.key}/weight.npy", "input": f"layers/{plan.key}/input.npy"}
-            np.save(ldir / "weight.npy", np.ascontiguousarray(w, dtype=np.float32))
-            np.save(ldir / "input.npy", layer_input(layer, seed, plan.index))
-            if not layer.is_fp:
-                for nm, arr, dt in (("codes", layer.codes, np.int8), ("scale", layer.scale, np.float32),
-                                    ("sign", layer.sign, np.int8)):
-                    np.save(ldir / f"{nm}.npy", np.asarray(arr, dtype=dt))
-                    files[nm] = f"layers/{plan.key}/{nm}.npy"
-            if plan.tile is not None:
-                (root / "tiles").mkdir(exist_ok=True)
-                (root / "tiles" / f"{plan.key}.txt").write_text(_tile_text(plan))
-                files["tile"] = f"tiles/{plan.key}.txt"
-            e = {k: v for k, v in asdict(plan).items() if k != "reason"}
-            e.update(shape=layer.shape.as_dict(), files=files, command=plan.command, output_dir=f"out/{plan.key}")
-            entries.append(e)
-        skipped = [{"layer": p.name, "key": p.key, "index": p.index, "kind": p.kind, "scheme": p.scheme,
-                    "controller": config.controller_type, "reason": p.reason} for p in plans if not p.runner]
-        with open(root / "skipped.csv", "w", newline="") as fh:
-            wr = csv.DictWriter(fh, fieldnames=SKIPPED_COLUMNS, extrasaction="ignore")
-            wr.writeheader()
-            wr.writerows(skipped)
+        entries = [_write_layer(root, layer, plan, seed) for layer, plan in zip(layers, plans) if plan.runner]
+        skipped = _write_skipped(root, plans, config)
         manifest = {"format": EXPORT_FORMAT, "format_version": EXPORT_VERSION, "workload": wname,
                     "workload_dir": workload_dir, "seed": int(seed),
                     "accel": {"file": "accel.cfg", "name": config.name, **config.as_dict()},
                     "input_rule": "float32 numpy.random.default_rng([seed, layer index]).standard_normal(shape)",
                     "layers": entries, "skipped": skipped}
-        sigma = [p for p in plans if p.runner == "torch_stonne"]
-        if sigma:
-            (root / "run_sigma.py").write_text(run_sigma_text())
-            (root / "run_sigma.py").chmod(0o755)
-        (root / "run.sh").write_text(run_sh_text(plans, wname, config))
-        (root / "run.sh").chmod(0o755)
+        _write_scripts(root, plans, wname, config)
         (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return ExportResult(out_dir=out, plans=plans, manifest=manifest)
