@@ -260,6 +260,66 @@ def capture_module(model: nn.Module, example_input, *, input_samples: int = 0, m
     return calls, not_called
 
 
+def _lower_file(p: Path, overrides, shape, rtol: float, input_samples: int, seed: int, name) -> Workload:
+    """Lower a model file: ``.onnx`` (:func:`~plumsim.workload.onnx_import.lower_onnx`) or ``.pt2``
+    (:func:`~plumsim.workload.torch_export.lower_pt2`); any other file is refused (a torch.save file with
+    a hint on how to write one plumsim reads)."""
+    suffix = p.suffix.lower()
+    if suffix == ".onnx":
+        from plumsim.workload.onnx_import import lower_onnx
+
+        return lower_onnx(p, schemes=overrides, input_shape=shape, rtol=rtol, name=name)
+    if suffix == ".pt2":
+        from plumsim.workload.torch_export import lower_pt2
+
+        return lower_pt2(p, schemes=overrides, input_shape=shape, rtol=rtol, input_samples=input_samples,
+                         seed=seed, name=name)
+    hint = ""
+    if suffix in (".pt", ".pth", ".ckpt", ".bin"):
+        hint = (" A torch.save file holds pickled Python objects, which plumsim does not load: write "
+                "torch.export.save(torch.export.export(model, (x,)), 'model.pt2') or "
+                "torch.onnx.export(model, (x,), 'model.onnx'), or lower the nn.Module with "
+                "plumsim.lower(model, x).")
+    raise WorkloadError(f"unsupported input file; plumsim lower takes {SUPPORTED_INPUTS}.{hint}", path=p)
+
+
+def _checkpoint_model(p: Path, meta: dict):
+    """The ``nn.Module`` of a plumsim checkpoint folder; records the folder and its config in ``meta``.
+    Refuses a folder without ``config.json`` and a damaged checkpoint (one line)."""
+    from plumsim.quant.checkpoint import load_checkpoint
+
+    if not (p / "config.json").is_file():
+        raise WorkloadError(f"not a plumsim checkpoint folder (no config.json); plumsim lower takes "
+                            f"{SUPPORTED_INPUTS}", path=p)
+    try:
+        model, config = load_checkpoint(p)
+    except PlumsimError:
+        raise
+    except Exception as exc:  # a torch/zip/JSON error inside a damaged checkpoint
+        raise WorkloadError(f"cannot load checkpoint: {type(exc).__name__}: {exc}", path=p) from None
+    meta["checkpoint"] = str(p)
+    if isinstance(config, dict):
+        meta["checkpoint_config"] = _jsonable(config)
+    return model
+
+
+def _default_input(shape, model_name: str, batch: int, seed: int):
+    """A seeded standard-normal example input: of ``shape`` when given, else ``(batch, *input shape)`` of
+    a model built by ``plumsim.quant.build_model``; refuses an unknown model and a bad ``batch``."""
+    if shape is not None:
+        return torch.randn(shape, generator=torch.Generator().manual_seed(int(seed)))
+    from plumsim.quant.models import MODEL_INPUT_SHAPES
+
+    if model_name not in MODEL_INPUT_SHAPES:
+        raise WorkloadError(f"no example_input given and model {model_name!r} has no known input shape "
+                            f"(known: {', '.join(MODEL_INPUT_SHAPES)}); pass example_input or "
+                            "input_shape", field="example_input")
+    if not isinstance(batch, int) or batch < 1:
+        raise WorkloadError(f"batch must be an integer >= 1, got {batch!r}", field="batch")
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn((batch, *MODEL_INPUT_SHAPES[model_name][1:]), generator=g)
+
+
 def lower(model_or_path, example_input=None, *, schemes=None, input_shape=None, rtol: float = DEFAULT_RTOL,
           batch: int = 1, input_samples: int = 0, seed: int = 0, name: str | None = None) -> Workload:
     """Lower a model to a :class:`Workload`.
@@ -283,37 +343,8 @@ def lower(model_or_path, example_input=None, *, schemes=None, input_shape=None, 
         if not p.exists():
             raise WorkloadError(f"not found; plumsim lower takes {SUPPORTED_INPUTS}", path=p)
         if p.is_file():
-            suffix = p.suffix.lower()
-            if suffix == ".onnx":
-                from plumsim.workload.onnx_import import lower_onnx
-
-                return lower_onnx(p, schemes=overrides, input_shape=shape, rtol=rtol, name=name)
-            if suffix == ".pt2":
-                from plumsim.workload.torch_export import lower_pt2
-
-                return lower_pt2(p, schemes=overrides, input_shape=shape, rtol=rtol, input_samples=input_samples,
-                                 seed=seed, name=name)
-            hint = ""
-            if suffix in (".pt", ".pth", ".ckpt", ".bin"):
-                hint = (" A torch.save file holds pickled Python objects, which plumsim does not load: write "
-                        "torch.export.save(torch.export.export(model, (x,)), 'model.pt2') or "
-                        "torch.onnx.export(model, (x,), 'model.onnx'), or lower the nn.Module with "
-                        "plumsim.lower(model, x).")
-            raise WorkloadError(f"unsupported input file; plumsim lower takes {SUPPORTED_INPUTS}.{hint}", path=p)
-        from plumsim.quant.checkpoint import load_checkpoint
-
-        if not (p / "config.json").is_file():
-            raise WorkloadError(f"not a plumsim checkpoint folder (no config.json); plumsim lower takes "
-                                f"{SUPPORTED_INPUTS}", path=p)
-        try:
-            model, config = load_checkpoint(p)
-        except PlumsimError:
-            raise
-        except Exception as exc:  # a torch/zip/JSON error inside a damaged checkpoint
-            raise WorkloadError(f"cannot load checkpoint: {type(exc).__name__}: {exc}", path=p) from None
-        meta["checkpoint"] = str(p)
-        if isinstance(config, dict):
-            meta["checkpoint_config"] = _jsonable(config)
+            return _lower_file(p, overrides, shape, rtol, input_samples, seed, name)
+        model = _checkpoint_model(p, meta)
     elif isinstance(model_or_path, nn.Module):
         model = model_or_path
     else:
@@ -323,19 +354,7 @@ def lower(model_or_path, example_input=None, *, schemes=None, input_shape=None, 
     model_name = spec.get("model") or type(model).__name__
     meta["model"] = model_name
     if example_input is None:
-        if shape is not None:
-            example_input = torch.randn(shape, generator=torch.Generator().manual_seed(int(seed)))
-        else:
-            from plumsim.quant.models import MODEL_INPUT_SHAPES
-
-            if model_name not in MODEL_INPUT_SHAPES:
-                raise WorkloadError(f"no example_input given and model {model_name!r} has no known input shape "
-                                    f"(known: {', '.join(MODEL_INPUT_SHAPES)}); pass example_input or "
-                                    "input_shape", field="example_input")
-            if not isinstance(batch, int) or batch < 1:
-                raise WorkloadError(f"batch must be an integer >= 1, got {batch!r}", field="batch")
-            g = torch.Generator().manual_seed(int(seed))
-            example_input = torch.randn((batch, *MODEL_INPUT_SHAPES[model_name][1:]), generator=g)
+        example_input = _default_input(shape, model_name, batch, seed)
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
         raise WorkloadError(f"example_input must be a tensor (or a tuple of tensors), got "
