@@ -47,14 +47,16 @@ def _options(dim: int, limit: int, powers: bool = True) -> np.ndarray:
     return np.array(sorted(vals), dtype=np.int64)
 
 
-#: Searches remembered (a sweep grid repeats each (ms_size, dn_bw, accumulation_buffer) over rn_bw, which
-#: the cycles do not depend on); entries are a few hundred bytes, the oldest go first.
+#: Searches remembered, per layer and machine (every field the timing reads: ms_size, dn_bw, rn_bw, which
+#: sets the collection bus and the drain, and the accumulation buffer); entries are a few hundred bytes,
+#: the oldest go first. (rn_bw was once left out of the key: a sweep then reused the tile searched for
+#: another rn_bw, and results depended on the order the configurations ran in.)
 _SEARCHES = LRUMemo(max_items=4096)
 
 
 def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dict[str, np.ndarray]) -> MaeriTile:
     check_config(config)
-    key = (N, G, C, K, R, S, X, Y, stride, int(config.ms_size), int(config.dn_bw),
+    key = (N, G, C, K, R, S, X, Y, stride, int(config.ms_size), int(config.dn_bw), int(config.rn_bw),
            bool(config.accumulation_buffer), tuple(tuple(cand[f].tolist()) for f in sorted(cand)))
     return _SEARCHES.get_or_compute(key, lambda: _search_exact(N, G, C, K, R, S, X, Y, stride, config, cand))
 
