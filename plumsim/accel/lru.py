@@ -1,7 +1,7 @@
 """The one bounded cache of plumsim.accel: a least-recently-used memo bounded by entry count and,
 optionally, by the bytes its values hold; and :func:`weights_key`, the cache key of a layer's weights.
 
-Sweeps repeat the same work many times (e.g. a tile search over rn_bw, which the cycles do not depend on,
+Sweeps repeat the same work many times (e.g. a SIGMA layout over rn_bw, which it does not depend on,
 or a layer's arithmetic on every configuration); the bounds keep a long sweep's memory flat.
 """
 
