@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from plumsim.errors import ConfigError, PlumsimError, StorageError
 
@@ -328,3 +328,26 @@ def safe_child(root: str | Path, name, field: str, *, path: str | Path | None = 
     """``root / name`` for a user-given ``name`` that must stay directly inside ``root`` (see
     :func:`check_name`); raises ``error`` naming ``field`` and the value otherwise."""
     return Path(root) / check_name(name, field, path=path, what=what, error=error)
+
+
+def jsonable(obj: Any) -> Any:
+    """A JSON-ready copy of ``obj`` for the JSON files and outputs every stage writes: numpy scalars and
+    arrays as Python numbers and lists, tuples as lists, NaN / inf as None (null), dict keys as strings."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    return obj

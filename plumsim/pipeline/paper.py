@@ -77,6 +77,7 @@ from typing import Callable
 import pandas as pd
 
 from plumsim.errors import PlumsimError, WorkloadError
+from plumsim.fileio import jsonable
 
 COLUMNS = ("claim", "paper", "plumsim", "unit", "setting", "note")
 
@@ -756,30 +757,10 @@ def run_paper(quick: bool = False, *, seeds: int | None = None, epochs: int | No
 
 
 # -------------------------------------------------------------------------------------------- output
-def _plain(obj):
-    """JSON-ready copy: numpy scalars as Python numbers, NaN/inf as None, tuples as lists."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_plain(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
 def settings_json(settings: Settings) -> dict:
     """``settings.as_dict()`` as it reads back from paper.json (lists, plain numbers): two runs made with
     the same settings compare equal."""
-    return _plain(settings.as_dict())
+    return jsonable(settings.as_dict())
 
 
 def claims_json(df: pd.DataFrame) -> dict:
@@ -787,7 +768,7 @@ def claims_json(df: pd.DataFrame) -> dict:
     "raw": {...}} (the module doc's shape)."""
     claims = [{c: str(r[c]) for c in COLUMNS} for r in df.to_dict("records")]
     return {"claims": claims, "seconds": float(df.attrs.get("seconds", 0.0)),
-            "settings": _plain(df.attrs.get("settings", {})), "raw": _plain(df.attrs.get("raw", {}))}
+            "settings": jsonable(df.attrs.get("settings", {})), "raw": jsonable(df.attrs.get("raw", {}))}
 
 
 def frame_from_json(doc: dict) -> pd.DataFrame:
