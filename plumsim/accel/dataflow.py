@@ -41,7 +41,7 @@ from dataclasses import replace
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.lru import LRUMemo, weights_key
+from plumsim.accel.lru import LRUMemo, freeze, weights_key
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
@@ -106,9 +106,7 @@ def _derived(layer, what: str):
 def _frozen_layer(layer):
     """The derived layer with its arrays read-only (it is cached and shared; and frozen arrays are keyed
     in O(1) by :func:`plumsim.accel.lru.weights_key`)."""
-    for arr in (layer.codes, layer.scale, layer.sign):
-        if isinstance(arr, np.ndarray):
-            arr.flags.writeable = False
+    freeze(layer.codes, layer.scale, layer.sign)
     return layer
 
 

@@ -82,6 +82,15 @@ def _frozen(arr: np.ndarray) -> bool:
     return a is None or isinstance(a, bytes)
 
 
+def freeze(*arrays) -> None:
+    """Make arrays read-only, together with every array they view, so :func:`weights_key` keys them in
+    O(1) and nobody can change a cached value in place (None and non-arrays are skipped)."""
+    for a in arrays:
+        while isinstance(a, np.ndarray):
+            a.flags.writeable = False
+            a = a.base
+
+
 def _token(arr: np.ndarray) -> int:
     """A number unique to this array object for its lifetime (ids are reused after an array is freed; a
     token never is)."""

@@ -39,7 +39,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from plumsim.accel.lru import LRUMemo, weights_key
+from plumsim.accel.lru import LRUMemo, freeze, weights_key
 
 MODES = ("dense", "skip", "repeat", "skip+repeat")
 FP_VALUE_BITS = 32
@@ -195,7 +195,7 @@ def _occupancy_layer(layer, occupancy: list) -> object:
         occupancy = [np.concatenate([o, np.zeros((top - o.shape[0], o.shape[1]), dtype=bool)]) for o in occupancy]
         K = top * s.G
     codes = np.concatenate(occupancy).astype(np.int8).reshape(K, cg, s.R, s.S)
-    codes.flags.writeable = False   # cached and shared; frozen arrays are keyed in O(1) (lru.weights_key)
+    freeze(codes)   # cached and shared; frozen arrays are keyed in O(1) (lru.weights_key)
     return replace(layer, shape=replace(s, K=K), codes=codes, weights=None, scheme="occupancy",
                    scale=np.ones(K, dtype=np.float32), sign=np.ones(K, dtype=np.int8),
                    name=f"{layer.name}[summerge]")

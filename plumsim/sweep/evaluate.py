@@ -22,6 +22,7 @@ from plumsim.results.schema import STAT_COLUMNS, group_column, order_columns
 @functools.lru_cache(maxsize=16)
 def _workload(path: str):
     """(Workload, per-layer stats list) for a saved workload folder, loaded once per process."""
+    from plumsim.accel.lru import freeze
     from plumsim.workload.format import Workload
     from plumsim.workload.stats import layer_stats
 
@@ -30,10 +31,7 @@ def _workload(path: str):
     wl = Workload.load(path)
     stats = []
     for lyr in wl.layers:
-        for arr in (lyr.codes, lyr.weights, lyr.scale, lyr.sign, lyr.input_sample):
-            while isinstance(arr, np.ndarray):  # read-only (views and bases): caches key them in O(1)
-                arr.flags.writeable = False
-                arr = arr.base
+        freeze(lyr.codes, lyr.weights, lyr.scale, lyr.sign, lyr.input_sample)  # caches key them in O(1)
         st = layer_stats(lyr)
         st["weight_bits"] = min(32, layer_weight_bits(lyr))
         stats.append(st)
