@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from plumsim.accel import dataflow, repetition, sigma, tiling, tpu
+from plumsim.accel import dataflow, maeri_timing, repetition, sigma, tiling, tpu
 from plumsim.accel.cfg import load_config
 from plumsim.accel.dataflow import simulate_dataflow
 from plumsim.workload.synth import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHES = (tiling._SEARCHES, tpu._TILES, tpu._DRAINS, dataflow._NATIVE, dataflow._COMPRESSED, dataflow._LAYERS,
-          repetition._ARITH, sigma._CONV_LAYOUTS, sigma._CONV_PLANS)
+          repetition._ARITH, sigma._CONV_LAYOUTS, sigma._CONV_PLANS, maeri_timing._LOADS)
 
 
 def _clear():

@@ -59,3 +59,47 @@ def test_chooser_proposes_only_tiles_stonne_runs(C, K, R, X, stride, pad, ab):
     tile = choose_maeri_tile(shape, cfg)
     assert stonne_problem(tile, shape, cfg) is None, tile
     assert tile.virtual_neuron_size >= 2
+
+
+BOUND_LAYERS = [  # (N, G, C, K, R, X, stride, padding): 3x3, 1x1 stride 2, 7x7 stride 2, depthwise, batch
+    (1, 1, 16, 16, 3, 8, 1, 1), (1, 1, 32, 64, 1, 8, 2, 0), (1, 1, 3, 8, 7, 16, 2, 3),
+    (1, 8, 8, 8, 3, 6, 1, 1), (2, 1, 8, 16, 3, 6, 1, 1), (1, 1, 64, 32, 3, 4, 1, 1),
+]
+BOUND_MACHINES = [(16, 16, 16), (64, 4, 4), (64, 16, 4), (64, 64, 32), (256, 32, 8), (256, 256, 128)]
+
+
+@pytest.mark.parametrize("ab", [True, False])
+@pytest.mark.parametrize("ms,dn,rn", BOUND_MACHINES)
+@pytest.mark.parametrize("layer", BOUND_LAYERS)
+def test_search_bound_is_a_lower_bound(layer, ms, dn, rn, ab):
+    # the branch and bound finds the optimum only if the bound never exceeds a tile's exact cycles: every
+    # candidate of the search, buffer on and off (the bound once missed the partial-sum multipliers'
+    # ports and summed per-step maxima over different ports, and was above the exact cycles)
+    from plumsim.accel import tiling
+    from plumsim.accel.maeri_timing import conv_cycles_batch
+
+    N, G, C, K, R, X, stride, pad = layer
+    cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", ms, dn, rn, accumulation_buffer=ab)
+    shape = LayerShape(N=N, G=G, C=C, K=K, R=R, S=R, X=X, Y=X, stride=stride, padding=pad)
+    dims, cand = tiling.conv_search_space(shape, ms)
+    T, used, lb = tiling._candidates(**dims, config=cfg, cand=cand)
+    exact = conv_cycles_batch(**dims, T=T, config=cfg)
+    assert (lb <= exact).all(), {f: int(v[(lb > exact).argmax()]) for f, v in T.items()}
+    # and it prunes: fewer than half the candidates need an exact evaluation
+    assert (lb <= exact.min()).sum() <= max(16, lb.size // 2)
+
+
+def test_search_picks_the_canonical_optimum():
+    # fewest cycles, then most multipliers, then first in field order: whatever order the bound gives
+    from plumsim.accel import tiling
+    from plumsim.accel.maeri_timing import conv_cycles_batch
+
+    cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 64, 16, 8, accumulation_buffer=False)
+    shape = LayerShape(N=1, G=1, C=16, K=16, R=3, S=3, X=8, Y=8, stride=1, padding=1)
+    dims, cand = tiling.conv_search_space(shape, 64)
+    T, used, lb = tiling._candidates(**dims, config=cfg, cand=cand)
+    exact = conv_cycles_batch(**dims, T=T, config=cfg)
+    want = min(range(lb.size), key=lambda i: (int(exact[i]), -int(used[i]), i))
+    for bound in (lb, lb // 2, 0 * lb):
+        got = tiling._scan(**dims, config=cfg, T=T, used=used, lb=bound)
+        assert got == MaeriTile(**{f: int(T[f][want]) for f in T})

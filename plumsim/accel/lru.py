@@ -16,6 +16,7 @@ from typing import Callable, Hashable, TypeVar
 import numpy as np
 
 V = TypeVar("V")
+_MISSING = object()
 
 
 class LRUMemo:
@@ -30,17 +31,30 @@ class LRUMemo:
         self._items: "OrderedDict[Hashable, object]" = OrderedDict()
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
+        hit = self.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit  # type: ignore[return-value]
+        value = compute()
+        self.put(key, value)
+        return value
+
+    def get(self, key: Hashable, default=None):
+        """The value remembered for ``key`` (now the most recently used), or ``default``."""
         try:
             hit = self._items[key]
         except KeyError:
+            return default
+        try:  # (another thread may have evicted it meanwhile)
+            self._items.move_to_end(key)
+        except KeyError:
             pass
-        else:
-            try:  # (another thread may have evicted it meanwhile)
-                self._items.move_to_end(key)
-            except KeyError:
-                pass
-            return hit  # type: ignore[return-value]
-        value = compute()
+        return hit
+
+    def put(self, key: Hashable, value) -> None:
+        """Remember ``value`` for ``key``, dropping the least recently used beyond the bounds."""
+        old = self._items.pop(key, _MISSING)
+        if old is not _MISSING and self._sizeof is not None:
+            self._bytes -= int(self._sizeof(old))
         self._items[key] = value
         if self._sizeof is not None:
             self._bytes += int(self._sizeof(value))
@@ -49,7 +63,6 @@ class LRUMemo:
             _, old = self._items.popitem(last=False)
             if self._sizeof is not None:
                 self._bytes -= int(self._sizeof(old))
-        return value
 
     def clear(self) -> None:
         self._items.clear()

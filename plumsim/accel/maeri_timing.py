@@ -40,6 +40,7 @@ import numpy as np
 
 from plumsim.accel.adder_tree import reduction_paths
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
+from plumsim.accel.lru import LRUMemo
 from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
 
 TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
@@ -71,6 +72,58 @@ def distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
     new = np.ones(srt.shape, dtype=bool)
     new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
     return np.count_nonzero(new & (srt != -1), axis=2)
+
+
+#: per-port loads remembered per (ms_size, dn_bw, stride, tile, forwarding, partial-sum slot): they do not
+#: depend on the layer's sizes or rn_bw, and a sweep times the same tiles for many layers and machines.
+#: Values are int32 [4, dn_bw]; bounded by bytes.
+_LOADS = LRUMemo(max_items=1 << 16, max_bytes=64 << 20, sizeof=lambda a: a.nbytes)
+
+
+def port_loads(T: dict, stride: int, fwd, slot, ms: int, dn: int):
+    """Packets each read port sends per step of each kind, for many tiles: (weight step, first position
+    of a row, other positions, partial sums per position), int64 [B, dn] each. ``T``: tile field -> int
+    array [B] or [B, 1]; ``fwd`` / ``slot``: [B] bools (inputs forwarded along rows; a partial-sum
+    multiplier per VN)."""
+    cols = [np.asarray(T[k], dtype=np.int64).reshape(-1) for k in TILE_FIELDS]
+    fwd = np.asarray(fwd, dtype=bool).reshape(-1)
+    slot = np.asarray(slot, dtype=np.int64).reshape(-1)
+    rows = np.stack(cols + [fwd.astype(np.int64), slot], axis=1)
+    keys = [(ms, dn, int(stride)) + r for r in map(tuple, rows.tolist())]
+    out = np.empty((rows.shape[0], 4, dn), dtype=np.int64)
+    miss = []
+    for b, key in enumerate(keys):
+        hit = _LOADS.get(key)
+        if hit is None:
+            miss.append(b)
+        else:
+            out[b] = hit
+    if miss:
+        m = np.asarray(miss)
+        fresh = _port_loads_exact({k: c[m][:, None] for k, c in zip(TILE_FIELDS, cols)}, stride,
+                                  fwd[m][:, None], slot[m][:, None], ms, dn)
+        out[m] = fresh
+        for b, row in zip(miss, fresh.astype(np.int32)):
+            _LOADS.put(keys[b], row)
+    return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+
+
+def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.ndarray:
+    """:func:`port_loads` computed: int64 [B, 4, dn]. Arrays [B, 1]."""
+    TR, TS, TC, TK, TG, TN, TX, TY = (T[k] for k in TILE_FIELDS)
+    B, width = TR.shape[0], ms // dn
+    size = TR * TS * TC + slot
+    nv = TK * TG * TN * TX * TY
+    m = np.arange(ms, dtype=np.int64)[None, :]
+    v, o = np.divmod(m, size)
+    o = o - slot
+    valid = m < size * nv
+    op = valid & (o >= 0)
+    wid, iid, s = operand_ids(v, np.maximum(o, 0), TR, TS, TC, TK, TG, TX, TY, stride)
+    wid, iid = np.where(op, wid, -1), np.where(op, iid, -1)
+    nid = np.where(~fwd | (s == TS - 1), iid, -1)
+    q = np.count_nonzero((valid & (o < 0)).reshape(B, dn, width), axis=2)
+    return np.stack([distinct_per_port(a, dn) for a in (wid, iid, nid)] + [q], axis=1)
 
 
 def port_finish(w, f, nl, nfold, iX, iY):
@@ -145,7 +198,6 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
         return -(-a // b)
 
     nfold = cdiv(R, TR) * cdiv(S, TS) * cdiv(C // G, TC)
-    iters = cdiv(N, TN) * cdiv(G, TG) * cdiv(K // G, TK)
     iX, iY = cdiv(X_out, TX), cdiv(Y_out, TY)
     fwd = (TY == 1) & (TS > 1) & (stride == 1) & (S % TS == 0) & (iY > 1)
     slot = ((not ab) & (nfold > 1)).astype(np.int64)      # the partial-sum multiplier of every VN
@@ -153,17 +205,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     nv = TK * TG * TN * TX * TY
 
     # read side: packets per port of each kind of step
-    m = np.arange(ms, dtype=np.int64)[None, :]
-    v, o = np.divmod(m, size)
-    o = o - slot
-    valid = m < size * nv
-    op = valid & (o >= 0)
-    wid, iid, s = operand_ids(v, np.maximum(o, 0), TR, TS, TC, TK, TG, TX, TY, stride)
-    wid, iid = np.where(op, wid, -1), np.where(op, iid, -1)
-    nid = np.where(~fwd | (s == TS - 1), iid, -1)
-    w_load, f_load, n_load = (distinct_per_port(a, dn) for a in (wid, iid, nid))
-    q_load = np.count_nonzero((valid & (o < 0)).reshape(B, dn, width), axis=2)
-    port_used = np.count_nonzero(valid.reshape(B, dn, width), axis=2) > 0
+    w_load, f_load, n_load, q_load = port_loads(f, stride, fwd[:, 0], slot[:, 0], ms, dn)
+    port_used = (w_load > 0) | (q_load > 0)
 
     # the tiles' VNs, one layout per tile, and where their sums leave the tree
     nv1, size1 = nv[:, 0], size[:, 0]
@@ -266,6 +309,60 @@ def _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG
     return total
 
 
-def min_drain() -> int:
-    """A lower bound on any tile's drain (cycles), for the tile search's bound."""
-    return 1 + min(MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON)
+def cycles_lower_bound(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.ndarray:
+    """A lower bound on :func:`conv_cycles_batch` for each tile (int64 [B], STONNE cycles), from counts
+    alone (no layout): the tile search's branch and bound. Per (n, g, k) tile, the longest of
+
+    * the steps (one per cycle; the last one has a packet on some port);
+    * every packet (weights, inputs, partial sums) over the ports that feed used multipliers;
+    * buffer on, or one fold: the weights, the first position's inputs, then one position per cycle on
+      the busiest bus line (>= VNs / rn_bw outputs);
+    * buffer off, folding: the weights, then per position (folds - 1) partial-sum loops (>= the loop
+      constant + distribution tree + the top block's levels) + 1, and the bus (every fold's outputs);
+
+    then the drain (>= the top block's levels + the output latency), waited again before every tile when
+    SDMemory's iteration check holds each tile for the previous one's (:func:`_barrier_waits`)."""
+    ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
+    ab = bool(config.accumulation_buffer)
+    width = ms // dn
+    TR, TS, TC, TK, TG, TN, TX, TY = (np.asarray(T[k], dtype=np.int64).reshape(-1) for k in TILE_FIELDS)
+    X_out = (X - R + stride) // stride
+    Y_out = (Y - S + stride) // stride
+
+    def cdiv(a, b):
+        return -(-a // b)
+
+    nfold = cdiv(R, TR) * cdiv(S, TS) * cdiv(C // G, TC)
+    iN, iG, iK = cdiv(N, TN), cdiv(G, TG), cdiv(K // G, TK)
+    iters = iN * iG * iK
+    iX, iY = cdiv(X_out, TX), cdiv(Y_out, TY)
+    positions = iX * iY
+    folding = (not ab) & (nfold > 1)
+    vsize = TR * TS * TC + folding
+    nv = TK * TG * TN * TX * TY
+    ports = cdiv(vsize * nv, width)
+    ds = int(ms > dn)
+    # distinct input rows/columns of a tile's window (a stride above the kernel leaves holes)
+    xd = np.where(stride >= TR, TX * TR, TR + (TX - 1) * stride)
+    yd = np.where(stride >= TS, TY * TS, TS + (TY - 1) * stride)
+    chan = TN * TG * TC
+    wp = TR * TS * TC * TK * TG
+    fp = xd * yd * chan
+    fwd = (TY == 1) & (TS > 1) & (stride == 1) & (S % TS == 0) & (iY > 1)
+    np_ = np.where(fwd, xd * chan, fp)
+    steps = nfold * (1 + positions)
+    packets = nfold * (wp + iX * (fp + (iY - 1) * np_)) + np.where(folding, positions * (nfold - 1) * nv, 0)
+    lines = cdiv(nv, rn)
+    weights = nfold * cdiv(wp, ports)
+    bus = weights + nfold * cdiv(fp, ports) + (positions - 1) * lines
+    # the output adder is the top of the VN's largest aligned block of leaf adders: >= floor(log2 units)
+    units = np.maximum(1, vsize // 2 - 2)
+    top = np.maximum(1, np.floor(np.log2(units)).astype(np.int64))
+    loop = MAERI_PSUM_LOOP + ds + top
+    chain = np.maximum(weights + positions * ((nfold - 1) * loop + 1) + (positions - 1) * (lines - 1),
+                       weights + positions * nfold * lines)
+    per_tile = np.maximum.reduce([steps, cdiv(packets, ports), np.where(folding, chain, bus)])
+    drain = top + ds + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON)
+    vf = np.where(folding, nfold, 1)
+    held = (iN == 1) & (positions * nv * vf == X_out * Y_out * TK * TG * vf) & (iK * TK == K // G)
+    return iters * per_tile + np.where(held, iters, 1) * drain

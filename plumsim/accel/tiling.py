@@ -2,11 +2,12 @@
 
 numpy only. Search: every combination of per-field candidates (divisors of the dimension plus powers of
 two below it; T_X'/T_Y' only divisors of X'/Y', since STONNE's MAERI gives wrong results otherwise; T_N
-only 1 or a divisor of N) that fits ms_size. A vectorised lower bound on each candidate's cycles
-(steps issued one per cycle; packets spread at best over the ports that feed used multipliers; the drain)
-orders the candidates; the exact model (:func:`plumsim.accel.maeri.conv_cycles_batch`, blocks of candidates) is evaluated in that
-order until the bound exceeds the best exact cycles found (branch and bound: the result is the exact
-optimum over the candidate set).
+only 1 or a divisor of N) that fits ms_size and that STONNE can run. A vectorised lower bound on each
+candidate's cycles (:func:`plumsim.accel.maeri_timing.cycles_lower_bound`: steps, packets over ports, bus
+lines, the partial-sum loop, drains) orders the candidates; the exact model
+(:func:`plumsim.accel.maeri_timing.conv_cycles_batch`, blocks of candidates) is evaluated in that order
+while the bound is at most the best exact cycles found (branch and bound: the result is the exact optimum
+over the candidate set, with a tie rule that does not depend on the bound).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, gemm_as_conv, stonne_problems
 from plumsim.accel.rules import check_config
-from plumsim.accel.maeri_timing import min_drain
+from plumsim.accel.maeri_timing import cycles_lower_bound
 from plumsim.errors import ConfigError
 
-#: Safety cap on exact evaluations per search (the bound usually stops far earlier).
-MAX_EXACT = 400
+#: Safety cap on exact evaluations per search: the bound stops far earlier (on the shipped ResNet-18
+#: MAERI grid: median 19, at most 763 candidates at or below the best; benchmarks/ notes)
+MAX_EXACT = 4096
 
 
 def _divisors(n: int) -> list[int]:
@@ -63,9 +65,18 @@ def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dic
 
 def _search_exact(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig,
                   cand: dict[str, np.ndarray]) -> MaeriTile:
-    ms, dn = int(config.ms_size), int(config.dn_bw)
-    width = ms // dn
-    fields = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
+    T, used, lb = _candidates(N, G, C, K, R, S, X, Y, stride, config, cand)
+    return _scan(N, G, C, K, R, S, X, Y, stride, config, T, used, lb)
+
+
+_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
+
+
+def _candidates(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dict[str, np.ndarray]):
+    """The tiles STONNE can run that fit the array (field -> int array [B]), their multipliers used [B]
+    and a lower bound on each one's cycles [B] (STONNE cycles)."""
+    ms = int(config.ms_size)
+    fields = _FIELDS
     grids = np.meshgrid(*[cand[f] for f in fields], indexing="ij")
     T = {f: g.ravel() for f, g in zip(fields, grids)}
     used = T["T_R"] * T["T_S"] * T["T_C"] * T["T_K"] * T["T_G"] * T["T_N"] * T["T_X"] * T["T_Y"]
@@ -85,56 +96,40 @@ def _search_exact(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig,
     T = {f: v[keep] for f, v in T.items()}
     used = used[keep]
 
-    def cdiv(a, b):
-        return -(-a // b)
+    lb = cycles_lower_bound(N, G, C, K, R, S, X, Y, stride, T, config)
+    return T, used, lb
 
-    nfold = cdiv(R, T["T_R"]) * cdiv(S, T["T_S"]) * cdiv(C // G, T["T_C"])
-    iters = cdiv(N, T["T_N"]) * cdiv(G, T["T_G"]) * cdiv(K // G, T["T_K"])
-    iX, iY = cdiv(X_out, T["T_X"]), cdiv(Y_out, T["T_Y"])
-    xin = T["T_R"] + (T["T_X"] - 1) * stride
-    yin = T["T_S"] + (T["T_Y"] - 1) * stride
-    fwd = (T["T_Y"] == 1) & (T["T_S"] > 1) & (stride == 1) & (S % T["T_S"] == 0) & (iY > 1)
-    chan = T["T_N"] * T["T_G"] * T["T_C"]
-    wp = T["T_R"] * T["T_S"] * T["T_C"] * T["T_K"] * T["T_G"]
-    fp = xin * yin * chan
-    np_ = np.where(fwd, xin * chan, fp)
-    ports = cdiv(used, width)
-    # each step takes >= 1 cycle and its packets need >= packets/active-ports slots on some port
-    per_tile = nfold * (np.maximum(1, cdiv(wp, ports))
-                        + iX * (np.maximum(1, cdiv(fp, ports)) + (iY - 1) * np.maximum(1, cdiv(np_, ports))))
-    lb = iters * per_tile + min_drain()
+
+def _scan(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, T: dict, used: np.ndarray,
+          lb: np.ndarray) -> MaeriTile:
+    """Branch and bound: exact cycles (:func:`conv_cycles_batch`, blocks of candidates at once) in the
+    bound's order while the bound is at most the best found. The tile chosen is the one with the fewest
+    cycles, ties to the most multipliers used, then to the first in candidate order (T_R, T_S, ... T_Y
+    ascending): the same tile whatever the bound, as long as it is a lower bound."""
     order = np.lexsort((-used, lb))[:MAX_EXACT]
-    # Exact cycles are computed for blocks of candidates at once (conv_cycles_batch), then scanned in
-    # order with the sequential rule, so the tile found is the one a one-by-one scan finds.
+    lb_o = lb[order]
     best, best_i = None, None
-    lb_o = lb[order].tolist()
     start, block = 0, 16
-    while start < order.size:
-        if best is not None and lb_o[start] >= best:
-            break
+    while start < order.size and (best is None or lb_o[start] <= best[0]):
         idx = order[start:start + block]
-        cyc = conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, {f: T[f][idx] for f in fields}, config).tolist()
-        stop = False
-        for j, cj in enumerate(cyc):
-            if best is not None and lb_o[start + j] >= best:
-                stop = True
-                break
-            if best is None or cj < best:
-                best, best_i = cj, int(idx[j])
-        if stop:
-            break
+        cyc = conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, {f: T[f][idx] for f in _FIELDS}, config)
+        for c, i in zip(cyc.tolist(), idx.tolist()):
+            key = (c, -int(used[i]), i)
+            if best is None or key < best:
+                best, best_i = key, i
         start += block
         block *= 2
-    return MaeriTile(**{f: int(T[f][best_i]) for f in fields})
+    return MaeriTile(**{f: int(T[f][best_i]) for f in _FIELDS})
 
 
-def choose_maeri_tile(shape, config: AcceleratorConfig) -> MaeriTile:
-    """The MAERI conv tile with the fewest model cycles for ``shape`` (a LayerShape; padding applied)."""
+def conv_search_space(shape, ms_size: int) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """The layer as the timing takes it (N, G, C, K, R, S, X, Y padded, stride) and each tile field's
+    candidate values (int arrays) for a conv ``shape`` (a LayerShape) on ``ms_size`` multipliers."""
     p = int(getattr(shape, "padding", 0))
     N, G, C, K, R, S = (int(getattr(shape, a)) for a in "NGCKRS")
     X, Y = int(shape.X) + 2 * p, int(shape.Y) + 2 * p
     stride = int(getattr(shape, "stride", 1))
-    ms = int(config.ms_size)
+    ms = int(ms_size)
     X_out = (X - R + stride) // stride
     Y_out = (Y - S + stride) // stride
     if X_out < 1 or Y_out < 1:
@@ -145,7 +140,13 @@ def choose_maeri_tile(shape, config: AcceleratorConfig) -> MaeriTile:
         "T_N": np.array([1] + ([d for d in _divisors(N) if 1 < d <= ms] if N > 1 else []), dtype=np.int64),
         "T_X": _options(X_out, ms, powers=False), "T_Y": _options(Y_out, ms, powers=False),
     }
-    return _search(N, G, C, K, R, S, X, Y, stride, config, cand)
+    return dict(N=N, G=G, C=C, K=K, R=R, S=S, X=X, Y=Y, stride=stride), cand
+
+
+def choose_maeri_tile(shape, config: AcceleratorConfig) -> MaeriTile:
+    """The MAERI conv tile with the fewest model cycles for ``shape`` (a LayerShape; padding applied)."""
+    dims, cand = conv_search_space(shape, int(config.ms_size))
+    return _search(**dims, config=config, cand=cand)
 
 
 def choose_maeri_gemm_tile(M: int, N: int, K: int, config: AcceleratorConfig) -> tuple[int, int, int]:
