@@ -147,15 +147,15 @@ def port_finish(w, f, nl, nfold, iX, iY):
 
 
 def _range_max(F: np.ndarray, tile: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int) -> np.ndarray:
-    """max of per-port values F [B, dn] over the ports feeding multipliers [lo, hi) of each VN's tile."""
+    """max of per-port values F [B, dn] over the ports feeding multipliers [lo, hi) of each VN's tile
+    (hi > lo). One ``maximum.reduceat`` over the (start, end) pairs: work ~ the ports covered."""
     dn = F.shape[1]
-    plo, phi = lo // width, (hi - 1) // width
-    flat = F.reshape(-1)
-    out = np.full(lo.shape, np.iinfo(np.int64).min // 4, dtype=np.int64)
-    for d in range(int((phi - plo).max()) + 1 if lo.size else 0):
-        p = np.minimum(plo + d, phi)
-        out = np.maximum(out, flat[tile * dn + p])
-    return out
+    if lo.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = tile * dn + lo // width
+    last = tile * dn + (hi - 1) // width + 1
+    flat = np.append(F.reshape(-1), 0)                  # an end index may be one past the last port
+    return np.maximum.reduceat(flat, np.stack([first, last], axis=1).reshape(-1))[::2]
 
 
 def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.ndarray:
