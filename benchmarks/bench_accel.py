@@ -33,6 +33,7 @@ import pandas as pd
 from plumsim.accel import maeri, tiling
 from plumsim.accel.cfg import load_config
 from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.lru import clear_caches
 from plumsim.accel.sigma import im2col_nnz, sigma_gemm
 from plumsim.accel.simulate import simulate_layer
 from plumsim.accel.tpu import tpu_gemm
@@ -58,10 +59,12 @@ def machine() -> dict:
 
 
 def timed(fn, repeats: int) -> float:
-    """Median wall seconds of ``repeats`` calls of ``fn`` (one warm-up call first: imports, allocators)."""
+    """Median wall seconds of ``repeats`` calls of ``fn`` (one warm-up call first: imports, allocators),
+    each with the models' caches emptied first (untimed): the cost of a case seen for the first time."""
     fn()
     ts = []
     for _ in range(repeats):
+        clear_caches()
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)

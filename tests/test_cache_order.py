@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from plumsim.accel import dataflow, maeri_timing, repetition, sigma, tiling, tpu
+from plumsim.accel.lru import _ALL, clear_caches
 from plumsim.accel.cfg import load_config
 from plumsim.accel.dataflow import simulate_dataflow
 from plumsim.workload.synth import synth
@@ -20,8 +21,13 @@ CACHES = (tiling._SEARCHES, tpu._TILES, tpu._DRAINS, dataflow._NATIVE, dataflow.
 
 
 def _clear():
-    for c in CACHES:
-        c.clear()
+    clear_caches()
+    assert all(len(c) == 0 for c in CACHES)
+
+
+def test_clear_caches_reaches_every_model_cache():
+    # a new cache must be an LRUMemo (so clear_caches and the bounds reach it); the known ones are
+    assert {id(c) for c in CACHES} <= {id(c) for c in _ALL}
 
 
 def _run(layers, config, modes):

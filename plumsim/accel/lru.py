@@ -17,6 +17,14 @@ import numpy as np
 
 V = TypeVar("V")
 _MISSING = object()
+#: every LRUMemo alive, for :func:`clear_caches`
+_ALL: "weakref.WeakSet[LRUMemo]" = weakref.WeakSet()
+
+
+def clear_caches() -> None:
+    """Forget everything every :class:`LRUMemo` remembers (cold-cache benchmarks and tests)."""
+    for memo in list(_ALL):
+        memo.clear()
 
 
 class LRUMemo:
@@ -29,6 +37,7 @@ class LRUMemo:
         self._sizeof = sizeof
         self._bytes = 0
         self._items: "OrderedDict[Hashable, object]" = OrderedDict()
+        _ALL.add(self)
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         hit = self.get(key, _MISSING)
