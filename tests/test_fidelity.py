@@ -22,15 +22,15 @@ MEASURED = [
     ("cases.csv", "SIGMA", 26, 0.0009, 0.0102, 0.0012),
     ("cases.csv", "TPU", 12, 0.0, 0.0, 0.0),
     ("c_maeri/cases.csv", "MAERI-AB-on", 22, 0.0, 0.0426, 0.0114),
-    ("c_maeri/cases.csv", "MAERI-AB-off", 24, 0.0059, 0.1027, 0.0305),
-    ("c_maeri/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 6, 0.0, 0.0027, 0.0021),
+    ("c_maeri/cases.csv", "MAERI-AB-off", 24, 0.0057, 0.1027, 0.0305),
+    ("c_maeri/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 6, 0.0, 0.0, 0.0021),
     ("c_sigma/cases.csv", "SIGMA", 73, 0.0003, 0.0161, 0.0031),
     ("c_tpu/cases.csv", "TPU", 30, 0.0, 0.0, 0.0),
     ("c_tpu_probe/cases.csv", "TPU", 174, 0.0, 0.0, 0.0),
     ("c_sigma_probe/cases.csv", "SIGMA", 54, 0.0, 0.0210, 0.0050),
-    ("c_maeri_probe/cases.csv", "MAERI-AB-on", 133, 0.0, 0.0769, 0.0663),
+    ("c_maeri_probe/cases.csv", "MAERI-AB-on", 133, 0.0, 0.0, 0.0043),
     ("c_maeri_probe/cases.csv", "MAERI-AB-off", 684, 0.0, 0.1084, 0.0592),
-    ("c_maeri_probe/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 167, 0.0, 0.0769, 0.0691),
+    ("c_maeri_probe/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 167, 0.0, 0.0, 0.0047),
 ]
 
 

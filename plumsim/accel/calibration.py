@@ -44,7 +44,7 @@ MAERI_OUTPUT_LATENCY_AB_ON = int(_register(Calibrated(
     "MAERI_OUTPUT_LATENCY_AB_ON", 3, "cycles",
     "accumulation buffer on: from a VN's sum leaving its output adder (and bus line) to it being stored, "
     "beyond the write FIFO's backlog (+1 through a distribution tree)", _MAERI_PROBES,
-    "the 300 one-step probes: 87% exact, 99% within 1 cycle, at most 2 (7.7%)")))
+    "the 300 one-step probes: all 300 exact")))
 
 MAERI_OUTPUT_LATENCY_AB_OFF = int(_register(Calibrated(
     "MAERI_OUTPUT_LATENCY_AB_OFF", 2, "cycles",

@@ -174,7 +174,7 @@ def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwar
     v, o = np.divmod(m, size)
     o = o - int(psum_slot)
     m, v, o = m[o >= 0], v[o >= 0], o[o >= 0]
-    wid, iid, s = operand_ids(v, o, TR, TS, TC, TK, TG, TX, TY, stride)
+    wid, iid, s = operand_ids(v, o, TR, TS, TC, TK, TG, tile.T_N, TX, TY, stride)
     newcol = (s == TS - 1) if forwarding else np.ones(m.size, dtype=bool)
     levels = int(math.log2(width))
 

@@ -46,11 +46,13 @@ from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_writ
 TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
 
 
-def operand_ids(v, o, TR, TS, TC, TK, TG, TX, TY, stride):
+def operand_ids(v, o, TR, TS, TC, TK, TG, TN, TX, TY, stride):
     """Which weight and which input element the multiplier at offset ``o`` of virtual neuron ``v`` holds in
     one step of a tile (VNs y'-fastest, then x', k, g, n; inside a VN c, r, s). Returns (weight id, input
     id, s) as integer arrays, unique within the tile: a packet = one distinct id, multicast = the same id
-    at several multipliers. Broadcasts over tile fields given as arrays."""
+    at several multipliers. Input ids increase in the order SDMemory sends the packets (window row, then
+    column, then n, g, c), so a port sends a step's packets in increasing id. Broadcasts over tile fields
+    given as arrays."""
     c, rs = np.divmod(o, TR * TS)
     r, s = np.divmod(rs, TS)
     y = v % TY
@@ -61,8 +63,25 @@ def operand_ids(v, o, TR, TS, TC, TK, TG, TX, TY, stride):
     xin = TR + (TX - 1) * stride
     yin = TS + (TY - 1) * stride
     wid = ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s
-    iid = (((n * TG + g) * TC + c) * xin + (x * stride + r)) * yin + (y * stride + s)
+    iid = ((x * stride + r) * yin + (y * stride + s)) * (TN * TG * TC) + (n * TG + g) * TC + c
     return wid, iid, s
+
+
+def send_order(key: np.ndarray, dn_bw: int) -> tuple[np.ndarray, np.ndarray]:
+    """[B, ms] keys in send order (-1 = no packet) -> (distinct keys per read port [B, dn_bw], lead
+    [B, ms]): how many of its port's packets of the step leave after the multiplier's own (-1: no packet)."""
+    B, ms = key.shape
+    k3 = key.reshape(B, dn_bw, ms // dn_bw)
+    order = np.argsort(k3, axis=2, kind="stable")
+    srt = np.take_along_axis(k3, order, axis=2)
+    new = np.ones(srt.shape, dtype=bool)
+    new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
+    new &= srt != -1
+    rank = np.cumsum(new, axis=2) - 1
+    count = rank[:, :, -1] + 1
+    lead = np.empty_like(rank)
+    np.put_along_axis(lead, order, count[:, :, None] - 1 - rank, axis=2)
+    return count, np.where(k3 == -1, -1, lead).reshape(B, ms)
 
 
 def distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
@@ -76,40 +95,42 @@ def distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
 
 #: per-port loads remembered per (ms_size, dn_bw, stride, tile, forwarding, partial-sum slot): they do not
 #: depend on the layer's sizes or rn_bw, and a sweep times the same tiles for many layers and machines.
-#: Values are int32 [4, dn_bw]; bounded by bytes.
-_LOADS = LRUMemo(max_items=1 << 16, max_bytes=64 << 20, sizeof=lambda a: a.nbytes)
+#: Values: (int32 [4, dn_bw] loads, int32 [2, ms_size] leads); bounded by bytes.
+_LOADS = LRUMemo(max_items=1 << 16, max_bytes=128 << 20, sizeof=lambda v: v[0].nbytes + v[1].nbytes)
 
 
 def port_loads(T: dict, stride: int, fwd, slot, ms: int, dn: int):
     """Packets each read port sends per step of each kind, for many tiles: (weight step, first position
-    of a row, other positions, partial sums per position), int64 [B, dn] each. ``T``: tile field -> int
-    array [B] or [B, 1]; ``fwd`` / ``slot``: [B] bools (inputs forwarded along rows; a partial-sum
-    multiplier per VN)."""
+    of a row, other positions, partial sums per position), int64 [B, dn] each; and per multiplier the
+    packets its port sends after its own in a first-position step and in an other-position step, int64
+    [B, ms] each (-1: no packet in that step). ``T``: tile field -> int array [B] or [B, 1]; ``fwd`` /
+    ``slot``: [B] bools (inputs forwarded along rows; a partial-sum multiplier per VN)."""
     cols = [np.asarray(T[k], dtype=np.int64).reshape(-1) for k in TILE_FIELDS]
     fwd = np.asarray(fwd, dtype=bool).reshape(-1)
     slot = np.asarray(slot, dtype=np.int64).reshape(-1)
     rows = np.stack(cols + [fwd.astype(np.int64), slot], axis=1)
     keys = [(ms, dn, int(stride)) + r for r in map(tuple, rows.tolist())]
     out = np.empty((rows.shape[0], 4, dn), dtype=np.int64)
+    lead = np.empty((rows.shape[0], 2, ms), dtype=np.int64)
     miss = []
     for b, key in enumerate(keys):
         hit = _LOADS.get(key)
         if hit is None:
             miss.append(b)
         else:
-            out[b] = hit
+            out[b], lead[b] = hit
     if miss:
         m = np.asarray(miss)
-        fresh = _port_loads_exact({k: c[m][:, None] for k, c in zip(TILE_FIELDS, cols)}, stride,
-                                  fwd[m][:, None], slot[m][:, None], ms, dn)
-        out[m] = fresh
-        for b, row in zip(miss, fresh.astype(np.int32)):
-            _LOADS.put(keys[b], row)
-    return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+        fresh, fresh_lead = _port_loads_exact({k: c[m][:, None] for k, c in zip(TILE_FIELDS, cols)}, stride,
+                                              fwd[m][:, None], slot[m][:, None], ms, dn)
+        out[m], lead[m] = fresh, fresh_lead
+        for b, row, row_lead in zip(miss, fresh.astype(np.int32), fresh_lead.astype(np.int32)):
+            _LOADS.put(keys[b], (row, row_lead))
+    return out[:, 0], out[:, 1], out[:, 2], out[:, 3], lead[:, 0], lead[:, 1]
 
 
 def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.ndarray:
-    """:func:`port_loads` computed: int64 [B, 4, dn]. Arrays [B, 1]."""
+    """:func:`port_loads` computed: int64 [B, 4, dn] loads and [B, 2, ms] leads. Arrays [B, 1]."""
     TR, TS, TC, TK, TG, TN, TX, TY = (T[k] for k in TILE_FIELDS)
     B, width = TR.shape[0], ms // dn
     size = TR * TS * TC + slot
@@ -119,11 +140,12 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
     o = o - slot
     valid = m < size * nv
     op = valid & (o >= 0)
-    wid, iid, s = operand_ids(v, np.maximum(o, 0), TR, TS, TC, TK, TG, TX, TY, stride)
+    wid, iid, s = operand_ids(v, np.maximum(o, 0), TR, TS, TC, TK, TG, TN, TX, TY, stride)
     wid, iid = np.where(op, wid, -1), np.where(op, iid, -1)
     nid = np.where(~fwd | (s == TS - 1), iid, -1)
     q = np.count_nonzero((valid & (o < 0)).reshape(B, dn, width), axis=2)
-    return np.stack([distinct_per_port(a, dn) for a in (wid, iid, nid)] + [q], axis=1)
+    (f, f_lead), (n, n_lead) = send_order(iid, dn), send_order(nid, dn)
+    return np.stack([distinct_per_port(wid, dn), f, n, q], axis=1), np.stack([f_lead, n_lead], axis=1)
 
 
 def port_finish(w, f, nl, nfold, iX, iY):
@@ -205,7 +227,7 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     nv = TK * TG * TN * TX * TY
 
     # read side: packets per port of each kind of step
-    w_load, f_load, n_load, q_load = port_loads(f, stride, fwd[:, 0], slot[:, 0], ms, dn)
+    w_load, f_load, n_load, q_load, f_lead, n_lead = port_loads(f, stride, fwd[:, 0], slot[:, 0], ms, dn)
     port_used = (w_load > 0) | (q_load > 0)
 
     # the tiles' VNs, one layout per tile, and where their sums leave the tree
@@ -249,12 +271,18 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     F = np.where(port_used, F, 0)
     loop = np.where(folding, loop, 0)
 
-    # drain: each VN's last sum from the last packets of its ports, then its bus line and the write FIFO
-    top = _range_max(F, tile, top_lo, top_hi, width) + top_depth
+    # drain: each VN's last sum from the last packets of its multipliers, then its bus line and the write
+    # FIFO. A multiplier's packet of the last step leaves `lead` packets before its port's last (a port
+    # sends a step's packets in SDMemory's order); one with none in that step holds a value forwarded
+    # earlier and does not wait. (Folding: the loop chain's end, for every multiplier.)
     low = np.iinfo(np.int64).min // 4
-    left = np.where(start < top_lo, _range_max(F, tile, start, np.maximum(top_lo, start + 1), width), low)
+    lead = np.where((iY > 1), n_lead, f_lead)
+    arrive = np.repeat(F, width, axis=1)
+    arrive = np.where(folding[:, None], arrive, np.where(lead < 0, low, arrive - lead))
+    top = _range_max(arrive, tile, top_lo, top_hi, 1) + top_depth
+    left = np.where(start < top_lo, _range_max(arrive, tile, start, np.maximum(top_lo, start + 1), 1), low)
     end = start + vsize
-    right = np.where(top_hi < end, _range_max(F, tile, np.minimum(top_hi, end - 1), end, width), low)
+    right = np.where(top_hi < end, _range_max(arrive, tile, np.minimum(top_hi, end - 1), end, 1), low)
     out = np.maximum.reduce([top, left + top_depth + left_merges, right + top_depth + right_merges])
     last, backlog = last_write(out, line, tile, B)
     stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
