@@ -31,6 +31,8 @@ MEASURED = [
     ("c_maeri_probe/cases.csv", "MAERI-AB-on", 133, 0.0, 0.0, 0.0043),
     ("c_maeri_probe/cases.csv", "MAERI-AB-off", 684, 0.0, 0.1084, 0.0592),
     ("c_maeri_probe/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 167, 0.0, 0.0, 0.0047),
+    ("c_maeri_pace/cases.csv", "MAERI-AB-off", 136, 0.0044, 0.2315, 0.0664),
+    ("c_maeri_pace/cases.csv", "MAERI-AB-on", 25, 0.0417, 0.1333, 0.0451),
 ]
 
 

@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Write specs/c_maeri_pace.yaml (set Q): MAERI runs that measure the pace of output positions, the
+mechanism the MAERI model gets least right (docs/design.md, "MAERI", known residuals).
+
+    python pace_specs.py        # then: make_runs.py run specs/c_maeri_pace.yaml --jobs 1
+
+Each shape runs at two output-row lengths (Y' and Y' + 8), so the pair's cycle difference / (8 X')
+is the cycles per output position and the intercept the tile's start-up and drain.
+
+a. "fold" (C_mpace_fold_NNN), accumulation buffer off, folding over a 3x3 (or 1x1) window: windows
+   (T_R, T_S, T_C, R, S, C) = (2, 3, 2, 3, 3, 4), (3, 2, 3, 3, 3, 3), (1, 1, 4, 1, 1, 8),
+   (1, 1, 8, 1, 1, 16), (3, 3, 1, 3, 3, 2), i.e. VNs of 13, 19, 5, 9 and 10 multipliers (with the
+   partial-sum one) and 2-4 folds; K = T_K = 1, 2, 3, 4, 5, 6, 8 VNs; ms_size = dn_bw = 128; rn_bw 128
+   (a line per VN, except where ASNETWORK pairs two adders on one line) and 1 (every VN on one line);
+   X = R + 2 (3 output rows). All combinations that fit: 136 runs.
+b. "bus" (C_mpace_bus_NNN), accumulation buffer on, one step per position, VNs of 3 multipliers: C = T_C
+   = 3, K = T_K = 8, 12, 15, 16, 20 VNs (from 12 on some bus lines carry two VNs, so the lines set
+   the pace), R = S = X = 1, Y = 1, 2, 3, 4, 8 (positions), ms_size = dn_bw = rn_bw = 128: 25 runs.
+
+Plain grids, no random draw: re-running the script rewrites the spec byte for byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from probe_specs import MAERI_FAM
+
+HERE = Path(__file__).resolve().parent
+SET = "Q"
+
+
+def _conv(ms, rn, ab, C, K, R, S, X, Y, T_R, T_S, T_C, T_K):
+    return {**MAERI_FAM, "ms_size": ms, "dn_bw": ms, "rn_bw": rn, "accumulation_buffer": ab, "N": 1, "G": 1,
+            "C": C, "K": K, "R": R, "S": S, "X": X, "Y": Y, "stride": 1, "T_R": T_R, "T_S": T_S, "T_C": T_C,
+            "T_K": T_K, "T_G": 1, "T_N": 1, "T_X_": 1, "T_Y_": 1}
+
+
+def fold() -> list[dict]:
+    out = []
+    for TR, TS, TC, R, S, C in ((2, 3, 2, 3, 3, 4), (3, 2, 3, 3, 3, 3), (1, 1, 4, 1, 1, 8),
+                                (1, 1, 8, 1, 1, 16), (3, 3, 1, 3, 3, 2)):
+        vn = TR * TS * TC + 1
+        for tk in (1, 2, 3, 4, 5, 6, 8):
+            if vn * tk > 128:
+                continue
+            for rn in (128, 1):
+                for y in (S + 3, S + 11):
+                    out.append(_conv(128, rn, 0, C, tk, R, S, R + 2, y, TR, TS, TC, tk))
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mpace_fold_{i + 1:03d}"
+    return out
+
+
+def bus() -> list[dict]:
+    out = [_conv(128, 128, 1, 3, tk, 1, 1, 1, y, 1, 1, 3, tk) for tk in (8, 12, 15, 16, 20) for y in (1, 2, 3, 4, 8)]
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mpace_bus_{i + 1:03d}"
+    return out
+
+
+def write(path: Path, cases: list[dict]) -> None:
+    order = ["case_id", "family", "op"]
+    with open(path, "w") as f:
+        f.write("# set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of bus-limited VNs "
+                "(buffer on)\n# written by benchmarks/stonne_runs/pace_specs.py; run with make_runs.py run "
+                f"{path.name} --jobs 1\n")
+        f.write(yaml.safe_dump({"set": SET, "out": "tests/data/stonne/c_maeri_pace"}, sort_keys=False))
+        f.write("cases:\n")
+        for c in cases:
+            d = {k: c[k] for k in order}
+            d.update({k: v for k, v in c.items() if k not in order})
+            f.write("- " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10000))
+
+
+if __name__ == "__main__":
+    cases = fold() + bus()
+    path = HERE / "specs" / "c_maeri_pace.yaml"
+    write(path, cases)
+    print(f"{path.name}: {len(cases)} cases")
