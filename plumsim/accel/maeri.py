@@ -21,7 +21,7 @@ Returned cycles are STONNE cycles; counters are STONNE event counts with STONNE'
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -83,7 +83,8 @@ class MaeriTile:
         return cls(**vals)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        # the fields are ints: no deep copy (dataclasses.asdict) needed
+        return {f: getattr(self, f) for f in TILE_FIELDS}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,8 +180,17 @@ def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwar
     levels = int(math.log2(width))
 
     def routes(key, sel):
-        # one route per distinct (packet, switch) at each of the tree's switch levels
-        return sum(_distinct_pairs(key[sel], m[sel] // (width >> j)) for j in range(levels))
+        # one route per distinct (packet, switch) at each of the tree's switch levels (all levels in one
+        # sort: a switch of level j is numbered after every switch of the levels before it)
+        k, mm = key[sel].astype(np.int64), m[sel]
+        if k.size == 0 or levels == 0:
+            return 0
+        base = 0
+        nodes = []
+        for j in range(levels):
+            nodes.append(mm // (width >> j) + base)
+            base += ms_size // (width >> j)
+        return _distinct_pairs(np.tile(k, levels), np.concatenate(nodes))
 
     allsel = np.ones(m.size, dtype=bool)
     return _TileTraffic(
