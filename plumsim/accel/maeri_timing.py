@@ -22,8 +22,9 @@ CollectionBus*.cpp, STONNEModel.cpp) and confirmed on probe runs (docs/design.md
   weight, so the weights come first. A position then takes (folds - 1) loops + 1 cycle, or its port
   loads (partial sums included), or its bus-line loads, whichever is longest.
 * **Write side.** Every output (every fold's with the buffer off, the last fold's with it on) takes one
-  slot on its collection-bus line (:mod:`plumsim.accel.write_side`); a position is never shorter than its
-  busiest line.
+  slot on its collection-bus line (:mod:`plumsim.accel.write_side`); a tile is never shorter than its
+  busiest line, and a line carrying m VNs sends their last outputs no earlier than m x (positions - 1)
+  cycles after its first one.
 * **Drain.** The next (n, g, k) tile starts once every output of this one is stored (SDMemory's
   iteration check). A VN's last sum leaves its output adder after the deepest of its operand's paths
   (:func:`plumsim.accel.adder_tree.output_adders`), counted from the last packet of the ports feeding it,
@@ -245,10 +246,11 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
 
     nf, ix, iy = nfold[:, 0], iX[:, 0], iY[:, 0]
     weights = nf * w_load.max(axis=1)
-    F = port_finish(w_load, f_load, n_load, nfold, iX, iY)
-    # buffer on: a position's outputs leave once, after its last fold
+    F_read = port_finish(w_load, f_load, n_load, nfold, iX, iY)
+    # buffer on: a position's outputs leave once, after its last fold; a line carrying m VNs takes m
+    # cycles a position, so when the lines set the pace the tile is not done before the busiest one is
     bus = weights + nf * f_load.max(axis=1) + (ix * iy - 1) * busiest
-    F = np.where((bus > F.max(axis=1))[:, None], np.maximum(F, bus[:, None]), F)
+    F = np.where((bus > F_read.max(axis=1))[:, None], np.maximum(F_read, bus[:, None]), F_read)
     # buffer off, folding: the partial-sum loop
     folding = slot[:, 0] == 1
     # the partial sum sits in the VN's first multiplier: in the top block, or left of it
@@ -276,14 +278,28 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # sends a step's packets in SDMemory's order); one with none in that step holds a value forwarded
     # earlier and does not wait. (Folding: the loop chain's end, for every multiplier.)
     low = np.iinfo(np.int64).min // 4
-    lead = np.where((iY > 1), n_lead, f_lead)
-    arrive = np.repeat(F, width, axis=1)
-    arrive = np.where(folding[:, None], arrive, np.where(lead < 0, low, arrive - lead))
-    top = _range_max(arrive, tile, top_lo, top_hi, 1) + top_depth
-    left = np.where(start < top_lo, _range_max(arrive, tile, start, np.maximum(top_lo, start + 1), 1), low)
     end = start + vsize
-    right = np.where(top_hi < end, _range_max(arrive, tile, np.minimum(top_hi, end - 1), end, 1), low)
-    out = np.maximum.reduce([top, left + top_depth + left_merges, right + top_depth + right_merges])
+
+    def sums_out(port_time, lead):
+        """When each VN's sum leaves its output adder, its operands' last packets leaving their ports
+        ``lead`` packets before ``port_time`` (per port)."""
+        arrive = np.repeat(port_time, width, axis=1)
+        arrive = np.where(folding[:, None], arrive, np.where(lead < 0, low, arrive - lead))
+        top = _range_max(arrive, tile, top_lo, top_hi, 1) + top_depth
+        left = np.where(start < top_lo, _range_max(arrive, tile, start, np.maximum(top_lo, start + 1), 1), low)
+        right = np.where(top_hi < end, _range_max(arrive, tile, np.minimum(top_hi, end - 1), end, 1), low)
+        return np.maximum.reduce([top, left + top_depth + left_merges, right + top_depth + right_merges])
+
+    # the read side sets when each VN's last sum is ready (folding: the loop chain); a bus line carrying
+    # m VNs then takes m cycles a position from its first sum on
+    out = sums_out(np.where(folding[:, None], F, np.where(port_used, F_read, 0)), np.where((iY > 1), n_lead, f_lead))
+    first = sums_out(np.where(port_used, port_finish(w_load, f_load, n_load, nfold, 1, 1), 0), f_lead)
+    key = tile * rn + line
+    uniq, inv, per_line = np.unique(key, return_inverse=True, return_counts=True)
+    first_line = np.full(uniq.size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_line, inv, first)
+    paced = first_line[inv] + per_line[inv] * (ix * iy - 1)[tile]
+    out = np.where(folding[tile], out, np.maximum(out, paced))
     last, backlog = last_write(out, line, tile, B)
     stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
     finish = F.max(axis=1)
