@@ -148,7 +148,8 @@ def _distinct_pairs(key: np.ndarray, node: np.ndarray) -> int:
     if key.size == 0:
         return 0
     big = int(node.max()) + 1
-    return int(np.unique(key.astype(np.int64) * big + node).size)
+    srt = np.sort(key.astype(np.int64) * big + node)
+    return int(1 + np.count_nonzero(srt[1:] != srt[:-1]))
 
 
 @dataclass(frozen=True)

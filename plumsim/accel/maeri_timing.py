@@ -61,7 +61,6 @@ def operand_ids(v, o, TR, TS, TC, TK, TG, TN, TX, TY, stride):
     k = (v // (TY * TX)) % TK
     g = (v // (TY * TX * TK)) % TG
     n = v // (TY * TX * TK * TG)
-    xin = TR + (TX - 1) * stride
     yin = TS + (TY - 1) * stride
     wid = ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s
     iid = ((x * stride + r) * yin + (y * stride + s)) * (TN * TG * TC) + (n * TG + g) * TC + c
@@ -71,6 +70,8 @@ def operand_ids(v, o, TR, TS, TC, TK, TG, TN, TX, TY, stride):
 def send_order(key: np.ndarray, dn_bw: int) -> tuple[np.ndarray, np.ndarray]:
     """[B, ms] keys in send order (-1 = no packet) -> (distinct keys per read port [B, dn_bw], lead
     [B, ms]): how many of its port's packets of the step leave after the multiplier's own (-1: no packet)."""
+    if key.size == 0:
+        return np.zeros((key.shape[0], dn_bw), dtype=np.int64), key.copy()
     B, ms = key.shape
     k3 = key.reshape(B, dn_bw, ms // dn_bw)
     order = np.argsort(k3, axis=2, kind="stable")
@@ -104,7 +105,8 @@ def port_loads(T: dict, stride: int, fwd, slot, ms: int, dn: int):
     """Packets each read port sends per step of each kind, for many tiles: (weight step, first position
     of a row, other positions, partial sums per position), int64 [B, dn] each; and per multiplier the
     packets its port sends after its own in a first-position step and in an other-position step, int64
-    [B, ms] each (-1: no packet in that step). ``T``: tile field -> int array [B] or [B, 1]; ``fwd`` /
+    [B, ms] each (-1: no packet in that step; tiles with a partial-sum multiplier, whose drain does not
+    read them: -1 throughout). ``T``: tile field -> int array [B] or [B, 1]; ``fwd`` /
     ``slot``: [B] bools (inputs forwarded along rows; a partial-sum multiplier per VN)."""
     cols = [np.asarray(T[k], dtype=np.int64).reshape(-1) for k in TILE_FIELDS]
     fwd = np.asarray(fwd, dtype=bool).reshape(-1)
@@ -145,8 +147,19 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
     wid, iid = np.where(op, wid, -1), np.where(op, iid, -1)
     nid = np.where(~fwd | (s == TS - 1), iid, -1)
     q = np.count_nonzero((valid & (o < 0)).reshape(B, dn, width), axis=2)
-    (f, f_lead), (n, n_lead) = send_order(iid, dn), send_order(nid, dn)
-    return np.stack([distinct_per_port(wid, dn), f, n, q], axis=1), np.stack([f_lead, n_lead], axis=1)
+    loads = np.stack([distinct_per_port(a, dn) for a in (wid, iid, nid)] + [q], axis=1)
+    # leads: only the drain of a tile without a partial-sum loop reads them; a port feeding one
+    # multiplier sends its packet last
+    lead = np.full((B, 2, ms), -1, dtype=np.int64)
+    if width == 1:
+        lead[:, 0] = np.where(iid < 0, -1, 0)
+        lead[:, 1] = np.where(nid < 0, -1, 0)
+    else:
+        plain = np.flatnonzero(slot[:, 0] == 0)
+        if plain.size:
+            lead[plain, 0] = send_order(iid[plain], dn)[1]
+            lead[plain, 1] = send_order(nid[plain], dn)[1]
+    return loads, lead
 
 
 def port_finish(w, f, nl, nfold, iX, iY):
@@ -169,16 +182,17 @@ def port_finish(w, f, nl, nfold, iX, iY):
     return out
 
 
-def _range_max(F: np.ndarray, tile: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int) -> np.ndarray:
-    """max of per-port values F [B, dn] over the ports feeding multipliers [lo, hi) of each VN's tile
-    (hi > lo). One ``maximum.reduceat`` over the (start, end) pairs: work ~ the ports covered."""
-    dn = F.shape[1]
-    if lo.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    first = tile * dn + lo // width
-    last = tile * dn + (hi - 1) // width + 1
-    flat = np.append(F.reshape(-1), 0)                  # an end index may be one past the last port
-    return np.maximum.reduceat(flat, np.stack([first, last], axis=1).reshape(-1))[::2]
+def _range_max_multi(A: np.ndarray, tile: np.ndarray, ranges) -> list[np.ndarray]:
+    """For each (lo, hi) pair of arrays: max of A [B, ms] over columns [lo, hi) of row ``tile`` (hi > lo);
+    one ``maximum.reduceat`` for all of them."""
+    ms = A.shape[1]
+    flat = np.append(A.reshape(-1), 0)
+    idx = np.concatenate([np.stack([tile * ms + lo, tile * ms + hi], axis=1).reshape(-1) for lo, hi in ranges])
+    if idx.size == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in ranges]
+    out = np.maximum.reduceat(flat, idx)[::2]
+    n = tile.size
+    return [out[i * n:(i + 1) * n] for i in range(len(ranges))]
 
 
 def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.ndarray:
@@ -280,26 +294,58 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     low = np.iinfo(np.int64).min // 4
     end = start + vsize
 
-    def sums_out(port_time, lead):
-        """When each VN's sum leaves its output adder, its operands' last packets leaving their ports
-        ``lead`` packets before ``port_time`` (per port)."""
-        arrive = np.repeat(port_time, width, axis=1)
-        arrive = np.where(folding[:, None], arrive, np.where(lead < 0, low, arrive - lead))
-        top = _range_max(arrive, tile, top_lo, top_hi, 1) + top_depth
-        left = np.where(start < top_lo, _range_max(arrive, tile, start, np.maximum(top_lo, start + 1), 1), low)
-        right = np.where(top_hi < end, _range_max(arrive, tile, np.minimum(top_hi, end - 1), end, 1), low)
-        return np.maximum.reduce([top, left + top_depth + left_merges, right + top_depth + right_merges])
+    def sums_out(port_time, lead, v=None):
+        """When VNs ``v`` (default: all) have their sum leave the output adder, their operands' last
+        packets leaving their ports ``lead`` packets before ``port_time`` (per port). Folding tiles, and
+        every tile when a port feeds one multiplier, are timed per port; the others per multiplier."""
+        v = np.arange(tile.size) if v is None else v
+        t, s0, e, lo, hi, d = tile[v], start[v], end[v], top_lo[v], top_hi[v], top_depth[v]
+        # the top block, the part left of it and the part right of it (an empty part: a one-multiplier
+        # stand-in, masked below)
+        ranges = [(lo, hi), (s0, np.maximum(lo, s0 + 1)), (np.minimum(hi, e - 1), e)]
+        parts = [np.empty(v.size, dtype=np.int64) for _ in ranges]
+        fine = ~folding[t] if width > 1 else np.zeros(v.size, dtype=bool)
+        coarse = ~fine
+        if coarse.any():   # per port: a port feeding one multiplier (or a loop chain) has no lead
+            A = port_time if width > 1 else np.where(folding[:, None] | (lead >= 0), port_time, low)
+            got = _range_max_multi(A, t[coarse], [(a[coarse] // width, (b[coarse] - 1) // width + 1)
+                                                  for a, b in ranges])
+            for part, g in zip(parts, got):
+                part[coarse] = g
+        if fine.any():     # per multiplier, on the rows of the tiles concerned only
+            tf = t[fine]                     # ascending: VNs are listed tile by tile
+            new_row = np.r_[True, tf[1:] != tf[:-1]]
+            rows, row_of = tf[new_row], np.cumsum(new_row) - 1
+            A = np.repeat(port_time[rows], width, axis=1)
+            L = lead[rows]
+            A = np.where(L < 0, low, A - L)
+            got = _range_max_multi(A, row_of, [(a[fine], b[fine]) for a, b in ranges])
+            for part, g in zip(parts, got):
+                part[fine] = g
+        top, left, right = parts
+        left = np.where(s0 < lo, left, low)
+        right = np.where(hi < e, right, low)
+        return np.maximum.reduce([top + d, left + d + left_merges[v], right + d + right_merges[v]])
 
     # the read side sets when each VN's last sum is ready (folding: the loop chain); a bus line carrying
-    # m VNs then takes m cycles a position from its first sum on
+    # m > 1 VNs then takes m cycles a position from its first sum on
     out = sums_out(np.where(folding[:, None], F, np.where(port_used, F_read, 0)), np.where((iY > 1), n_lead, f_lead))
-    first = sums_out(np.where(port_used, port_finish(w_load, f_load, n_load, nfold, 1, 1), 0), f_lead)
-    key = tile * rn + line
-    uniq, inv, per_line = np.unique(key, return_inverse=True, return_counts=True)
-    first_line = np.full(uniq.size, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_line, inv, first)
-    paced = first_line[inv] + per_line[inv] * (ix * iy - 1)[tile]
-    out = np.where(folding[tile], out, np.maximum(out, paced))
+    v = np.flatnonzero((~folding & (busiest > 1) & (ix * iy > 1))[tile])
+    if v.size:
+        # each port's last packet of the first position: its weight steps, then that position's steps
+        fw, ff = nf[:, None] * w_load, nf[:, None] * f_load
+        first_port = np.maximum.reduce([fw + ff, (nf - 1)[:, None] + w_load + ff, nf[:, None] + ff,
+                                        (2 * nf - 1)[:, None] + f_load])
+        first = sums_out(np.where(port_used, first_port, 0), f_lead, v)
+        # group the VNs by (tile, line): the line's earliest first sum and how many VNs it carries
+        key = tile[v] * rn + line[v]
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        heads = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+        count = np.diff(np.r_[heads, ks.size])
+        group = np.repeat(np.arange(heads.size), count)
+        paced = np.minimum.reduceat(first[order], heads)[group] + count[group] * (ix * iy - 1)[tile[v[order]]]
+        out[v[order]] = np.maximum(out[v[order]], paced)
     last, backlog = last_write(out, line, tile, B)
     stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
     finish = F.max(axis=1)

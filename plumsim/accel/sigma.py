@@ -326,7 +326,7 @@ def _gemm_result(plan: dict, N: int, str_nnz: int, config: AcceleratorConfig) ->
     """Cycles, counters and SRAM accesses of a planned GEMM streaming ``N`` columns whose non-zeros
     number ``str_nnz`` (per full read of the streamed operand)."""
     ms, dn = config.ms_size, config.dn_bw
-    nnz, n_it, c = plan["nnz"], plan["n_it"], plan["c"]
+    nnz, n_it = plan["nnz"], plan["n_it"]
     # per iteration: 1 configuration cycle, then the busiest read port (its stationary values, then c
     # packets per column) or the busiest bus line (bus sums per column), whichever is slower, then the
     # latency of the last sums
