@@ -24,6 +24,9 @@ from plumsim.errors import ConfigError
 #: Safety cap on exact evaluations per search: the bound stops far earlier (on the shipped ResNet-18
 #: MAERI grid: median 19, at most 763 candidates at or below the best; benchmarks/ notes)
 MAX_EXACT = 4096
+#: candidates timed exactly before the bound is used to pick the rest (a call costs about as much as
+#: a few candidates)
+FIRST_BLOCK = 8
 
 
 def _divisors(n: int) -> list[int]:
@@ -109,15 +112,18 @@ def _scan(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, T: dict, us
     order = np.lexsort((-used, lb))[:MAX_EXACT]
     lb_o = lb[order]
     best, best_i = None, None
-    start, block = 0, 16
+    # a few candidates first; then every candidate the bound cannot rule out yet (in blocks, so a better
+    # tile found on the way shortens the rest)
+    start, block = 0, FIRST_BLOCK
     while start < order.size and (best is None or lb_o[start] <= best[0]):
-        idx = order[start:start + block]
+        stop = start + block if best is None else min(start + block, int(np.searchsorted(lb_o, best[0], "right")))
+        idx = order[start:stop]
         cyc = conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, {f: T[f][idx] for f in _FIELDS}, config)
         for c, i in zip(cyc.tolist(), idx.tolist()):
             key = (c, -int(used[i]), i)
             if best is None or key < best:
                 best, best_i = key, i
-        start += block
+        start = stop
         block *= 2
     return MaeriTile(**{f: int(T[f][best_i]) for f in _FIELDS})
 
