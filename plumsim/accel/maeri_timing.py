@@ -185,13 +185,16 @@ def port_finish(w, f, nl, nfold, iX, iY):
 def _range_max_multi(A: np.ndarray, tile: np.ndarray, ranges) -> list[np.ndarray]:
     """For each (lo, hi) pair of arrays: max of A [B, ms] over columns [lo, hi) of row ``tile`` (hi > lo);
     one ``maximum.reduceat`` for all of them."""
-    ms = A.shape[1]
-    flat = np.append(A.reshape(-1), 0)
-    idx = np.concatenate([np.stack([tile * ms + lo, tile * ms + hi], axis=1).reshape(-1) for lo, hi in ranges])
-    if idx.size == 0:
+    ms, n = A.shape[1], tile.size
+    if n == 0:
         return [np.zeros(0, dtype=np.int64) for _ in ranges]
+    flat = np.append(A.reshape(-1), 0)
+    base = tile * ms
+    idx = np.empty(2 * n * len(ranges), dtype=np.int64)
+    for i, (lo, hi) in enumerate(ranges):
+        idx[2 * n * i:2 * n * (i + 1):2] = base + lo
+        idx[2 * n * i + 1:2 * n * (i + 1):2] = base + hi
     out = np.maximum.reduceat(flat, idx)[::2]
-    n = tile.size
     return [out[i * n:(i + 1) * n] for i in range(len(ranges))]
 
 
@@ -314,7 +317,7 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
                 part[coarse] = g
         if fine.any():     # per multiplier, on the rows of the tiles concerned only
             tf = t[fine]                     # ascending: VNs are listed tile by tile
-            new_row = np.r_[True, tf[1:] != tf[:-1]]
+            new_row = np.concatenate(([True], tf[1:] != tf[:-1]))
             rows, row_of = tf[new_row], np.cumsum(new_row) - 1
             A = np.repeat(port_time[rows], width, axis=1)
             L = lead[rows]
@@ -341,8 +344,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
         key = tile[v] * rn + line[v]
         order = np.argsort(key, kind="stable")
         ks = key[order]
-        heads = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-        count = np.diff(np.r_[heads, ks.size])
+        heads = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
+        count = np.diff(np.append(heads, ks.size))
         group = np.repeat(np.arange(heads.size), count)
         paced = np.minimum.reduceat(first[order], heads)[group] + count[group] * (ix * iy - 1)[tile[v[order]]]
         out[v[order]] = np.maximum(out[v[order]], paced)

@@ -52,7 +52,7 @@ def busiest_line(line, group, n_groups: int, rn_bw: int) -> np.ndarray:
     key = np.sort(np.asarray(group, dtype=np.int64) * rn_bw + np.asarray(line, dtype=np.int64))
     out = np.zeros(int(n_groups), dtype=np.int64)
     if key.size:
-        edge = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+        edge = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
         np.maximum.at(out, key[edge[:-1]] // rn_bw, np.diff(edge))
     return out
 
@@ -82,11 +82,12 @@ def last_write(arrive, line, group=None, n_groups: int | None = None):
     key = group * n_lines + line
     order = np.lexsort((arrive, key))
     arrive, key, group = arrive[order], key[order], group[order]
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    k = np.arange(n) - np.repeat(first, np.diff(np.r_[first, n]))
+    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    runs = np.diff(np.append(first, n))
+    k = np.arange(n) - np.repeat(first, runs)
     # one running max over all (group, line) queues: shift each queue above the previous ones
     span = int(arrive.max() - arrive.min()) + n + 1
-    shift = np.repeat(np.arange(first.size, dtype=np.int64), np.diff(np.r_[first, n])) * span
+    shift = np.repeat(np.arange(first.size, dtype=np.int64), runs) * span
     leave = np.maximum.accumulate(arrive - k + shift) - shift + k
     np.maximum.at(last, group, leave)
     age = last[group] - leave
