@@ -407,7 +407,8 @@ def cycles_lower_bound(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.nd
     alone (no layout): the tile search's branch and bound. Per (n, g, k) tile, the longest of
 
     * the steps (one per cycle; the last one has a packet on some port);
-    * every packet (weights, inputs, partial sums) over the ports that feed used multipliers;
+    * every packet (weights, inputs, partial sums) over the ports that feed used multipliers (a multicast
+      counted once per port it must reach, at least);
     * buffer on, or one fold: the weights, the first position's inputs, then one position per cycle on
       the busiest bus line (>= VNs / rn_bw outputs);
     * buffer off, folding: the weights, then per position (folds - 1) partial-sum loops (>= the loop
@@ -443,6 +444,13 @@ def cycles_lower_bound(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.nd
     fp = xd * yd * chan
     fwd = (TY == 1) & (TS > 1) & (stride == 1) & (S % TS == 0) & (iY > 1)
     np_ = np.where(fwd, xd * chan, fp)
+    # a multicast costs a packet on every port it reaches: a VN's operands are distinct, and a port
+    # feeds at most `shared` VNs, so the ports' packets add up to at least VNs x operands / shared
+    ops = TR * TS * TC
+    shared = cdiv(width - 1, vsize) + 1
+    wp = np.maximum(wp, nv * ops // shared)
+    fp = np.maximum(fp, nv * ops // shared)
+    np_ = np.maximum(np_, nv * np.where(fwd, TR * TC, ops) // shared)
     steps = nfold * (1 + positions)
     packets = nfold * (wp + iX * (fp + (iY - 1) * np_)) + np.where(folding, positions * (nfold - 1) * nv, 0)
     lines = cdiv(nv, rn)
