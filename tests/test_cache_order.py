@@ -17,7 +17,7 @@ from plumsim.workload.synth import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHES = (tiling._SEARCHES, tpu._TILES, tpu._DRAINS, dataflow._NATIVE, dataflow._COMPRESSED, dataflow._LAYERS,
-          repetition._ARITH, sigma._CONV_LAYOUTS, sigma._CONV_PLANS, maeri_timing._LOADS)
+          repetition._ARITH, sigma._CONV_LAYOUTS, sigma._CONV_PLANS, maeri_timing._LOADS, maeri_timing._LAYOUTS)
 
 
 def _clear():

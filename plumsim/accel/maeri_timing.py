@@ -162,6 +162,52 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
     return loads, lead
 
 
+#: VN layouts remembered per (ms_size, rn_bw, VN size, VNs): where each VN's sum leaves the tree and on
+#: which bus line; they do not depend on the layer or the read ports. Bounded by bytes.
+_LAYOUTS = LRUMemo(max_items=1 << 15, max_bytes=64 << 20, sizeof=lambda v: sum(a.nbytes for a in v[0]))
+
+_LAYOUT_FIELDS = 8
+
+
+def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int):
+    """The VNs of many tiles laid back to back from multiplier 0 (``size`` [B] multipliers each, ``nv``
+    [B] of them), tile after tile: per VN (int64 [sum nv]) its first multiplier, size, the levels from
+    its top block to the output adder, the blocks merged from the left and from the right, its top
+    block's multipliers [lo, hi) and its bus line; and per tile the outputs on its busiest line [B]."""
+    B = size.size
+    keys = [(ms, rn, a, b) for a, b in zip(size.tolist(), nv.tolist())]
+    got: list = [None] * B
+    miss: dict = {}
+    for i, k in enumerate(keys):
+        hit = _LAYOUTS.get(k)
+        if hit is None:
+            miss.setdefault(k, []).append(i)
+        else:
+            got[i] = hit
+    if miss:
+        ks = list(miss)
+        sz = np.array([k[2] for k in ks], dtype=np.int64)
+        n = np.array([k[3] for k in ks], dtype=np.int64)
+        tile = np.repeat(np.arange(len(ks)), n)
+        start = (np.arange(tile.size) - np.repeat(np.cumsum(n) - n, n)) * sz[tile]
+        vsize = sz[tile]
+        level, index, top_depth, left, right = reduction_paths(start, vsize, ms, layout=tile)
+        span = ms >> level
+        top_lo = np.maximum(index * span, start)
+        top_hi = np.minimum((index + 1) * span, start + vsize)
+        line = asnetwork_bus_line(level, index, ms, rn)
+        busiest = busiest_line(line, tile, len(ks), rn)
+        cuts = np.cumsum(n)[:-1]
+        cols = [np.split(a.astype(np.int32), cuts) for a in (start, vsize, top_depth, left, right, top_lo, top_hi, line)]
+        for j, k in enumerate(ks):
+            entry = (tuple(c[j] for c in cols), int(busiest[j]))
+            _LAYOUTS.put(k, entry)
+            for i in miss[k]:
+                got[i] = entry
+    out = [np.concatenate([g[0][f] for g in got]).astype(np.int64) for f in range(_LAYOUT_FIELDS)]
+    return (*out, np.array([g[1] for g in got], dtype=np.int64))
+
+
 def port_finish(w, f, nl, nfold, iX, iY):
     """Cycle each port sends its last packet of an (n, g, k) tile, in STONNE's issue order (module
     docstring): max over steps s of (s + packets from step s on). Within a run of equal steps that is
@@ -251,14 +297,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # the tiles' VNs, one layout per tile, and where their sums leave the tree
     nv1, size1 = nv[:, 0], size[:, 0]
     tile = np.repeat(np.arange(B), nv1)
-    start = (np.arange(tile.size) - np.repeat(np.cumsum(nv1) - nv1, nv1)) * size1[tile]
-    vsize = size1[tile]
-    level, index, top_depth, left_merges, right_merges = reduction_paths(start, vsize, ms, layout=tile)
-    span = ms >> level
-    top_lo = np.maximum(index * span, start)
-    top_hi = np.minimum((index + 1) * span, start + vsize)
-    line = asnetwork_bus_line(level, index, ms, rn)
-    busiest = busiest_line(line, tile, B, rn)
+    start, vsize, top_depth, left_merges, right_merges, top_lo, top_hi, line, busiest = \
+        vn_layout(size1, nv1, ms, rn)
     ds = int(ms > dn)
 
     nf, ix, iy = nfold[:, 0], iX[:, 0], iY[:, 0]
