@@ -37,6 +37,8 @@ Returned cycles are STONNE cycles.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from plumsim.accel.adder_tree import reduction_paths
@@ -330,65 +332,16 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     F = np.where(port_used, F, 0)
     loop = np.where(folding, loop, 0)
 
-    # drain: each VN's last sum from the last packets of its multipliers, then its bus line and the write
-    # FIFO. A multiplier's packet of the last step leaves `lead` packets before its port's last (a port
-    # sends a step's packets in SDMemory's order); one with none in that step holds a value forwarded
-    # earlier and does not wait. (Folding: the loop chain's end, for every multiplier.)
-    low = np.iinfo(np.int64).min // 4
-    end = start + vsize
-
-    def sums_out(port_time, lead, v=None):
-        """When VNs ``v`` (default: all) have their sum leave the output adder, their operands' last
-        packets leaving their ports ``lead`` packets before ``port_time`` (per port). Folding tiles, and
-        every tile when a port feeds one multiplier, are timed per port; the others per multiplier."""
-        v = np.arange(tile.size) if v is None else v
-        t, s0, e, lo, hi, d = tile[v], start[v], end[v], top_lo[v], top_hi[v], top_depth[v]
-        # the top block, the part left of it and the part right of it (an empty part: a one-multiplier
-        # stand-in, masked below)
-        ranges = [(lo, hi), (s0, np.maximum(lo, s0 + 1)), (np.minimum(hi, e - 1), e)]
-        parts = [np.empty(v.size, dtype=np.int64) for _ in ranges]
-        fine = ~folding[t] if width > 1 else np.zeros(v.size, dtype=bool)
-        coarse = ~fine
-        if coarse.any():   # per port: a port feeding one multiplier (or a loop chain) has no lead
-            A = port_time if width > 1 else np.where(folding[:, None] | (lead >= 0), port_time, low)
-            got = _range_max_multi(A, t[coarse], [(a[coarse] // width, (b[coarse] - 1) // width + 1)
-                                                  for a, b in ranges])
-            for part, g in zip(parts, got):
-                part[coarse] = g
-        if fine.any():     # per multiplier, on the rows of the tiles concerned only
-            tf = t[fine]                     # ascending: VNs are listed tile by tile
-            new_row = np.concatenate(([True], tf[1:] != tf[:-1]))
-            rows, row_of = tf[new_row], np.cumsum(new_row) - 1
-            A = np.repeat(port_time[rows], width, axis=1)
-            L = lead[rows]
-            A = np.where(L < 0, low, A - L)
-            got = _range_max_multi(A, row_of, [(a[fine], b[fine]) for a, b in ranges])
-            for part, g in zip(parts, got):
-                part[fine] = g
-        top, left, right = parts
-        left = np.where(s0 < lo, left, low)
-        right = np.where(hi < e, right, low)
-        return np.maximum.reduce([top + d, left + d + left_merges[v], right + d + right_merges[v]])
-
-    # the read side sets when each VN's last sum is ready (folding: the loop chain); a bus line carrying
-    # m > 1 VNs then takes m cycles a position from its first sum on
-    out = sums_out(np.where(folding[:, None], F, np.where(port_used, F_read, 0)), np.where((iY > 1), n_lead, f_lead))
+    # drain: each VN's last sum from the last operands of its multipliers (folding: the loop chain's
+    # end), then its bus line, which paces a line of m > 1 VNs from its first sum on, and the write FIFO
+    vns = _VNs(tile, start, start + vsize, top_lo, top_hi, top_depth, left_merges, right_merges)
+    out = _sums_out(vns, np.where(folding[:, None], F, np.where(port_used, F_read, 0)),
+                    np.where((iY > 1), n_lead, f_lead), folding, width)
     v = np.flatnonzero((~folding & (busiest > 1) & (ix * iy > 1))[tile])
     if v.size:
-        # each port's last packet of the first position: its weight steps, then that position's steps
-        fw, ff = nf[:, None] * w_load, nf[:, None] * f_load
-        first_port = np.maximum.reduce([fw + ff, (nf - 1)[:, None] + w_load + ff, nf[:, None] + ff,
-                                        (2 * nf - 1)[:, None] + f_load])
-        first = sums_out(np.where(port_used, first_port, 0), f_lead, v)
-        # group the VNs by (tile, line): the line's earliest first sum and how many VNs it carries
-        key = tile[v] * rn + line[v]
-        order = np.argsort(key, kind="stable")
-        ks = key[order]
-        heads = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
-        count = np.diff(np.append(heads, ks.size))
-        group = np.repeat(np.arange(heads.size), count)
-        paced = np.minimum.reduceat(first[order], heads)[group] + count[group] * (ix * iy - 1)[tile[v[order]]]
-        out[v[order]] = np.maximum(out[v[order]], paced)
+        first = _sums_out(vns, np.where(port_used, _first_position_finish(w_load, f_load, nf), 0), f_lead,
+                          folding, width, v)
+        out[v] = np.maximum(out[v], _line_paced(tile[v] * rn + line[v], first, (ix * iy)[tile[v]]))
     last, backlog = last_write(out, line, tile, B)
     stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
     finish = F.max(axis=1)
@@ -401,6 +354,81 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
                           TK[:, 0], TG[:, 0], int(K // G), iN, iG, iK)
     cycles = iN * iG * iK * finish + wait + drain
     return {"cycles": cycles, "finish": finish, "drain": drain, "loop": loop}
+
+
+class _VNs(NamedTuple):
+    """The VNs of a batch of tiles (int64 arrays, one entry per VN, tile after tile): their tile, first
+    and one-past-last multiplier, top block [top_lo, top_hi), the levels from the top block to the
+    output adder and the blocks merged into it from the left and from the right."""
+
+    tile: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    top_lo: np.ndarray
+    top_hi: np.ndarray
+    top_depth: np.ndarray
+    left_merges: np.ndarray
+    right_merges: np.ndarray
+
+
+_LOW = np.iinfo(np.int64).min // 4
+
+
+def _sums_out(vns: _VNs, port_time, lead, folding, width: int, v=None) -> np.ndarray:
+    """When VNs ``v`` (default: all) have their sum leave the output adder (cycles, int64), their
+    operands' last packets leaving their ports ``lead`` packets before ``port_time`` [B, dn] (a
+    multiplier without a packet in that step holds a value forwarded earlier and does not wait).
+    Folding tiles (the loop chain's end for every multiplier), and every tile when a port feeds one
+    multiplier, are timed per port; the others per multiplier, on their rows only."""
+    v = np.arange(vns.tile.size) if v is None else v
+    t, s0, e, lo, hi, d = vns.tile[v], vns.start[v], vns.end[v], vns.top_lo[v], vns.top_hi[v], vns.top_depth[v]
+    # the top block, the part left of it and the part right of it (an empty part: a one-multiplier
+    # stand-in, masked below)
+    ranges = [(lo, hi), (s0, np.maximum(lo, s0 + 1)), (np.minimum(hi, e - 1), e)]
+    parts = [np.empty(v.size, dtype=np.int64) for _ in ranges]
+    fine = ~folding[t] if width > 1 else np.zeros(v.size, dtype=bool)
+    coarse = ~fine
+    if coarse.any():
+        A = port_time if width > 1 else np.where(folding[:, None] | (lead >= 0), port_time, _LOW)
+        got = _range_max_multi(A, t[coarse], [(a[coarse] // width, (b[coarse] - 1) // width + 1)
+                                              for a, b in ranges])
+        for part, g in zip(parts, got):
+            part[coarse] = g
+    if fine.any():
+        tf = t[fine]                     # ascending: VNs are listed tile by tile
+        new_row = np.concatenate(([True], tf[1:] != tf[:-1]))
+        rows, row_of = tf[new_row], np.cumsum(new_row) - 1
+        L = lead[rows]
+        A = np.where(L < 0, _LOW, np.repeat(port_time[rows], width, axis=1) - L)
+        got = _range_max_multi(A, row_of, [(a[fine], b[fine]) for a, b in ranges])
+        for part, g in zip(parts, got):
+            part[fine] = g
+    top, left, right = parts
+    left = np.where(s0 < lo, left, _LOW)
+    right = np.where(hi < e, right, _LOW)
+    return np.maximum.reduce([top + d, left + d + vns.left_merges[v], right + d + vns.right_merges[v]])
+
+
+def _first_position_finish(w_load, f_load, nf) -> np.ndarray:
+    """Each port's last packet of a tile's first output position (its weight steps, then that
+    position's steps; :func:`port_finish` with one position), cycles [B, dn]."""
+    fw, ff = nf[:, None] * w_load, nf[:, None] * f_load
+    return np.maximum.reduce([fw + ff, (nf - 1)[:, None] + w_load + ff, nf[:, None] + ff,
+                              (2 * nf - 1)[:, None] + f_load])
+
+
+def _line_paced(line_key, first, positions) -> np.ndarray:
+    """The earliest cycle each VN's last sum can take its bus line, which sends one output a cycle: the
+    line's earliest first-position sum + (its VNs) x (positions - 1). ``line_key``: one id per
+    (tile, line); arrays per VN."""
+    order = np.argsort(line_key, kind="stable")
+    ks = line_key[order]
+    heads = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
+    count = np.diff(np.append(heads, ks.size))
+    group = np.repeat(np.arange(heads.size), count)
+    paced = np.empty(ks.size, dtype=np.int64)
+    paced[order] = np.minimum.reduceat(first[order], heads)[group] + count[group] * (positions[order] - 1)
+    return paced
 
 
 def _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG, Kg, iN, iG, iK):
