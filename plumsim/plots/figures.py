@@ -16,7 +16,7 @@ import pandas as pd
 
 from plumsim.plots import style
 from plumsim.results import (attribution_frame, config_label, default_config, energy_group_columns,
-                             focus_workload, hypothetical_modes, machine_note, main_mode, metric_unit, mode_totals,
+                             focus_workload, hypothetical_modes, main_mode, metric_unit, mode_totals,
                              workload_totals)
 
 
@@ -187,7 +187,6 @@ def attribution(df: pd.DataFrame, *, size: str = "column", config=None, metric="
             vals += list(_stack(ax, x, g))
             ax.set_xticks(x, _bar_labels(g), rotation=45, ha="right", rotation_mode="anchor")
             ax.set_xlim(-0.6, len(g) - 0.4)
-            base = g["baseline_workload"].iloc[0]
             ax.set_title(fam if normalize != "baseline" or len(g) < 3 else f"{fam}\n(100%: {g['baseline_scheme'].iloc[0]})",
                          fontsize=style.FONT_PT[size] - 0.5)
             ax.grid(True, axis="y", lw=0.4, alpha=0.35)

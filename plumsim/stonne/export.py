@@ -140,7 +140,6 @@ def _plan_maeri_conv(plan: LayerPlan, layer, config: AcceleratorConfig, tile) ->
                      "functional check (measured for 3x3, with T_N = N and T_N = 1; only 1x1 kernels are known "
                      "to pass with N > 1)")
     Xp, Yp = s.X + 2 * s.padding, s.Y + 2 * s.padding
-    X_out, Y_out = s.X_out, s.Y_out
     given = tile is not None and _tile_kind(tile) == "conv"
     try:
         if given:

@@ -51,8 +51,6 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
 from plumsim.errors import ConfigError
 from plumsim.workload.schemes import synth_schemes
 
