@@ -264,9 +264,9 @@ def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:
 
 def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: _Geometry, fwd: bool) -> int:
     """Global-buffer input reads (events). STONNE sends every input packet of a step but reads (and counts)
-    only those inside the fold's real kernel window: row index_R + x < T_X' + R - 1, column
-    index_S + y < T_Y' + S - 1 (its bound leaves out the stride), channel index_C + c < C/G
-    (SDMemory::cycle). The test factorises over the fold's R, S and C offsets."""
+    only those inside the fold's real kernel window: a window row, counted from the fold's first kernel
+    row, below T_X' + R - 1, a column likewise below T_Y' + S - 1 (the bound leaves out the stride), and
+    a real channel (below C/G). The count factorises over the fold's R, S and C offsets."""
     xin = tile.T_R + (tile.T_X - 1) * stride
     yin = tile.T_S + (tile.T_Y - 1) * stride
 

@@ -7,7 +7,7 @@ CollectionBus*.cpp, STONNEModel.cpp) and confirmed on probe runs (docs/design.md
 * **Layout.** A tile maps ``T_K*T_G*T_N*T_X'*T_Y'`` virtual neurons (VNs) back to back from multiplier 0,
   each ``T_R*T_S*T_C`` multipliers, in order n, g, k, x', y' (y' fastest), inside a VN c, r, s. With the
   accumulation buffer off and more than one fold, STONNE gives every VN one more multiplier, first, that
-  receives the partial sum of the previous fold (STONNEModel ``folding_enabled``).
+  receives the partial sum of the previous fold (STONNE's model switches this on when a tile folds).
 * **Issue order** (SDMemory::cycle): per (n, g, k) tile, first the weights of every fold (one step per
   fold), then for each output position (x' rows, y' inside) one input step per fold. A step reaches the
   read ports in one cycle; each of the dn_bw ports sends one packet per cycle (one per distinct value among
