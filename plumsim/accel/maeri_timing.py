@@ -44,7 +44,7 @@ import numpy as np
 from plumsim.accel.adder_tree import reduction_paths
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
 from plumsim.accel.lru import LRUMemo
-from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
+from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write, runs
 
 TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
 
@@ -69,11 +69,11 @@ def operand_ids(v, o, TR, TS, TC, TK, TG, TN, TX, TY, stride):
     return wid, iid, s
 
 
-def send_order(key: np.ndarray, dn_bw: int) -> tuple[np.ndarray, np.ndarray]:
-    """[B, ms] keys in send order (-1 = no packet) -> (distinct keys per read port [B, dn_bw], lead
-    [B, ms]): how many of its port's packets of the step leave after the multiplier's own (-1: no packet)."""
+def send_lead(key: np.ndarray, dn_bw: int) -> np.ndarray:
+    """[B, ms] keys in send order (-1 = no packet) -> lead [B, ms]: how many of its port's packets of the
+    step leave after the multiplier's own (-1: no packet)."""
     if key.size == 0:
-        return np.zeros((key.shape[0], dn_bw), dtype=np.int64), key.copy()
+        return key.copy()
     B, ms = key.shape
     k3 = key.reshape(B, dn_bw, ms // dn_bw)
     order = np.argsort(k3, axis=2, kind="stable")
@@ -85,7 +85,7 @@ def send_order(key: np.ndarray, dn_bw: int) -> tuple[np.ndarray, np.ndarray]:
     count = rank[:, :, -1] + 1
     lead = np.empty_like(rank)
     np.put_along_axis(lead, order, count[:, :, None] - 1 - rank, axis=2)
-    return count, np.where(k3 == -1, -1, lead).reshape(B, ms)
+    return np.where(k3 == -1, -1, lead).reshape(B, ms)
 
 
 def distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
@@ -159,8 +159,8 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
     else:
         plain = np.flatnonzero(slot[:, 0] == 0)
         if plain.size:
-            lead[plain, 0] = send_order(iid[plain], dn)[1]
-            lead[plain, 1] = send_order(nid[plain], dn)[1]
+            lead[plain, 0] = send_lead(iid[plain], dn)
+            lead[plain, 1] = send_lead(nid[plain], dn)
     return loads, lead
 
 
@@ -168,12 +168,12 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
 #: which bus line; they do not depend on the layer or the read ports. Bounded by bytes.
 _LAYOUTS = LRUMemo(max_items=1 << 15, max_bytes=64 << 20, sizeof=lambda v: sum(a.nbytes for a in v[0]))
 
-_LAYOUT_FIELDS = 8
+_LAYOUT_FIELDS = 7
 
 
 def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int):
     """The VNs of many tiles laid back to back from multiplier 0 (``size`` [B] multipliers each, ``nv``
-    [B] of them), tile after tile: per VN (int64 [sum nv]) its first multiplier, size, the levels from
+    [B] of them), tile after tile: per VN (int64 [sum nv]) its first multiplier, the levels from
     its top block to the output adder, the blocks merged from the left and from the right, its top
     block's multipliers [lo, hi) and its bus line; and per tile the outputs on its busiest line [B]."""
     B = size.size
@@ -200,7 +200,7 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int):
         line = asnetwork_bus_line(level, index, ms, rn)
         busiest = busiest_line(line, tile, len(ks), rn)
         cuts = np.cumsum(n)[:-1]
-        cols = [np.split(a.astype(np.int32), cuts) for a in (start, vsize, top_depth, left, right, top_lo, top_hi, line)]
+        cols = [np.split(a.astype(np.int32), cuts) for a in (start, top_depth, left, right, top_lo, top_hi, line)]
         for j, k in enumerate(ks):
             entry = (tuple(c[j] for c in cols), int(busiest[j]))
             _LAYOUTS.put(k, entry)
@@ -299,8 +299,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # the tiles' VNs, one layout per tile, and where their sums leave the tree
     nv1, size1 = nv[:, 0], size[:, 0]
     tile = np.repeat(np.arange(B), nv1)
-    start, vsize, top_depth, left_merges, right_merges, top_lo, top_hi, line, busiest = \
-        vn_layout(size1, nv1, ms, rn)
+    start, top_depth, left_merges, right_merges, top_lo, top_hi, line, busiest = vn_layout(size1, nv1, ms, rn)
+    vsize = size1[tile]
     ds = int(ms > dn)
 
     nf, ix, iy = nfold[:, 0], iX[:, 0], iY[:, 0]
@@ -422,11 +422,9 @@ def _line_paced(line_key, first, positions) -> np.ndarray:
     line's earliest first-position sum + (its VNs) x (positions - 1). ``line_key``: one id per
     (tile, line); arrays per VN."""
     order = np.argsort(line_key, kind="stable")
-    ks = line_key[order]
-    heads = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
-    count = np.diff(np.append(heads, ks.size))
+    heads, count = runs(line_key[order])
     group = np.repeat(np.arange(heads.size), count)
-    paced = np.empty(ks.size, dtype=np.int64)
+    paced = np.empty(order.size, dtype=np.int64)
     paced[order] = np.minimum.reduceat(first[order], heads)[group] + count[group] * (positions[order] - 1)
     return paced
 

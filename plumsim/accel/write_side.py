@@ -46,14 +46,23 @@ def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
     return np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
 
 
+def runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of equal values of a sorted key (e.g. one id per (group, line)): (first index of each
+    run, its length), int64 arrays."""
+    n = sorted_key.size
+    heads = np.flatnonzero(np.concatenate(([True], sorted_key[1:] != sorted_key[:-1]))) if n else \
+        np.zeros(0, dtype=np.int64)
+    return heads, np.diff(np.append(heads, n))
+
+
 def busiest_line(line, group, n_groups: int, rn_bw: int) -> np.ndarray:
     """Outputs on the busiest collection-bus line of each group (int64 [n_groups]; 0 for a group without
     outputs): the cycles its lines need, at one output per line and cycle, for one output per item."""
     key = np.sort(np.asarray(group, dtype=np.int64) * rn_bw + np.asarray(line, dtype=np.int64))
     out = np.zeros(int(n_groups), dtype=np.int64)
     if key.size:
-        edge = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
-        np.maximum.at(out, key[edge[:-1]] // rn_bw, np.diff(edge))
+        heads, count = runs(key)
+        np.maximum.at(out, key[heads] // rn_bw, count)
     return out
 
 
@@ -82,12 +91,11 @@ def last_write(arrive, line, group=None, n_groups: int | None = None):
     key = group * n_lines + line
     order = np.lexsort((arrive, key))
     arrive, key, group = arrive[order], key[order], group[order]
-    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-    runs = np.diff(np.append(first, n))
-    k = np.arange(n) - np.repeat(first, runs)
+    first, run = runs(key)
+    k = np.arange(n) - np.repeat(first, run)
     # one running max over all (group, line) queues: shift each queue above the previous ones
     span = int(arrive.max() - arrive.min()) + n + 1
-    shift = np.repeat(np.arange(first.size, dtype=np.int64), runs) * span
+    shift = np.repeat(np.arange(first.size, dtype=np.int64), run) * span
     leave = np.maximum.accumulate(arrive - k + shift) - shift + k
     np.maximum.at(last, group, leave)
     age = last[group] - leave
