@@ -28,7 +28,8 @@ CollectionBus*.cpp, STONNEModel.cpp) and confirmed on probe runs (docs/design.md
 * **Drain.** The next (n, g, k) tile starts once every output of this one is stored (SDMemory's
   iteration check). A VN's last sum leaves its output adder after the deepest of its operand's paths
   (:func:`plumsim.accel.adder_tree.output_adders`), counted from the last packet of the ports feeding it,
-  queues on its bus line and in the write FIFO (:func:`plumsim.accel.write_side.last_write`) and is stored
+  queues on its bus line and in the write FIFO (:func:`plumsim.accel.write_side.last_write`; the FIFO still
+  holds earlier positions' outputs, :func:`_earlier_outputs`) and is stored
   ``MAERI_OUTPUT_LATENCY_*`` cycles later (+1 through a distribution tree). With T_N > 1 the iteration check
   lets the next tile start early, so only the last tile's drain counts.
 
@@ -44,7 +45,7 @@ import numpy as np
 from plumsim.accel.adder_tree import reduction_paths
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
 from plumsim.accel.lru import LRUMemo
-from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write, runs
+from plumsim.accel.write_side import WRITE_FIFO_WINDOW, asnetwork_bus_line, busiest_line, last_write, runs
 
 TILE_FIELDS = ("T_R", "T_S", "T_C", "T_K", "T_G", "T_N", "T_X", "T_Y")
 
@@ -337,12 +338,19 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     vns = _VNs(tile, start, start + vsize, top_lo, top_hi, top_depth, left_merges, right_merges)
     out = _sums_out(vns, np.where(folding[:, None], F, np.where(port_used, F_read, 0)),
                     np.where((iY > 1), n_lead, f_lead), folding, width)
+    # the write FIFO still holds earlier positions' outputs when the last ones arrive (buffer on)
+    period = nf * np.where(iy > 1, n_load.max(axis=1), f_load.max(axis=1))
+    earlier = _earlier_outputs(out, np.where(folding, 1, ix * iy), period, busiest > 1, tile, line)
     v = np.flatnonzero((~folding & (busiest > 1) & (ix * iy > 1))[tile])
     if v.size:
         first = _sums_out(vns, np.where(port_used, _first_position_finish(w_load, f_load, nf), 0), f_lead,
                           folding, width, v)
         out[v] = np.maximum(out[v], _line_paced(tile[v] * rn + line[v], first, (ix * iy)[tile[v]]))
-    last, backlog = last_write(out, line, tile, B)
+    queued = (busiest > 1)[earlier[2]]      # on a line of several VNs they queue; alone they leave at once
+    last, backlog = last_write(np.concatenate([out, earlier[0][queued]]),
+                               np.concatenate([line, earlier[1][queued]]),
+                               np.concatenate([tile, earlier[2][queued]]), B,
+                               settled=(earlier[0][~queued], earlier[2][~queued]))
     stored = last + backlog + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON) + ds
     finish = F.max(axis=1)
     drain = stored - finish
@@ -407,6 +415,32 @@ def _sums_out(vns: _VNs, port_time, lead, folding, width: int, v=None) -> np.nda
     left = np.where(s0 < lo, left, _LOW)
     right = np.where(hi < e, right, _LOW)
     return np.maximum.reduce([top + d, left + d + vns.left_merges[v], right + d + vns.right_merges[v]])
+
+
+def _earlier_outputs(out, positions, period, shared, tile, line):
+    """The outputs of each VN's positions before its last that still matter when the last ones arrive,
+    one ``period`` (cycles per position on the read side, per tile) apart before ``out`` (its last
+    output, not yet queued on its line): those less than WRITE_FIFO_WINDOW cycles older (the write FIFO's
+    backlog), and on tiles whose bus lines carry several VNs (``shared``) those of the last
+    WRITE_FIFO_WINDOW - 1 positions (the line's queue; its long-run pace is :func:`_line_paced`).
+    Returns (arrival cycle, bus line, tile), int64 arrays, for :func:`plumsim.accel.write_side.last_write`."""
+    B = period.size
+    period = np.maximum(period, 1)
+    # the FIFO is empty again before the next position's outputs come when a position's outputs (within
+    # hi - lo cycles; at most nv of them left) are followed by enough idle cycles to halve them to 0;
+    # then only the last position counts
+    nv = np.bincount(tile, minlength=B)         # every tile has a VN; they are listed tile by tile
+    heads = np.cumsum(nv) - nv
+    lo, hi = np.minimum.reduceat(out, heads), np.maximum.reduceat(out, heads)
+    idle = period - (hi - lo) - 1
+    clears = ~shared & (idle > np.floor(np.log2(np.maximum(nv, 1))).astype(np.int64) + 1)
+    per = period[tile]
+    n = np.minimum(positions[tile] - 1,
+                   np.where(shared[tile], WRITE_FIFO_WINDOW - 1, (WRITE_FIFO_WINDOW - 1) // per))
+    n = np.where(clears[tile], 0, np.maximum(n, 0))
+    vn = np.repeat(np.arange(out.size), n)
+    j = np.arange(vn.size) - np.repeat(np.cumsum(n) - n, n) + 1
+    return out[vn] - j * per[vn], line[vn], tile[vn]
 
 
 def _first_position_finish(w_load, f_load, nf) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 
 #: cycles of write-FIFO history that decide the backlog (see :func:`last_write`)
-_WINDOW = 64
+WRITE_FIFO_WINDOW = 64
 
 
 def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
@@ -66,13 +66,16 @@ def busiest_line(line, group, n_groups: int, rn_bw: int) -> np.ndarray:
     return out
 
 
-def last_write(arrive, line, group=None, n_groups: int | None = None):
+def last_write(arrive, line, group=None, n_groups: int | None = None, settled=None):
     """When the last output of each group is stored in memory.
 
     ``arrive``: cycle each output reaches its collection-bus line; ``line``: that line; ``group``: which
     independent drain the output belongs to (e.g. one per tile; None = all one group). Each line sends one
     output per cycle in arrival order (the k-th arrival on a line leaves at max over q <= k of
-    (A_q - q) + k), and the write FIFO stores ceil(s/2) of s waiting outputs per cycle.
+    (A_q - q) + k), and the write FIFO stores ceil(s/2) of s waiting outputs per cycle. ``settled``:
+    optionally (arrive, group) of more outputs that leave their lines the cycle they arrive, before their
+    group's last output leaves (a VN's earlier outputs on a line of its own); only the write FIFO's
+    backlog counts them, and they cost no sort.
 
     Returns (last, backlog) int64 arrays [n_groups]: the cycle the group's last output leaves its line
     (absolute, like ``arrive``) and the cycles it then waits in the write FIFO; the group is stored at
@@ -99,16 +102,24 @@ def last_write(arrive, line, group=None, n_groups: int | None = None):
     leave = np.maximum.accumulate(arrive - k + shift) - shift + k
     np.maximum.at(last, group, leave)
     age = last[group] - leave
+    if settled is not None:
+        s_group = np.asarray(settled[1], dtype=np.int64).reshape(-1)
+        age = np.concatenate([age, last[s_group] - np.asarray(settled[0], dtype=np.int64).reshape(-1)])
+        group = np.concatenate([group, s_group])
     # the FIFO left over when the last output arrives: q <- floor((q + arrivals) / 2), oldest cycle first
-    # (exact integers; equals floor(sum 2^-(age+1))). Outputs that arrived WINDOW or more cycles before
-    # the last add less than 2^-WINDOW each; they are left out (they could only matter with several of
-    # them at one age completing a sum exactly one 2^-WINDOW short of an integer).
-    keep = age < _WINDOW
-    count = np.zeros((n_groups, int(min(age.max(), _WINDOW - 1)) + 1), dtype=np.int64)
-    np.add.at(count, (group[keep], age[keep]), 1)
-    q = np.zeros(n_groups, dtype=np.int64)
-    for a in range(count.shape[1] - 1, -1, -1):
-        q = (q + count[:, a]) >> 1
+    # (exact integers; equals floor(sum 2^-(age+1))). Outputs that arrived WRITE_FIFO_WINDOW or more
+    # cycles before the last add less than 2^-WINDOW each; they are left out (they could only matter with
+    # several of them at one age completing a sum exactly one 2^-WINDOW short of an integer).
+    keep = age < WRITE_FIFO_WINDOW
+    width = int(min(age.max(), WRITE_FIFO_WINDOW - 1)) + 1
+    count = np.bincount(group[keep] * width + age[keep], minlength=n_groups * width).reshape(n_groups, width)
+    # the nested halvings are floor(sum_a count_a * 2^-(a+1)): ages < 32 scaled by 2^32 and the rest by
+    # 2^64, in int64 (exact while a tile has fewer than 2^31 outputs in the window)
+    a = np.arange(width)
+    near = a < 32
+    s1 = count[:, near] @ (np.int64(1) << (31 - a[near]))
+    s2 = count[:, ~near] @ (np.int64(1) << (63 - a[~near]))
+    q = (s1 + (s2 >> 32)) >> 32
     backlog = np.zeros(n_groups, dtype=np.int64)
     nz = q > 0
     backlog[nz] = np.floor(np.log2(q[nz])).astype(np.int64) + 1
