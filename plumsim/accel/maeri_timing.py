@@ -421,8 +421,9 @@ def _earlier_outputs(out, positions, period, shared, tile, line):
     """The outputs of each VN's positions before its last that still matter when the last ones arrive,
     one ``period`` (cycles per position on the read side, per tile) apart before ``out`` (its last
     output, not yet queued on its line): those less than WRITE_FIFO_WINDOW cycles older (the write FIFO's
-    backlog), and on tiles whose bus lines carry several VNs (``shared``) those of the last
-    WRITE_FIFO_WINDOW - 1 positions (the line's queue; its long-run pace is :func:`_line_paced`).
+    backlog), and on tiles whose bus lines carry several VNs (``shared``) those less than twice that
+    (a line's queue reaches further back than the FIFO's window; its long-run pace is
+    :func:`_line_paced`'s).
     Returns (arrival cycle, bus line, tile), int64 arrays, for :func:`plumsim.accel.write_side.last_write`."""
     B = period.size
     period = np.maximum(period, 1)
@@ -436,7 +437,7 @@ def _earlier_outputs(out, positions, period, shared, tile, line):
     clears = ~shared & (idle > np.floor(np.log2(np.maximum(nv, 1))).astype(np.int64) + 1)
     per = period[tile]
     n = np.minimum(positions[tile] - 1,
-                   np.where(shared[tile], WRITE_FIFO_WINDOW - 1, (WRITE_FIFO_WINDOW - 1) // per))
+                   np.where(shared[tile], 2 * (WRITE_FIFO_WINDOW - 1) // per, (WRITE_FIFO_WINDOW - 1) // per))
     n = np.where(clears[tile], 0, np.maximum(n, 0))
     vn = np.repeat(np.arange(out.size), n)
     j = np.arange(vn.size) - np.repeat(np.cumsum(n) - n, n) + 1
