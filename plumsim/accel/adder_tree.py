@@ -60,25 +60,24 @@ def _check(starts: np.ndarray, sizes: np.ndarray, layout: np.ndarray, ms_size: i
                           "overlap", field="starts")
 
 
-def _canonical_blocks(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Number of aligned power-of-two blocks in the canonical decomposition of [lo, hi) (element-wise);
-    0 where lo >= hi. One pass per tree level."""
-    lo = lo.astype(np.int64).copy()
-    hi = hi.astype(np.int64).copy()
-    count = np.zeros(lo.shape, dtype=np.int64)
-    live = lo < hi
-    while live.any():
-        take_lo = live & (lo & 1).astype(bool)
-        count += take_lo
-        lo += take_lo
-        live = lo < hi
-        take_hi = live & (hi & 1).astype(bool)
-        count += take_hi
-        hi -= take_hi
-        lo >>= 1
-        hi >>= 1
-        live = lo < hi
-    return count
+def _bit_length(x: np.ndarray) -> np.ndarray:
+    """Bits of each non-negative int64 (0 for 0), exact below 2**53."""
+    return np.frexp(x.astype(np.float64))[1].astype(np.int64)
+
+
+def _split(lo: np.ndarray, hi: np.ndarray):
+    """The canonical (segment-tree) decomposition of [lo, hi) in closed form, element-wise, for lo < hi - 1.
+
+    lo and hi - 1 first differ in bit L; ``mid`` = hi - 1 with bits below L cleared is the aligned point
+    that every block lies on one side of. The blocks of [lo, mid) are the set bits of mid - lo (growing
+    towards mid), those of [mid, hi) the set bits of hi - mid (shrinking away from it), except that the
+    two halves are one block when both are whole 2**L blocks. Returns (mid, left, right, merged):
+    left = mid - lo, right = hi - mid (units), merged (bool)."""
+    L = _bit_length(lo ^ (hi - 1)) - 1
+    mid = ((hi - 1) >> L) << L
+    left, right = mid - lo, hi - mid
+    whole = np.int64(1) << L
+    return mid, left, right, (left == whole) & (right == whole)
 
 
 def three_way_adds_per_vn(starts, sizes, ms_size: int, layout=None) -> np.ndarray:
@@ -89,28 +88,15 @@ def three_way_adds_per_vn(starts, sizes, ms_size: int, layout=None) -> np.ndarra
     are unused. ``layout``: optional non-decreasing ids that split the VNs into independent layouts
     (e.g. one per SIGMA iteration), each placed on the whole tree; None = one layout. Vectorised over VNs.
     """
-    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
-    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
-    layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
-              else np.asarray(layout, dtype=np.int64).reshape(-1))
-    _check(starts, sizes, layout, ms_size)
-    if starts.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    ends = starts + sizes                      # exclusive
-    # is the multiplier just before / just after the VN used by another VN of the same layout?
-    touch = (ends[:-1] == starts[1:]) & (layout[:-1] == layout[1:])
-    left_used = np.zeros(starts.shape, dtype=bool)
-    left_used[1:] = touch
-    right_used = np.zeros(starts.shape, dtype=bool)
-    right_used[:-1] = touch
+    _, _, _, left, right = reduction_paths(starts, sizes, ms_size, layout)
+    return three_way_adds(left, right, np.asarray(sizes, dtype=np.int64).reshape(-1))
 
-    # A VN boundary at an odd multiplier next to another VN makes the shared leaf adder "mixed": an odd
-    # unit keeps the left VN (this VN's first multiplier is forwarded right, a block of its own), an
-    # even unit keeps the right VN (the left VN's last multiplier is forwarded left).
-    lo_unit, hi_unit, left_single, right_single = _owned_units(starts, ends, left_used, right_used)
-    blocks = _canonical_blocks(lo_unit, hi_unit) + left_single + right_single
-    # each merge of two blocks is one 3-input add; never more adds than the VN has (degenerate 2-wide VNs)
-    return np.minimum(np.maximum(blocks - 1, 0), (sizes - 1) // 2)
+
+def three_way_adds(left_merges, right_merges, sizes) -> np.ndarray:
+    """ADD_3_1 events of each VN from its merges (:func:`reduction_paths`): one 3-input add per block merged
+    into the top block, never more adds than the VN has (degenerate 2-3 multiplier VNs)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return np.minimum(np.maximum(left_merges + right_merges, 0), (sizes - 1) // 2)
 
 
 def _owned_units(starts: np.ndarray, ends: np.ndarray, left_used: np.ndarray, right_used: np.ndarray):
@@ -214,7 +200,7 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None):
     That adder is the top of the largest block of the VN's canonical decomposition (the leftmost if two are
     largest, as in :func:`three_way_adders`); every other block is merged into it over augmented links.
     The output adder is checked on STONNE's per-switch ``N_memory_send``. Arguments as
-    :func:`three_way_adds_per_vn`; one pass per tree level.
+    :func:`three_way_adds_per_vn`; closed form per VN (:func:`_split`), no loop over tree levels.
 
     Returns int64 arrays (level, index, top_levels, left_merges, right_merges): the output adder's level
     (0 = the root) and index from the left; the cycles from a multiplier of the top block up to that adder
@@ -226,34 +212,29 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None):
     layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
               else np.asarray(layout, dtype=np.int64).reshape(-1))
     _check(starts, sizes, layout, ms_size)
+    if starts.size == 0:
+        return tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
     ends = starts + sizes
     touch = (ends[:-1] == starts[1:]) & (layout[:-1] == layout[1:])
     left_used = np.concatenate(([False], touch))
     right_used = np.concatenate((touch, [False]))
     a, b, ls, rs = _owned_units(starts, ends, left_used, right_used)
-    n_left = np.zeros(starts.shape, dtype=np.int64)
-    n_right = np.zeros(starts.shape, dtype=np.int64)
-    left_d = np.full(starts.shape, -1, dtype=np.int64)
-    left_j = np.zeros(starts.shape, dtype=np.int64)
-    right_d = np.full(starts.shape, -1, dtype=np.int64)
-    right_j = np.zeros(starts.shape, dtype=np.int64)
-    d = 0
-    live = a < b
-    while live.any():
-        tl = live & (a & 1).astype(bool)
-        n_left += tl
-        left_d[tl], left_j[tl] = d, a[tl]
-        a = a + tl
-        tr = (a < b) & (b & 1).astype(bool)
-        n_right += tr
-        b = b - tr
-        right_d[tr], right_j[tr] = d, b[tr]
-        a, b, d = a >> 1, b >> 1, d + 1
-        live = a < b
-    peak_left = left_d >= right_d
-    top = np.where(peak_left, left_d, right_d)
-    index = np.where(peak_left, left_j, right_j)
-    nl = np.where(peak_left, n_left - 1, n_left) + ls
-    nr = np.where(peak_left, n_right, n_right - 1) + rs
-    leaf = int(np.log2(int(ms_size))) - 1
-    return leaf - top, index, top + 1, nl, nr
+    # closed form of the bottom-up walk (:func:`_split`); a VN owning no unit keeps the walk's values
+    # (top level -1, index 0, left_merges -1 before its forwarded multipliers)
+    top = np.where(a < b, 0, -1)
+    index = np.where(a < b, a, 0)
+    nl = np.where(a < b, 0, -1)
+    nr = np.zeros(starts.shape, dtype=np.int64)
+    many = b - a > 1
+    if many.any():
+        mid, left, right, merged = _split(a[many], b[many])
+        dl, dr = _bit_length(left) - 1, _bit_length(right) - 1
+        peak_left = dl >= dr
+        pl, pr = np.bitwise_count(left).astype(np.int64), np.bitwise_count(right).astype(np.int64)
+        top[many] = np.where(merged, dl + 1, np.maximum(dl, dr))
+        index[many] = np.where(merged, a[many] >> (dl + 1),
+                               np.where(peak_left, (mid >> dl) - 1, mid >> dr))
+        nl[many] = np.where(merged, 0, pl - peak_left)
+        nr[many] = np.where(merged, 0, pr - ~peak_left)
+    leaf = int(ms_size).bit_length() - 2
+    return leaf - top, index, top + 1, nl + ls, nr + rs

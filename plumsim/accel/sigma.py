@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from plumsim.accel.adder_tree import output_adders, three_way_adds_per_vn
+from plumsim.accel.adder_tree import reduction_paths, three_way_adds
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.lru import LRUMemo, weights_key
 from plumsim.accel.result import SimResult
@@ -283,10 +283,10 @@ def _layout(bitmap: np.ndarray, ms: int, dn: int) -> dict:
     chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
     chunk_it = np.repeat(row_it, row_nch) + chunk_idx
     start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
-    if size.size:
-        level, index, depth = output_adders(start, size, ms, layout=it)
-    else:
-        level = index = depth = np.zeros(0, dtype=np.int64)
+    # one decomposition of every VN's range gives its output adder, its depth (as output_adders) and
+    # its 3:1 adds
+    level, index, top, left, right = reduction_paths(start, size, ms, layout=it)
+    depth = top + np.maximum(left, right)
     folded = row_nch > 1
     return {
         "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "it": it, "level": level, "index": index,
@@ -295,7 +295,7 @@ def _layout(bitmap: np.ndarray, ms: int, dn: int) -> dict:
         "later_chunks": n_chunks - row_nnz.size,
         "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
         "nonzero_rows": int(np.count_nonzero(row_nnz)),
-        "add3": int(three_way_adds_per_vn(start, size, ms, layout=it).sum()),
+        "add3": int(three_way_adds(left, right, size).sum()),
         "rows_per_iteration_max": int(np.bincount(chunk_it).max()),
     }
 
