@@ -194,13 +194,14 @@ def output_adders(starts, sizes, ms_size: int, layout=None):
     return level, index, top + np.maximum(nl, nr)
 
 
-def reduction_paths(starts, sizes, ms_size: int, layout=None):
+def reduction_paths(starts, sizes, ms_size: int, layout=None, validate: bool = True):
     """The paths of each virtual neuron's reduction to the adder where its sum leaves the tree.
 
     That adder is the top of the largest block of the VN's canonical decomposition (the leftmost if two are
     largest, as in :func:`three_way_adders`); every other block is merged into it over augmented links.
     The output adder is checked on STONNE's per-switch ``N_memory_send``. Arguments as
     :func:`three_way_adds_per_vn`; closed form per VN (:func:`_split`), no loop over tree levels.
+    ``validate=False`` skips the checks of the arguments, for callers that build the layout themselves.
 
     Returns int64 arrays (level, index, top_levels, left_merges, right_merges): the output adder's level
     (0 = the root) and index from the left; the cycles from a multiplier of the top block up to that adder
@@ -211,7 +212,8 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None):
     sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
     layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
               else np.asarray(layout, dtype=np.int64).reshape(-1))
-    _check(starts, sizes, layout, ms_size)
+    if validate:
+        _check(starts, sizes, layout, ms_size)
     if starts.size == 0:
         return tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
     ends = starts + sizes

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from plumsim.accel.rules import CONTROLLERS, MS_TYPES, RN_TYPES, check_config
+from plumsim.errors import ConfigError
 
-__all__ = ["AcceleratorConfig", "CONTROLLERS", "MS_TYPES", "RN_TYPES"]
+__all__ = ["AcceleratorConfig", "CONTROLLERS", "MS_TYPES", "RN_TYPES", "require_config"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,12 @@ class AcceleratorConfig:
         d = asdict(self)
         d.pop("extra")
         return d
+
+
+def require_config(config) -> AcceleratorConfig:
+    """``config`` if it is an :class:`AcceleratorConfig` (checked against the rule set when it was built, so
+    the models do not check it again on every call), else a ConfigError."""
+    if not isinstance(config, AcceleratorConfig):
+        raise ConfigError(f"expected an AcceleratorConfig (plumsim.accel.cfg.load_config reads a STONNE .cfg), "
+                          f"got {type(config).__name__}", field="config")
+    return config

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from plumsim.accel.adder_tree import uniform_reduction_adds
-from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, operand_ids
 from plumsim.accel.result import SimResult
-from plumsim.accel.rules import check_config, check_maeri_tile
+from plumsim.accel.rules import check_maeri_tile
 from plumsim.errors import ConfigError
 
 
@@ -284,7 +284,7 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: _Ge
 
 def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
               real_weights: int, real_outputs: int, op: str) -> SimResult:
-    check_config(config)
+    require_config(config)  # checked against plumsim.accel.rules when built
     ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
     geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
@@ -405,7 +405,7 @@ def maeri_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
 
 def conv_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> int:
     """STONNE cycles only (no counters), for one tile. X, Y already padded. Same rule as maeri_conv."""
-    check_config(config)
+    require_config(config)  # checked against plumsim.accel.rules when built
     _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     return int(conv_cycles_batch(N, G, C, K, R, S, X, Y, stride,
                                  {f: [getattr(tile, f)] for f in TILE_FIELDS}, config)[0])

@@ -32,10 +32,10 @@ import math
 import numpy as np
 
 from plumsim.accel.adder_tree import reduction_paths, three_way_adds
-from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.lru import LRUMemo, weights_key
 from plumsim.accel.result import SimResult
-from plumsim.accel.rules import BYTES_PER_SIGMA_WEIGHT, check_config, check_size
+from plumsim.accel.rules import BYTES_PER_SIGMA_WEIGHT, check_size
 from plumsim.accel.write_side import asnetwork_bus_line, busiest_line, last_write
 from plumsim.errors import ConfigError, WorkloadError
 
@@ -284,8 +284,8 @@ def _layout(bitmap: np.ndarray, ms: int, dn: int) -> dict:
     chunk_it = np.repeat(row_it, row_nch) + chunk_idx
     start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
     # one decomposition of every VN's range gives its output adder, its depth (as output_adders) and
-    # its 3:1 adds
-    level, index, top, left, right = reduction_paths(start, size, ms, layout=it)
+    # its 3:1 adds (the chunks are packed in order, within the array: no argument checks needed)
+    level, index, top, left, right = reduction_paths(start, size, ms, layout=it, validate=False)
     depth = top + np.maximum(left, right)
     folded = row_nch > 1
     return {
@@ -425,7 +425,7 @@ def _check_sigma(config: AcceleratorConfig, W: np.ndarray) -> None:
     if config.controller_type != "SIGMA_SPARSE_GEMM":
         raise ConfigError(f"sigma_gemm needs controller SIGMA_SPARSE_GEMM, got {config.controller_type}",
                           field="[SDMemory] controller_type")
-    check_config(config)  # the one rule set (plumsim.accel.rules): e.g. dn_bw must divide ms_size
+    require_config(config)  # checked against plumsim.accel.rules when built
     if W.ndim != 2:
         raise ConfigError(f"weights must be a 2-D [M, K] array, got shape {W.shape}", field="weights")
     check_size("work_bytes", BYTES_PER_SIGMA_WEIGHT * W.size, "weights", f"{W.shape[0]}x{W.shape[1]}",
@@ -466,28 +466,28 @@ def im2col(x: np.ndarray, R: int, S: int, stride: int, padding: int) -> np.ndarr
     return win.transpose(0, 3, 4, 1, 2).reshape(C * R * S, Xo * Yo)
 
 
-def _valid_taps(size: int, kernel: int, stride: int, padding: int, out: int) -> int:
-    """Pairs (kernel offset r, output position) whose input index falls inside the unpadded ``size``:
-    the non-padding entries of one channel's im2col rows along one axis."""
-    o = np.arange(out) * stride - padding
-    r = np.arange(kernel)[:, None]
-    pos = o[None, :] + r
-    return int(np.count_nonzero((pos >= 0) & (pos < size)))
+def _taps_per_index(size: int, kernel: int, stride: int, padding: int, out: int) -> np.ndarray:
+    """For each input index 0..size-1 along one axis: how many (kernel offset r, output position) pairs read
+    it, i.e. in how many im2col entries of one channel it appears along that axis (int64 [size])."""
+    pos = (np.arange(out) * stride - padding)[None, :] + np.arange(kernel)[:, None]
+    pos = pos[(pos >= 0) & (pos < size)]
+    return np.bincount(pos, minlength=size).astype(np.int64)
 
 
 def im2col_nnz(x: np.ndarray | None, C: int, X: int, Y: int, R: int, S: int, stride: int, padding: int) -> int:
     """Non-zeros of ``im2col(x, R, S, stride, padding)`` without building it ([C, X, Y] input).
 
-    ``x`` None: a dense input (no zeros but the padding): C * (valid row taps) * (valid column taps).
-    Otherwise the windows are counted on a strided view (no copy of the C*R*S x positions matrix)."""
+    Each input value appears in (windows covering its row) x (windows covering its column) entries, so the
+    count is taps_x . (non-zeros over channels per pixel) . taps_y, exact in integers; ``x`` None: a dense
+    input (no zeros but the padding)."""
     Xo = (X + 2 * padding - R) // stride + 1
     Yo = (Y + 2 * padding - S) // stride + 1
+    tx = _taps_per_index(X, R, stride, padding, Xo)
+    ty = _taps_per_index(Y, S, stride, padding, Yo)
     if x is None:
-        return C * _valid_taps(X, R, stride, padding, Xo) * _valid_taps(Y, S, stride, padding, Yo)
-    nz = np.asarray(x) != 0
-    xp = np.pad(nz, ((0, 0), (padding, padding), (padding, padding)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (R, S), axis=(1, 2))[:, ::stride, ::stride][:, :Xo, :Yo]
-    return int(np.count_nonzero(win))
+        return int(C * tx.sum() * ty.sum())
+    per_pixel = np.count_nonzero(np.asarray(x).reshape(-1, X, Y), axis=0).astype(np.int64)
+    return int(tx @ per_pixel @ ty)
 
 
 #: operations a group's plan costs besides its row-packing loop (for the work_ops estimate)

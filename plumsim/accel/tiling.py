@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.maeri import MaeriTile, conv_cycles_batch, gemm_as_conv, stonne_problems
-from plumsim.accel.rules import check_config
 from plumsim.accel.maeri_timing import cycles_lower_bound
 from plumsim.errors import ConfigError
 
@@ -60,7 +59,7 @@ _SEARCHES = LRUMemo(max_items=4096)
 
 
 def _search(N, G, C, K, R, S, X, Y, stride, config: AcceleratorConfig, cand: dict[str, np.ndarray]) -> MaeriTile:
-    check_config(config)
+    require_config(config)  # checked against plumsim.accel.rules when built
     key = (N, G, C, K, R, S, X, Y, stride, int(config.ms_size), int(config.dn_bw), int(config.rn_bw),
            bool(config.accumulation_buffer), tuple(tuple(cand[f].tolist()) for f in sorted(cand)))
     return _SEARCHES.get_or_compute(key, lambda: _search_exact(N, G, C, K, R, S, X, Y, stride, config, cand))

@@ -44,10 +44,10 @@ import math
 
 import numpy as np
 
-from plumsim.accel.config import AcceleratorConfig
+from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.result import SimResult
-from plumsim.accel.rules import check_config, check_tpu_tile, is_pow2
+from plumsim.accel.rules import check_tpu_tile, is_pow2
 from plumsim.accel.write_side import last_write
 from plumsim.errors import ConfigError
 
@@ -150,7 +150,7 @@ def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: i
     if config.controller_type != "TPU_OS_DENSE":
         raise ConfigError(f"tpu_gemm needs controller TPU_OS_DENSE, got {config.controller_type}",
                           field="[SDMemory] controller_type")
-    check_config(config)  # the one rule set (plumsim.accel.rules): a mesh STONNE can build
+    require_config(config)  # checked against plumsim.accel.rules when built
     check_tpu_tile(T_M, T_N, config)
     cycles = int(_gemm_cycles(M, N, K, config, T_M, T_N))
     iM, iN = -(-M // T_M), -(-N // T_N)

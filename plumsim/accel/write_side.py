@@ -32,17 +32,17 @@ def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
     root, index from the left (arrays, vectorised). See the module docstring."""
     level = np.asarray(level, dtype=np.int64)
     index = np.asarray(index, dtype=np.int64)
-    levels = int(math.log2(ms_size))
+    levels = int(ms_size).bit_length() - 1
 
-    def pairs_before(lv):  # linked pairs on the levels above ``lv`` (a level of 2**i adders has 2**(i-1)-1)
-        lv = np.asarray(lv, dtype=np.int64)
-        return np.where(lv >= 2, (2 ** np.maximum(lv - 1, 0) - 2) - (lv - 2), 0)
+    # linked pairs on the levels above a level ``lv`` (a level of 2**i adders has 2**(i-1)-1 of them)
+    def pairs_before(lv):
+        return np.where(lv >= 2, (np.int64(1) << np.maximum(lv - 1, 0)) - lv, 0)
 
-    n_level = 2 ** level
+    n_level = np.int64(1) << level
     inner = (index > 0) & (index < n_level - 1)
     pair = pairs_before(level) + (index + (index & 1)) // 2 - 1
     single = np.where(level == 0, 0, np.where(level == 1, 1 + index, 2 * level - 1 + (index > 0)))
-    doubles = 2 * int(pairs_before(levels))
+    doubles = 2 * ((1 << (levels - 1)) - levels if levels >= 2 else 0)
     return np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
 
 
@@ -50,9 +50,16 @@ def runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The runs of equal values of a sorted key (e.g. one id per (group, line)): (first index of each
     run, its length), int64 arrays."""
     n = sorted_key.size
-    heads = np.flatnonzero(np.concatenate(([True], sorted_key[1:] != sorted_key[:-1]))) if n else \
-        np.zeros(0, dtype=np.int64)
-    return heads, np.diff(np.append(heads, n))
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=change[1:])
+    heads = np.flatnonzero(change)
+    length = np.empty_like(heads)
+    length[:-1] = heads[1:] - heads[:-1]
+    length[-1] = n - heads[-1]
+    return heads, length
 
 
 def busiest_line(line, group, n_groups: int, rn_bw: int) -> np.ndarray:
