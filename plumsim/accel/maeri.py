@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plumsim.accel.adder_tree import uniform_reduction_adds
 from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, operand_ids
 from plumsim.accel.result import SimResult
@@ -204,16 +203,18 @@ def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwar
 # the model
 
 
-def _tree_adds_per_step(vn_size: int, num_vns: int, ms_size: int, psum_slot: bool) -> tuple[int, int]:
+def _tree_adds_per_step(vn_size: int, num_vns: int, three_way: int, psum_slot: bool) -> tuple[int, int]:
     """(ADD_2_1, ADD_3_1) adder events of one input step: one reduction of the tile's virtual neurons,
-    laid back to back from multiplier 0 on the ASNETWORK (see :mod:`plumsim.accel.adder_tree`).
+    laid back to back from multiplier 0 on the ASNETWORK (see :mod:`plumsim.accel.adder_tree`); the
+    ADD_3_1 count ``three_way`` comes from the timing's VN layout (``conv_timing``), and every VN's
+    additions total its size - 1.
 
     ``psum_slot``: accumulation buffer off and folding on: STONNE widens every virtual neuron by one
     multiplier that receives the partial sum read back from memory (its tile_VN_Size is T_R*T_S*T_C + 1),
     in every step, also in the first fold; the tree then reduces ``vn_size + 1`` values per virtual
     neuron (the widened tile always fits: :func:`_geometry` checks it).
     """
-    return uniform_reduction_adds(vn_size + int(psum_slot), num_vns, ms_size)
+    return num_vns * (vn_size + int(psum_slot) - 1) - 2 * three_way, three_way
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,7 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     psum_writes = real_outputs * (1 if ab else nfold)
 
     # adder events per input step; the total ADD_2_1 + 2*ADD_3_1 is fixed, the split follows the layout
-    adds_per_pass, n3 = _tree_adds_per_step(vns, nv, ms, psum_slot=not ab and nfold > 1)
+    adds_per_pass, n3 = _tree_adds_per_step(vns, nv, timing["three_way_adds"], psum_slot=not ab and nfold > 1)
     deliv = w_steps * tr.w_deliv + in_steps_full * tr.f_deliv + in_steps_new * tr.n_deliv
     routes = w_steps * tr.w_routes + in_steps_full * tr.f_routes + in_steps_new * tr.n_routes
     # partial sums read back (accumulation buffer off) go down one port's tree to one multiplier

@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from plumsim.accel.adder_tree import reduction_paths
+from plumsim.accel.adder_tree import reduction_paths, three_way_adds
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.write_side import WRITE_FIFO_WINDOW, asnetwork_bus_line, busiest_line, last_write, runs
@@ -166,17 +166,31 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
 
 
 #: VN layouts remembered per (ms_size, rn_bw, VN size, VNs): where each VN's sum leaves the tree and on
-#: which bus line; they do not depend on the layer or the read ports. Bounded by bytes.
-_LAYOUTS = LRUMemo(max_items=1 << 15, max_bytes=64 << 20, sizeof=lambda v: sum(a.nbytes for a in v[0]))
+#: which bus line; they do not depend on the layer or the read ports. Values: (int32 [7, VNs] per-VN
+#: fields, outputs on the busiest line, 3:1 adds of one reduction); bounded by bytes.
+_LAYOUTS = LRUMemo(max_items=1 << 15, max_bytes=64 << 20, sizeof=lambda v: v[0].nbytes)
 
-_LAYOUT_FIELDS = 7
+
+class VNLayout(NamedTuple):
+    """The VNs of many tiles laid back to back from multiplier 0, tile after tile: per VN (int64 [sum nv])
+    its first multiplier, the levels from its top block to the output adder, the blocks merged from the
+    left and from the right, its top block's multipliers [top_lo, top_hi) and its bus line; per tile
+    (int64 [B]) the outputs on its busiest line and the ADD_3_1 events of one reduction of its VNs."""
+
+    start: np.ndarray
+    top_depth: np.ndarray
+    left_merges: np.ndarray
+    right_merges: np.ndarray
+    top_lo: np.ndarray
+    top_hi: np.ndarray
+    line: np.ndarray
+    busiest: np.ndarray
+    three_way_adds: np.ndarray
 
 
-def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int):
-    """The VNs of many tiles laid back to back from multiplier 0 (``size`` [B] multipliers each, ``nv``
-    [B] of them), tile after tile: per VN (int64 [sum nv]) its first multiplier, the levels from
-    its top block to the output adder, the blocks merged from the left and from the right, its top
-    block's multipliers [lo, hi) and its bus line; and per tile the outputs on its busiest line [B]."""
+def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
+    """:class:`VNLayout` of tiles of ``nv`` [B] VNs of ``size`` [B] multipliers each (a partial-sum slot
+    included) on ``ms`` multipliers and ``rn`` bus lines."""
     B = size.size
     keys = [(ms, rn, a, b) for a, b in zip(size.tolist(), nv.tolist())]
     got: list = [None] * B
@@ -200,15 +214,16 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int):
         top_hi = np.minimum((index + 1) * span, start + vsize)
         line = asnetwork_bus_line(level, index, ms, rn)
         busiest = busiest_line(line, tile, len(ks), rn)
-        cuts = np.cumsum(n)[:-1]
-        cols = [np.split(a.astype(np.int32), cuts) for a in (start, top_depth, left, right, top_lo, top_hi, line)]
-        for j, k in enumerate(ks):
-            entry = (tuple(c[j] for c in cols), int(busiest[j]))
+        add3 = np.bincount(tile, weights=three_way_adds(left, right, vsize), minlength=len(ks))
+        fields = np.stack([start, top_depth, left, right, top_lo, top_hi, line]).astype(np.int32)
+        for j, (k, part) in enumerate(zip(ks, np.split(fields, np.cumsum(n)[:-1], axis=1))):
+            entry = (part, int(busiest[j]), int(add3[j]))
             _LAYOUTS.put(k, entry)
             for i in miss[k]:
                 got[i] = entry
-    out = [np.concatenate([g[0][f] for g in got]).astype(np.int64) for f in range(_LAYOUT_FIELDS)]
-    return (*out, np.array([g[1] for g in got], dtype=np.int64))
+    fields = (got[0][0] if B == 1 else np.concatenate([g[0] for g in got], axis=1)).astype(np.int64)
+    return VNLayout(*fields, np.array([g[1] for g in got], dtype=np.int64),
+                    np.array([g[2] for g in got], dtype=np.int64))
 
 
 def port_finish(w, f, nl, nfold, iX, iY):
@@ -260,7 +275,8 @@ TIMING_BLOCK_ELEMENTS = 2**20
 def conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, np.ndarray]:
     """Cycles and their parts per tile (int64 [B] each): ``cycles`` (the layer), ``finish`` (one (n, g, k)
     tile's last packet), ``drain`` (from then to its last output stored), ``loop`` (the partial-sum loop,
-    cycles; 0 when there is none). Arguments as :func:`conv_cycles_batch`. Tiles are timed in blocks of
+    cycles; 0 when there is none), ``three_way_adds`` (ADD_3_1 events of one reduction of the tile's VNs,
+    from the same layout). Arguments as :func:`conv_cycles_batch`. Tiles are timed in blocks of
     at most :data:`TIMING_BLOCK_ELEMENTS` tile-multiplier pairs (memory bounded, same results); ``cycles``
     is an object array of exact Python integers when a layer's count may pass 63 bits."""
     B = int(np.asarray(T["T_R"]).size)
@@ -300,7 +316,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # the tiles' VNs, one layout per tile, and where their sums leave the tree
     nv1, size1 = nv[:, 0], size[:, 0]
     tile = np.repeat(np.arange(B), nv1)
-    start, top_depth, left_merges, right_merges, top_lo, top_hi, line, busiest = vn_layout(size1, nv1, ms, rn)
+    lay = vn_layout(size1, nv1, ms, rn)
+    start, top_depth, left_merges, right_merges, top_lo, top_hi, line, busiest = lay[:8]
     vsize = size1[tile]
     ds = int(ms > dn)
 
@@ -361,7 +378,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     wait = _barrier_waits(finish, drain, weights, nv1, np.where(folding, nf, 1), ix * iy, X_out * Y_out,
                           TK[:, 0], TG[:, 0], int(K // G), iN, iG, iK)
     cycles = iN * iG * iK * finish + wait + drain
-    return {"cycles": cycles, "finish": finish, "drain": drain, "loop": loop}
+    return {"cycles": cycles, "finish": finish, "drain": drain, "loop": loop,
+            "three_way_adds": lay.three_way_adds}
 
 
 class _VNs(NamedTuple):

@@ -18,8 +18,6 @@ No fitted constant.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
