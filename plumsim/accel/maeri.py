@@ -143,14 +143,6 @@ def stonne_problem(tile: MaeriTile, shape, config: AcceleratorConfig) -> str | N
 # per-port loads of one tile
 
 
-def _distinct_pairs(key: np.ndarray, node: np.ndarray) -> int:
-    if key.size == 0:
-        return 0
-    big = int(node.max()) + 1
-    srt = np.sort(key.astype(np.int64) * big + node)
-    return int(1 + np.count_nonzero(srt[1:] != srt[:-1]))
-
-
 @dataclass(frozen=True)
 class _TileTraffic:
     """Distribution-network traffic of the three kinds of step (weights, input window, new column only)."""
@@ -179,24 +171,26 @@ def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwar
     newcol = (s == TS - 1) if forwarding else np.ones(m.size, dtype=bool)
     levels = int(math.log2(width))
 
-    def routes(key, sel):
-        # one route per distinct (packet, switch) at each of the tree's switch levels (all levels in one
-        # sort: a switch of level j is numbered after every switch of the levels before it)
-        k, mm = key[sel].astype(np.int64), m[sel]
-        if k.size == 0 or levels == 0:
-            return 0
+    # one route per distinct (packet, switch) at each of the tree's switch levels, for the three kinds of
+    # step in one sort: a switch of level j is numbered after every switch of the levels before it, and
+    # the kinds' packet ids are offset apart
+    sel = [np.ones(m.size, dtype=bool), np.ones(m.size, dtype=bool), newcol]
+    keys = [wid, iid, iid]
+    routes = [0, 0, 0]
+    if m.size and levels:
+        span = int(max(wid.max(), iid.max())) + 1
+        k = np.concatenate([key[c].astype(np.int64) + i * span for i, (key, c) in enumerate(zip(keys, sel))])
+        mm = np.concatenate([m[c] for c in sel])
         base = 0
         nodes = []
         for j in range(levels):
             nodes.append(mm // (width >> j) + base)
             base += ms_size // (width >> j)
-        return _distinct_pairs(np.tile(k, levels), np.concatenate(nodes))
-
-    allsel = np.ones(m.size, dtype=bool)
-    return _TileTraffic(
-        w_deliv=m.size, f_deliv=m.size, n_deliv=int(newcol.sum()),
-        w_routes=routes(wid, allsel), f_routes=routes(iid, allsel), n_routes=routes(iid, newcol),
-    )
+        pair = np.sort(np.tile(k, levels) * base + np.concatenate(nodes))
+        first = np.concatenate(([True], pair[1:] != pair[:-1]))
+        routes = np.bincount(pair[first] // base // span, minlength=3).tolist()
+    return _TileTraffic(w_deliv=m.size, f_deliv=m.size, n_deliv=int(newcol.sum()),
+                        w_routes=routes[0], f_routes=routes[1], n_routes=routes[2])
 
 
 # ----------------------------------------------------------------------------------------------

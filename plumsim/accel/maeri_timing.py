@@ -150,7 +150,9 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
     wid, iid = np.where(op, wid, -1), np.where(op, iid, -1)
     nid = np.where(~fwd | (s == TS - 1), iid, -1)
     q = np.count_nonzero((valid & (o < 0)).reshape(B, dn, width), axis=2)
-    loads = np.stack([distinct_per_port(a, dn) for a in (wid, iid, nid)] + [q], axis=1)
+    # one sort for the three kinds of packet: [3B, ms] -> [3, B, dn]
+    distinct = distinct_per_port(np.concatenate([wid, iid, nid]), dn).reshape(3, B, dn)
+    loads = np.stack([distinct[0], distinct[1], distinct[2], q], axis=1)
     # leads: only the drain of a tile without a partial-sum loop reads them; a port feeding one
     # multiplier sends its packet last
     lead = np.full((B, 2, ms), -1, dtype=np.int64)
@@ -160,8 +162,8 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
     else:
         plain = np.flatnonzero(slot[:, 0] == 0)
         if plain.size:
-            lead[plain, 0] = send_lead(iid[plain], dn)
-            lead[plain, 1] = send_lead(nid[plain], dn)
+            both = send_lead(np.concatenate([iid[plain], nid[plain]]), dn)
+            lead[plain, 0], lead[plain, 1] = both[:plain.size], both[plain.size:]
     return loads, lead
 
 
@@ -208,7 +210,8 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
         tile = np.repeat(np.arange(len(ks)), n)
         start = (np.arange(tile.size) - np.repeat(np.cumsum(n) - n, n)) * sz[tile]
         vsize = sz[tile]
-        level, index, top_depth, left, right = reduction_paths(start, vsize, ms, layout=tile)
+        # packed back to back within ms (the caller's tiles fit): no argument checks
+        level, index, top_depth, left, right = reduction_paths(start, vsize, ms, layout=tile, validate=False)
         span = ms >> level
         top_lo = np.maximum(index * span, start)
         top_hi = np.minimum((index + 1) * span, start + vsize)
