@@ -17,7 +17,13 @@ b. "bus" (C_mpace_bus_NNN), accumulation buffer on, one step per position, VNs o
    = 3, K = T_K = 8, 12, 15, 16, 20 VNs (from 12 on some bus lines carry two VNs, so the lines set
    the pace), R = S = X = 1, Y = 1, 2, 3, 4, 8 (positions), ms_size = dn_bw = rn_bw = 128: 25 runs.
 
-Plain grids, no random draw: re-running the script rewrites the spec byte for byte.
+Also writes specs/c_maeri_row.yaml (set R, C_mrow_NNN): one output row (X' = 1) of a 1x1 conv, C = 8,
+T_C = 4 (two folds, VNs of 5 multipliers with the partial-sum one), buffer off, ms_size = dn_bw = rn_bw
+= 128, K = T_K = 1, 2, 3, 4, 5, 6, 8, 10, 12, 16 VNs, Y' = 1, 2, 3, 4, 6, 8, 12 positions: 70 runs, the
+per-position period of folding VNs position by position (docs/design.md, "MAERI", known residuals,
+traces the K = 6, Y' = 4 run).
+
+Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
 
 from __future__ import annotations
@@ -61,13 +67,22 @@ def bus() -> list[dict]:
     return out
 
 
-def write(path: Path, cases: list[dict]) -> None:
+def row() -> list[dict]:
+    out = [_conv(128, 128, 0, 8, tk, 1, 1, 1, y, 1, 1, 4, tk) for tk in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
+           for y in (1, 2, 3, 4, 6, 8, 12)]
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mrow_{i + 1:03d}"
+    return out
+
+
+def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",
+          title: str = "set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of "
+                       "bus-limited VNs (buffer on)") -> None:
     order = ["case_id", "family", "op"]
     with open(path, "w") as f:
-        f.write("# set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of bus-limited VNs "
-                "(buffer on)\n# written by benchmarks/stonne_runs/pace_specs.py; run with make_runs.py run "
+        f.write(f"# {title}\n# written by benchmarks/stonne_runs/pace_specs.py; run with make_runs.py run "
                 f"{path.name} --jobs 1\n")
-        f.write(yaml.safe_dump({"set": SET, "out": "tests/data/stonne/c_maeri_pace"}, sort_keys=False))
+        f.write(yaml.safe_dump({"set": set_name, "out": out}, sort_keys=False))
         f.write("cases:\n")
         for c in cases:
             d = {k: c[k] for k in order}
@@ -80,3 +95,8 @@ if __name__ == "__main__":
     path = HERE / "specs" / "c_maeri_pace.yaml"
     write(path, cases)
     print(f"{path.name}: {len(cases)} cases")
+    rows = row()
+    path = HERE / "specs" / "c_maeri_row.yaml"
+    write(path, rows, "R", "tests/data/stonne/c_maeri_row",
+          "set R, MAERI CLI CONV runs: one output row of folding VNs (buffer off), position by position")
+    print(f"{path.name}: {len(rows)} cases")
