@@ -31,7 +31,7 @@ MEASURED = [
     ("c_maeri_probe/cases.csv", "MAERI-AB-on", 133, 0.0, 0.0, 0.0043),
     ("c_maeri_probe/cases.csv", "MAERI-AB-off", 684, 0.0, 0.1084, 0.0592),
     ("c_maeri_probe/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 167, 0.0, 0.0, 0.0047),
-    ("c_maeri_pace/cases.csv", "MAERI-AB-off", 136, 0.0044, 0.2315, 0.0664),
+    ("c_maeri_pace/cases.csv", "MAERI-AB-off", 136, 0.0, 0.2315, 0.0664),
     ("c_maeri_pace/cases.csv", "MAERI-AB-on", 25, 0.0, 0.0, 0.0),
     ("c_maeri_row/cases.csv", "MAERI-AB-off", 70, 0.0502, 0.1798, 0.0576),
 ]

@@ -346,9 +346,11 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # a position's loops run VN by VN; VNs sharing a bus line fall behind one another on it, and the
     # next position starts behind the last of them (the last position's queue is in the drain)
     # (and with as many sums as the loop has cycles, the next position finds the write FIFO busy)
+    # The busiest line sends one sum a cycle from its first on; the drain below queues the last
+    # position's sums on it once more, so the line's bound here leaves those (busiest - 1) out.
     behind = np.maximum(busiest - 1, (nv1 >= loop).astype(np.int64))
     chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1) + (ix * iy - 1) * behind,
-                               weights + ix * iy * nf * busiest, per_port.max(axis=1)])
+                               weights + ix * iy * nf * busiest - (busiest - 1), per_port.max(axis=1)])
     F = np.where(folding[:, None], chain[:, None], F)
     F = np.where(port_used, F, 0)
     loop = np.where(folding, loop, 0)
@@ -583,7 +585,7 @@ def cycles_lower_bound(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.nd
     top = np.maximum(1, np.floor(np.log2(units)).astype(np.int64))
     loop = MAERI_PSUM_LOOP + ds + top
     chain = np.maximum(weights + positions * ((nfold - 1) * loop + 1) + (positions - 1) * (lines - 1),
-                       weights + positions * nfold * lines)
+                       weights + positions * nfold * lines - (lines - 1))
     per_tile = np.maximum.reduce([steps, cdiv(packets, ports), np.where(folding, chain, bus)])
     drain = top + ds + np.where(folding, MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON)
     vf = np.where(folding, nfold, 1)
