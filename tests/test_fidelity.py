@@ -29,7 +29,7 @@ MEASURED = [
     ("c_tpu_probe/cases.csv", "TPU", 174, 0.0, 0.0, 0.0),
     ("c_sigma_probe/cases.csv", "SIGMA", 54, 0.0, 0.0210, 0.0050),
     ("c_maeri_probe/cases.csv", "MAERI-AB-on", 133, 0.0, 0.0, 0.0043),
-    ("c_maeri_probe/cases.csv", "MAERI-AB-off", 684, 0.0, 0.1084, 0.0592),
+    ("c_maeri_probe/cases.csv", "MAERI-AB-off", 684, 0.0, 0.1084, 0.0527),
     ("c_maeri_probe/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 167, 0.0, 0.0, 0.0047),
     ("c_maeri_pace/cases.csv", "MAERI-AB-off", 136, 0.0, 0.2315, 0.0664),
     ("c_maeri_pace/cases.csv", "MAERI-AB-on", 25, 0.0, 0.0, 0.0),

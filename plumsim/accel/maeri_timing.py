@@ -360,6 +360,16 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     vns = _VNs(tile, start, start + vsize, top_lo, top_hi, top_depth, left_merges, right_merges)
     out = _sums_out(vns, np.where(folding[:, None], F, np.where(port_used, F_read, 0)),
                     np.where((iY > 1), n_lead, f_lead), folding, width)
+    # buffer off: a read port whose partial sums alone fill the loop (as many VNs' partial-sum multipliers
+    # on it as the loop has cycles) sends them back one a cycle, so the last fold's sums of those VNs
+    # leave one a cycle, not together (they go in the order they were stored; VN order stands in for it)
+    sat = np.flatnonzero(folding[tile])
+    if sat.size:
+        key = tile[sat] * dn + start[sat] // width
+        heads, count = runs(key)
+        on_port = np.repeat(count, count)
+        after = on_port - 1 - (np.arange(sat.size) - np.repeat(heads, count))
+        out[sat] -= np.where(on_port >= loop[tile[sat]], after, 0)
     # the write FIFO still holds earlier positions' outputs when the last ones arrive (buffer on)
     period = nf * np.where(iy > 1, n_load.max(axis=1), f_load.max(axis=1))
     earlier = _earlier_outputs(out, np.where(folding, 1, ix * iy), period, busiest > 1, tile, line)
