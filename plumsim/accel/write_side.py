@@ -25,9 +25,14 @@ import numpy as np
 WRITE_FIFO_WINDOW = 64
 
 
-def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
-    """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``): level 0 = the
-    root, index from the left (arrays, vectorised). See the module docstring."""
+def asnetwork_bus_port(level, index, ms_size: int, rn_bw: int) -> tuple[np.ndarray, np.ndarray]:
+    """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``: level 0 = the root,
+    index from the left) and the adder's input on that line, which sets the line's round-robin order
+    (arrays, vectorised). Linked pairs are dealt first (pair k: line k % rn_bw, inputs 2 (k // rn_bw) for
+    its odd-indexed adder and one more for the even one), then the others (the i-th: line (i + adders in
+    pairs) % rn_bw, input (adders in pairs) // rn_bw + 1 + i // rn_bw; where rn_bw does not deal the pairs
+    evenly, a pair's second adder and a later one get the same input and share it). See the module
+    docstring."""
     level = np.asarray(level, dtype=np.int64)
     index = np.asarray(index, dtype=np.int64)
     levels = int(ms_size).bit_length() - 1
@@ -41,7 +46,15 @@ def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
     pair = pairs_before(level) + (index + (index & 1)) // 2 - 1
     single = np.where(level == 0, 0, np.where(level == 1, 1 + index, 2 * level - 1 + (index > 0)))
     doubles = 2 * ((1 << (levels - 1)) - levels if levels >= 2 else 0)
-    return np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
+    line = np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
+    port = np.where(inner, 2 * (pair // rn_bw) + (index % 2 == 0), doubles // rn_bw + 1 + single // rn_bw)
+    return line, port
+
+
+def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
+    """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``), as
+    :func:`asnetwork_bus_port`."""
+    return asnetwork_bus_port(level, index, ms_size, rn_bw)[0]
 
 
 def runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
