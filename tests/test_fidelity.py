@@ -34,6 +34,7 @@ MEASURED = [
     ("c_maeri_pace/cases.csv", "MAERI-AB-off", 136, 0.0, 0.2315, 0.0664),
     ("c_maeri_pace/cases.csv", "MAERI-AB-on", 25, 0.0, 0.0, 0.0),
     ("c_maeri_row/cases.csv", "MAERI-AB-off", 70, 0.0502, 0.1798, 0.0576),
+    ("c_maeri_fold_real/cases.csv", "MAERI-AB-off", 10, 0.0017, 0.0035, 0.0004),
 ]
 
 

@@ -17,8 +17,14 @@ def _cdiv(a, b):
     return -(-a // b)
 
 
-def _single_tile_folding_runs():
+#: set S: real ResNet-20 layers (seconds per run cycle by cycle; behind the slow marker)
+REAL = "c_maeri_fold_real"
+
+
+def _single_tile_folding_runs(real: bool = False):
     for csv in sorted(DATA.glob("**/cases.csv")):
+        if (csv.parent.name == REAL) != real:
+            continue
         df = pd.read_csv(csv, low_memory=False)
         for r in df.itertuples():
             if r.family != "MAERI_dense_CLI" or r.op != "CONV" or int(r.accumulation_buffer) != 0:
@@ -45,6 +51,15 @@ def test_event_model_reproduces_the_folding_runs():
         if got != ref:
             misses[case] = got
     assert misses == KNOWN_MISSES
+
+
+@pytest.mark.slow
+def test_event_model_reproduces_real_layers():
+    # three ResNet-20 3x3 layers on MAERI 128/32/32 with the buffer off, 72k-146k cycles, one tile each
+    runs = list(_single_tile_folding_runs(real=True))
+    assert len(runs) == 3
+    for case, ref, args in runs:
+        assert fold_tile_cycles(*args) == ref, case
 
 
 def test_event_model_rejects_a_runaway():

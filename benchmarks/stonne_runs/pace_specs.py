@@ -23,6 +23,11 @@ T_C = 4 (two folds, VNs of 5 multipliers with the partial-sum one), buffer off, 
 per-position period of folding VNs position by position (docs/design.md, "MAERI", known residuals,
 traces the K = 6, Y' = 4 run).
 
+Also writes specs/c_maeri_fold_real.yaml (set S, C_mfreal_NNN): the 3x3 layers of ResNet-20/CIFAR-10 (padded
+inputs, strides 1 and 2) with the accumulation buffer off on ms_size/dn_bw/rn_bw 128/32/32 and 64/16/8, each
+with the tile plumsim's chooser picked for it (listed here, so the spec does not change with the model):
+10 runs of 19k-150k cycles, real layers for the folding mechanism (docs/design.md, "MAERI").
+
 Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
 
@@ -75,6 +80,25 @@ def row() -> list[dict]:
     return out
 
 
+#: (ms, dn, rn, C, K, X (padded), stride, tile (T_R, T_S, T_C, T_K, T_X, T_Y)) of set S
+REAL = [(128, 32, 32, 16, 16, 34, 1, (1, 3, 1, 16, 1, 2)), (128, 32, 32, 16, 32, 34, 2, (1, 3, 1, 32, 1, 1)),
+        (128, 32, 32, 32, 32, 18, 1, (1, 3, 1, 32, 1, 1)), (128, 32, 32, 32, 64, 18, 2, (1, 3, 1, 32, 1, 1)),
+        (128, 32, 32, 64, 64, 10, 1, (1, 3, 1, 32, 1, 1)), (64, 16, 8, 16, 16, 34, 1, (1, 3, 16, 1, 1, 1)),
+        (64, 16, 8, 16, 32, 34, 2, (1, 3, 16, 1, 1, 1)), (64, 16, 8, 32, 32, 18, 1, (1, 3, 1, 16, 1, 1)),
+        (64, 16, 8, 32, 64, 18, 2, (1, 3, 1, 16, 1, 1)), (64, 16, 8, 64, 64, 10, 1, (1, 3, 1, 16, 1, 1))]
+
+
+def real() -> list[dict]:
+    out = []
+    for ms, dn, rn, C, K, X, st, (TR, TS, TC, TK, TX, TY) in REAL:
+        c = _conv(ms, rn, 0, C, K, 3, 3, X, X, TR, TS, TC, TK)
+        c.update(dn_bw=dn, stride=st, T_X_=TX, T_Y_=TY)
+        out.append(c)
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mfreal_{i + 1:03d}"
+    return out
+
+
 def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",
           title: str = "set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of "
                        "bus-limited VNs (buffer on)") -> None:
@@ -100,3 +124,8 @@ if __name__ == "__main__":
     write(path, rows, "R", "tests/data/stonne/c_maeri_row",
           "set R, MAERI CLI CONV runs: one output row of folding VNs (buffer off), position by position")
     print(f"{path.name}: {len(rows)} cases")
+    reals = real()
+    path = HERE / "specs" / "c_maeri_fold_real.yaml"
+    write(path, reals, "S", "tests/data/stonne/c_maeri_fold_real",
+          "set S, MAERI CLI CONV runs: the 3x3 layers of ResNet-20 with the accumulation buffer off")
+    print(f"{path.name}: {len(reals)} cases")
