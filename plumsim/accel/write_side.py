@@ -1,17 +1,17 @@
 """The write side shared by STONNE's controllers: collection-bus lines and the memory's write FIFO.
 
-numpy only. Read from STONNE's source (see docs/design.md, "The write side"):
+numpy only. Read from STONNE's source, restated in our words (see docs/design.md, "The write side"):
 
 * **Collection bus** (CollectionBus.cpp, CollectionBusLine.cpp): rn_bw lines; every line takes its inputs
   in FIFOs and sends one output per cycle to memory (round robin over its inputs).
-* **Which line an ASNETWORK adder feeds** (ASNetwork setMemoryConnections): the adders joined by
-  augmented links are listed as pairs (level by level, left to right; both adders of a pair feed one
-  line), the others (the root, then the first and last adder of every level) after them, and both lists
-  are dealt round robin over the rn_bw lines. :func:`asnetwork_bus_line`.
-* **The memory's write FIFO** (SDMemory / OSMeshSDMemory ``cycle``): each cycle the memory pops while a
-  counter runs up to the FIFO's shrinking size, so of s waiting outputs it stores ceil(s/2). The last
-  output therefore waits a backlog of bit_length(b) cycles after it arrives, b = floor(sum over outputs
-  of 2**-(age+1)), age = cycles between an output's arrival and the last one's. :func:`last_write`.
+* **Which line an ASNETWORK adder feeds** (ASNetwork.cpp, fixed when the network is built): the adders
+  joined by augmented links are listed as pairs (level by level, left to right; both adders of a pair
+  feed one line), the others (the root, then the first and last adder of every level) after them, and
+  both lists are dealt round robin over the rn_bw lines. :func:`asnetwork_bus_port`.
+* **The memory's write FIFO** (SDMemory.cpp, OSMeshSDMemory.cpp): of s waiting outputs the memory stores
+  ceil(s/2) per cycle. The last output therefore waits a backlog of bit_length(b) cycles after it
+  arrives, b = floor(sum over outputs of 2**-(age+1)), age = cycles between an output's arrival and the
+  last one's. :func:`last_write`.
 
 No fitted constant.
 """
@@ -25,14 +25,9 @@ import numpy as np
 WRITE_FIFO_WINDOW = 64
 
 
-def asnetwork_bus_port(level, index, ms_size: int, rn_bw: int) -> tuple[np.ndarray, np.ndarray]:
-    """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``: level 0 = the root,
-    index from the left) and the adder's input on that line, which sets the line's round-robin order
-    (arrays, vectorised). Linked pairs are dealt first (pair k: line k % rn_bw, inputs 2 (k // rn_bw) for
-    its odd-indexed adder and one more for the even one), then the others (the i-th: line (i + adders in
-    pairs) % rn_bw, input (adders in pairs) // rn_bw + 1 + i // rn_bw; where rn_bw does not deal the pairs
-    evenly, a pair's second adder and a later one get the same input and share it). See the module
-    docstring."""
+def _dealing(level, index, ms_size: int):
+    """Where each adder stands in the two lists dealt over the lines: (inner: in a linked pair, pair
+    number, single number, adders in pairs). Arrays, vectorised."""
     level = np.asarray(level, dtype=np.int64)
     index = np.asarray(index, dtype=np.int64)
     levels = int(ms_size).bit_length() - 1
@@ -46,15 +41,27 @@ def asnetwork_bus_port(level, index, ms_size: int, rn_bw: int) -> tuple[np.ndarr
     pair = pairs_before(level) + (index + (index & 1)) // 2 - 1
     single = np.where(level == 0, 0, np.where(level == 1, 1 + index, 2 * level - 1 + (index > 0)))
     doubles = 2 * ((1 << (levels - 1)) - levels if levels >= 2 else 0)
-    line = np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
-    port = np.where(inner, 2 * (pair // rn_bw) + (index % 2 == 0), doubles // rn_bw + 1 + single // rn_bw)
-    return line, port
+    return inner, pair, single, doubles
 
 
 def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
-    """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``), as
-    :func:`asnetwork_bus_port`."""
-    return asnetwork_bus_port(level, index, ms_size, rn_bw)[0]
+    """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``): level 0 = the
+    root, index from the left (arrays, vectorised). See the module docstring."""
+    inner, pair, single, doubles = _dealing(level, index, ms_size)
+    return np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
+
+
+def asnetwork_bus_port(level, index, ms_size: int, rn_bw: int) -> tuple[np.ndarray, np.ndarray]:
+    """Collection-bus line fed by ASNETWORK adder (``level``, ``index``), as :func:`asnetwork_bus_line`,
+    and the adder's input on that line, which sets the line's round-robin order (arrays, vectorised).
+    Pair k of adders takes inputs 2 (k // rn_bw) (its odd-indexed adder) and one more (the even one); the
+    i-th single takes (adders in pairs) // rn_bw + 1 + i // rn_bw. Where rn_bw does not deal the pairs
+    evenly, a pair's second adder and a later one get the same input and share it."""
+    inner, pair, single, doubles = _dealing(level, index, ms_size)
+    index = np.asarray(index, dtype=np.int64)
+    line = np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
+    port = np.where(inner, 2 * (pair // rn_bw) + (index % 2 == 0), doubles // rn_bw + 1 + single // rn_bw)
+    return line, port
 
 
 def runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
