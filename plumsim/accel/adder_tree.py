@@ -191,7 +191,13 @@ def output_adders(starts, sizes, ms_size: int, layout=None):
     """Where each virtual neuron's sum leaves the tree, and how long its reduction takes: (level, index,
     depth) as :func:`reduction_paths`, depth = top_levels + max(left_merges, right_merges) cycles."""
     level, index, top, nl, nr = reduction_paths(starts, sizes, ms_size, layout)
-    return level, index, top + np.maximum(nl, nr)
+    return level, index, reduction_depth(top, nl, nr)
+
+
+def reduction_depth(top_levels, left_merges, right_merges):
+    """Cycles of each VN's reduction from its products to its output adder (:func:`reduction_paths`'
+    parts): the top block's levels, then the merges of the longer side (the two sides run in parallel)."""
+    return top_levels + np.maximum(left_merges, right_merges)
 
 
 def reduction_paths(starts, sizes, ms_size: int, layout=None, validate: bool = True):

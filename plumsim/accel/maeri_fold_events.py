@@ -37,7 +37,7 @@ from collections import deque
 import numpy as np
 
 from plumsim.accel.adder_tree import reduction_paths
-from plumsim.accel.maeri_timing import operand_ids
+from plumsim.accel.maeri_timing import operand_ids, partial_sum_path
 from plumsim.accel.write_side import asnetwork_bus_port
 
 
@@ -60,7 +60,7 @@ def fold_tile_cycles(ms_size: int, dn_bw: int, rn_bw: int, T_R: int, T_S: int, T
     span = ms >> level
     top_lo = np.maximum(index * span, start)
     top_hi = np.minimum((index + 1) * span, start + size)
-    h = (top + np.where(start >= top_lo, 0, left)).tolist()      # partial-sum multiplier -> output adder
+    h = partial_sum_path(start, top_lo, top, left).tolist()       # partial-sum multiplier -> output adder
     line, line_in = (a.tolist() for a in asnetwork_bus_port(level, index, ms, rn))
 
     m = np.arange(nv * size)

@@ -229,6 +229,13 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
                     np.array([g[2] for g in got], dtype=np.int64))
 
 
+def partial_sum_path(start, top_lo, top_depth, left_merges):
+    """Cycles from a VN's partial-sum multiplier to its output adder (per VN, :class:`VNLayout` fields): the
+    partial sum sits in the VN's first multiplier, in the top block or left of it (then it crosses the
+    left merges too)."""
+    return top_depth + np.where(start >= top_lo, 0, left_merges)
+
+
 def port_finish(w, f, nl, nfold, iX, iY):
     """Cycle each port sends its last packet of an (n, g, k) tile, in STONNE's issue order (module
     docstring): max over steps s of (s + packets from step s on). Within a run of equal steps that is
@@ -333,8 +340,7 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     F = np.where((bus > F_read.max(axis=1))[:, None], np.maximum(F_read, bus[:, None]), F_read)
     # buffer off, folding: the partial-sum loop
     folding = slot[:, 0] == 1
-    # the partial sum sits in the VN's first multiplier: in the top block, or left of it
-    path = top_depth + np.where(start >= top_lo, 0, left_merges)
+    path = partial_sum_path(start, top_lo, top_depth, left_merges)
     path_max = np.zeros(B, dtype=np.int64)
     np.maximum.at(path_max, tile, path)
     loop = MAERI_PSUM_LOOP + ds + path_max

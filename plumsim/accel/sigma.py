@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from plumsim.accel.adder_tree import reduction_paths, three_way_adds
+from plumsim.accel.adder_tree import reduction_depth, reduction_paths, three_way_adds
 from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.lru import LRUMemo, weights_key
 from plumsim.accel.result import SimResult
@@ -283,10 +283,10 @@ def _layout(bitmap: np.ndarray, ms: int, dn: int) -> dict:
     chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
     chunk_it = np.repeat(row_it, row_nch) + chunk_idx
     start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
-    # one decomposition of every VN's range gives its output adder, its depth (as output_adders) and
-    # its 3:1 adds (the chunks are packed in order, within the array: no argument checks needed)
+    # one decomposition of every VN's range gives its output adder, its depth and its 3:1 adds (the
+    # chunks are packed in order, within the array: no argument checks needed)
     level, index, top, left, right = reduction_paths(start, size, ms, layout=it, validate=False)
-    depth = top + np.maximum(left, right)
+    depth = reduction_depth(top, left, right)
     folded = row_nch > 1
     return {
         "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "it": it, "level": level, "index": index,
