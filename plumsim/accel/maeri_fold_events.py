@@ -37,20 +37,33 @@ from collections import deque
 import numpy as np
 
 from plumsim.accel.adder_tree import reduction_paths
+from plumsim.accel.config import AcceleratorConfig, require_config
+from plumsim.accel.maeri import MaeriTile, _geometry, _uses_forwarding
 from plumsim.accel.maeri_timing import operand_ids, partial_sum_path
 from plumsim.accel.write_side import asnetwork_bus_port
+from plumsim.errors import ConfigError
 
 
-def fold_tile_cycles(ms_size: int, dn_bw: int, rn_bw: int, T_R: int, T_S: int, T_C: int, T_K: int,
-                     T_X: int, T_Y: int, folds: int, rows: int, cols: int, stride: int = 1,
-                     forwarding: bool = False, max_cycles: int = 10_000_000) -> int:
-    """Cycles of one (n, g, k) tile of a folding MAERI conv with the accumulation buffer off: T_K x T_X x T_Y
-    VNs of T_R x T_S x T_C multipliers plus the partial-sum one, ``folds`` folds (>= 2) per output position,
-    ``rows`` x ``cols`` positions (of T_X x T_Y outputs each), one after another; ``forwarding``: inputs
-    forwarded along rows (T_Y = 1, stride 1). Returns the cycle (1-based, STONNE's count) of the tile's
-    last store. Raises RuntimeError past ``max_cycles``."""
-    ms, dn, rn = int(ms_size), int(dn_bw), int(rn_bw)
-    F, P = int(folds), int(rows) * int(cols)
+def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
+                     max_cycles: int = 10_000_000) -> int:
+    """Cycles of one (n, g, k) tile of a folding MAERI conv (X, Y already padded) with the accumulation
+    buffer off: T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers plus the partial-sum one, more than
+    one fold per output position, the positions one after another (folds, positions and input forwarding
+    as :func:`plumsim.accel.maeri.maeri_conv` has them). T_N = T_G = 1 only. Returns the cycle (1-based,
+    STONNE's count) of the tile's last store. Raises ConfigError for a tile it does not model,
+    RuntimeError past ``max_cycles``."""
+    require_config(config)
+    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
+    if config.accumulation_buffer or geo.nfold < 2 or tile.T_N != 1 or tile.T_G != 1:
+        raise ConfigError(f"the event-level model times folding tiles with the accumulation buffer off and "
+                          f"T_N = T_G = 1; got {geo.nfold} fold(s), buffer "
+                          f"{'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}, T_G={tile.T_G}",
+                          field="tile")
+    forwarding = _uses_forwarding(tile, S, stride) and geo.iY > 1
+    T_R, T_S, T_C, T_K, T_X, T_Y = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_X, tile.T_Y
+    ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
+    F, rows, cols = geo.nfold, geo.iX, geo.iY
+    P = rows * cols
     size = T_R * T_S * T_C + 1
     nv = T_K * T_X * T_Y
     width = ms // dn
