@@ -206,13 +206,16 @@ def _tree_adds_per_step(vn_size: int, num_vns: int, three_way: int, psum_slot: b
     ``psum_slot``: accumulation buffer off and folding on: STONNE widens every virtual neuron by one
     multiplier that receives the partial sum read back from memory (its tile_VN_Size is T_R*T_S*T_C + 1),
     in every step, also in the first fold; the tree then reduces ``vn_size + 1`` values per virtual
-    neuron (the widened tile always fits: :func:`_geometry` checks it).
+    neuron (the widened tile always fits: :func:`tile_geometry` checks it).
     """
     return num_vns * (vn_size + int(psum_slot) - 1) - 2 * three_way, three_way
 
 
 @dataclass(frozen=True)
-class _Geometry:
+class TileGeometry:
+    """How a tile covers a layer: output positions X_out x Y_out, and the tile's iterations over R, S, C/G
+    (their product: the folds), K/G, G, N and the output rows (iX) and columns (iY) of positions."""
+
     X_out: int
     Y_out: int
     iR: int
@@ -233,7 +236,9 @@ class _Geometry:
         return self.iN * self.iG * self.iK
 
 
-def _geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> _Geometry:
+def tile_geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> TileGeometry:
+    """The :class:`TileGeometry` of ``tile`` on a conv layer (X, Y already padded); checks the layer and the
+    tile (ConfigError naming the field)."""
     if G < 1 or C % G or K % G:
         raise ConfigError(f"groups G={G} must divide C={C} and K={K}", field="G")
     if X < R or Y < S:
@@ -246,18 +251,20 @@ def _geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     def cd(a, b):   # integer ceiling: exact for any size (a float quotient is not beyond 2^53)
         return -(-int(a) // int(b))
 
-    return _Geometry(X_out, Y_out, cd(R, tile.T_R), cd(S, tile.T_S), cd(C // G, tile.T_C),
+    return TileGeometry(X_out, Y_out, cd(R, tile.T_R), cd(S, tile.T_S), cd(C // G, tile.T_C),
                      cd(K // G, tile.T_K), cd(G, tile.T_G), cd(N, tile.T_N),
                      cd(X_out, tile.T_X), cd(Y_out, tile.T_Y))
 
 
-def _uses_forwarding(tile: MaeriTile, S: int, stride: int) -> bool:
-    return tile.T_Y == 1 and tile.T_S > 1 and stride == 1 and S % tile.T_S == 0
+def uses_forwarding(tile: MaeriTile, S: int, stride: int, cols: int) -> bool:
+    """Whether a row's later positions get only the new input column (the multipliers forward the rest):
+    T_Y' = 1, T_S > 1, stride 1, T_S dividing S, and more than one position (``cols``) per row."""
+    return tile.T_Y == 1 and tile.T_S > 1 and stride == 1 and S % tile.T_S == 0 and cols > 1
 
 
 
 
-def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: _Geometry, fwd: bool) -> int:
+def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: TileGeometry, fwd: bool) -> int:
     """Global-buffer input reads (events). STONNE sends every input packet of a step but reads (and counts)
     only those inside the fold's real kernel window: a window row, counted from the fold's first kernel
     row, below T_X' + R - 1, a column likewise below T_Y' + S - 1 (the bound leaves out the stride), and
@@ -281,8 +288,8 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
               real_weights: int, real_outputs: int, op: str) -> SimResult:
     require_config(config)  # checked against plumsim.accel.rules when built
     ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
-    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
-    fwd = _uses_forwarding(tile, S, stride) and geo.iY > 1
+    geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
+    fwd = uses_forwarding(tile, S, stride, geo.iY)
     nfold, iX, iY, iters = geo.nfold, geo.iX, geo.iY, geo.iters
     tr = _tile_traffic(tile, stride, ms, dn, fwd, psum_slot=not config.accumulation_buffer and nfold > 1)
     timing = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
@@ -401,6 +408,6 @@ def maeri_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
 def conv_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> int:
     """STONNE cycles only (no counters), for one tile. X, Y already padded. Same rule as maeri_conv."""
     require_config(config)  # checked against plumsim.accel.rules when built
-    _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
+    tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     return int(conv_cycles_batch(N, G, C, K, R, S, X, Y, stride,
                                  {f: [getattr(tile, f)] for f in TILE_FIELDS}, config)[0])

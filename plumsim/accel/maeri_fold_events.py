@@ -38,7 +38,7 @@ import numpy as np
 
 from plumsim.accel.adder_tree import reduction_paths
 from plumsim.accel.config import AcceleratorConfig, require_config
-from plumsim.accel.maeri import MaeriTile, _geometry, _uses_forwarding
+from plumsim.accel.maeri import MaeriTile, tile_geometry, uses_forwarding
 from plumsim.accel.maeri_timing import operand_ids, partial_sum_path
 from plumsim.accel.write_side import asnetwork_bus_port
 from plumsim.errors import ConfigError
@@ -53,13 +53,13 @@ def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Ac
     STONNE's count) of the tile's last store. Raises ConfigError for a tile it does not model,
     RuntimeError past ``max_cycles``."""
     require_config(config)
-    geo = _geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
+    geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     if config.accumulation_buffer or geo.nfold < 2 or tile.T_N != 1 or tile.T_G != 1:
         raise ConfigError(f"the event-level model times folding tiles with the accumulation buffer off and "
                           f"T_N = T_G = 1; got {geo.nfold} fold(s), buffer "
                           f"{'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}, T_G={tile.T_G}",
                           field="tile")
-    forwarding = _uses_forwarding(tile, S, stride) and geo.iY > 1
+    forwarding = uses_forwarding(tile, S, stride, geo.iY)
     T_R, T_S, T_C, T_K, T_X, T_Y = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_X, tile.T_Y
     ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
     F, rows, cols = geo.nfold, geo.iX, geo.iY
