@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from plumsim.accel.config import AcceleratorConfig
-from plumsim.accel.maeri import TILE_FIELDS, MaeriTile, conv_cycles, conv_cycles_batch
+from plumsim.accel.maeri import TILE_FIELDS, MaeriTile, conv_cycles, conv_cycles_batch, event_timed
 from plumsim.accel.sigma import (_distinct_per_group, _iterations, _plan, im2col,
                                  im2col_nnz)
 from plumsim.accel.tpu import choose_tpu_tile, tpu_cycles
@@ -67,10 +67,16 @@ def test_maeri_batch_cycles_equal_one_by_one():
                  or (t.virtual_neuron_size + 1) * t.num_virtual_neurons <= ms]
         if not tiles:
             continue
-        ref = [conv_cycles(N, G, C, K, R, S, X, Y, stride, t, cfg) for t in tiles]
+        # the closed form (the tile search's estimate) tile by tile and in one batch
+        ref = [int(conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, {f: [getattr(t, f)] for f in TILE_FIELDS},
+                                     cfg)[0]) for t in tiles]
         got = conv_cycles_batch(N, G, C, K, R, S, X, Y, stride,
                                 {f: np.array([getattr(t, f) for t in tiles]) for f in TILE_FIELDS}, cfg)
         assert got.tolist() == ref
+        # the model's cycles: that closed form, except where the folding chain is timed event by event
+        for t, b in zip(tiles, ref):
+            if not event_timed(t, cfg, -(-R // t.T_R) * -(-S // t.T_S) * -(-(C // G) // t.T_C)):
+                assert conv_cycles(N, G, C, K, R, S, X, Y, stride, t, cfg) == b
         checked += len(tiles)
     assert checked > 100
 

@@ -187,6 +187,61 @@ def uniform_reduction_adds(vn_size: int, num_vns: int, ms_size: int) -> tuple[in
     return packed_reduction_adds(np.full(int(num_vns), int(vn_size), dtype=np.int64), ms_size)
 
 
+def multiplier_paths(starts, sizes, ms_size: int) -> np.ndarray:
+    """Cycles from each multiplier's product to its VN's output adder, one adder per cycle (int64, one
+    entry per multiplier: VN after VN, each from its first multiplier; arguments as
+    :func:`three_way_adds_per_vn`, one layout).
+
+    A product climbs its block to the block's top adder, crosses the augmented link to the next block
+    towards the VN's top block (entering it at that level) and climbs on, so a multiplier of the top block
+    takes top_levels cycles and one of the i-th block counted outwards from it (either side, 1 = adjacent)
+    top_levels + i: blocks shrink away from the top block, and every hop into a larger block lands one
+    level above its leaves. A multiplier forwarded from a shared leaf adder is the outermost block of its
+    side. Confirmed on STONNE's adder traces (a VN of 13 multipliers: 8 at 3 cycles, 4 at 4, 1 at 5) and
+    by the event-level MAERI model on every stored folding run. :func:`reduction_paths` keeps only the
+    outermost block of each side (its left/right merges), the longest path.
+    """
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    layout = np.zeros(starts.shape, dtype=np.int64)
+    _check(starts, sizes, layout, ms_size)
+    level, index, top_levels, nl, nr = reduction_paths(starts, sizes, ms_size, validate=False)
+    ends = starts + sizes
+    touch = ends[:-1] == starts[1:]
+    lo, hi, ls, rs = _owned_units(starts, ends, np.concatenate(([False], touch)), np.concatenate((touch, [False])))
+    # the top block's units [ts, te): the largest block of the owned units' decomposition (leftmost of two)
+    ts, te = lo.copy(), np.maximum(hi, lo)
+    many = hi - lo > 1
+    if many.any():
+        mid, left, right, merged = _split(lo[many], hi[many])
+        dl, dr = _bit_length(left) - 1, _bit_length(right) - 1
+        peak_left = dl >= dr
+        one = np.int64(1)
+        ts[many] = np.where(merged, lo[many], np.where(peak_left, mid - (one << np.maximum(dl, 0)), mid))
+        te[many] = np.where(merged, hi[many], np.where(peak_left, mid, mid + (one << np.maximum(dr, 0))))
+    vn = np.repeat(np.arange(starts.size), sizes)
+    m = np.arange(vn.size) - np.repeat(np.cumsum(sizes) - sizes, sizes) + starts[vn]
+    u = m // 2
+    T, a, b = top_levels[vn], ts[vn], te[vn]
+
+    def outward(length, offset):
+        # position (1 = nearest) of the block holding ``offset`` among the blocks of ``length`` units
+        # laid out largest first: the set bits of length from the one where offset and length part
+        k = _bit_length(length ^ offset) - 1
+        return np.bitwise_count(length >> np.maximum(k, 0)).astype(np.int64)
+
+    right_side = u >= b
+    left_side = u < a
+    path = np.where(right_side, T + outward(np.where(right_side, hi[vn] - b, 0), np.where(right_side, u - b, 0)), T)
+    path = np.where(left_side, T + outward(np.where(left_side, a - lo[vn], 0), np.where(left_side, a - 1 - u, 0)),
+                    path)
+    path = np.where(ls[vn] & (m == starts[vn]), T + nl[vn], path)
+    path = np.where(rs[vn] & (m == ends[vn] - 1), T + nr[vn], path)
+    # a VN owning no unit (two multipliers on two shared leaf adders): each is its side's forwarded value
+    none = (hi - lo < 1)[vn]
+    return np.where(none, T + np.where(m == starts[vn], nl[vn], nr[vn]), path)
+
+
 def output_adders(starts, sizes, ms_size: int, layout=None):
     """Where each virtual neuron's sum leaves the tree, and how long its reduction takes: (level, index,
     depth) as :func:`reduction_paths`, depth = top_levels + max(left_merges, right_merges) cycles."""

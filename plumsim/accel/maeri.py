@@ -26,79 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig, require_config
-from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, operand_ids
+from plumsim.accel.maeri_fold_events import fold_tile_schedule
+from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, iterated_cycles, operand_ids
+from plumsim.accel.maeri_tile import MaeriTile, TileGeometry, tile_geometry, uses_forwarding, validate_tile
 from plumsim.accel.result import SimResult
-from plumsim.accel.rules import check_maeri_tile
 from plumsim.errors import ConfigError
 
 
 
 
-@dataclass(frozen=True)
-class MaeriTile:
-    """A MAERI conv tile in STONNE's names (T_X/T_Y are STONNE's T_X'/T_Y', output positions)."""
-
-    T_R: int = 1
-    T_S: int = 1
-    T_C: int = 1
-    T_K: int = 1
-    T_G: int = 1
-    T_N: int = 1
-    T_X: int = 1
-    T_Y: int = 1
-
-    @property
-    def virtual_neuron_size(self) -> int:
-        """Multipliers per virtual neuron (one dot-product slice): T_R*T_S*T_C."""
-        return self.T_R * self.T_S * self.T_C
-
-    @property
-    def num_virtual_neurons(self) -> int:
-        """Virtual neurons mapped at once: T_K*T_G*T_N*T_X*T_Y."""
-        return self.T_K * self.T_G * self.T_N * self.T_X * self.T_Y
-
-    @property
-    def multipliers_used(self) -> int:
-        """Multipliers the tile occupies (virtual_neuron_size * num_virtual_neurons)."""
-        return self.virtual_neuron_size * self.num_virtual_neurons
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MaeriTile":
-        """Build from a dict with keys T_R..T_Y (STONNE's T_X_/T_Y_ spelling accepted); missing = 1."""
-        vals = {}
-        for f in TILE_FIELDS:
-            v = d.get(f, d.get(f + "_", 1))
-            try:
-                iv = int(v)
-            except (TypeError, ValueError):
-                raise ConfigError(f"tile value {v!r} is not an integer", field=f) from None
-            if iv != v and not (isinstance(v, str) and v.strip().isdigit()):
-                raise ConfigError(f"tile value {v!r} is not an integer", field=f)
-            vals[f] = iv
-        unknown = set(d) - set(TILE_FIELDS) - {f + "_" for f in TILE_FIELDS}
-        if unknown:
-            raise ConfigError(f"unknown tile field(s) {sorted(unknown)}; allowed: {list(TILE_FIELDS)}",
-                              field=sorted(unknown)[0])
-        return cls(**vals)
-
-    def as_dict(self) -> dict[str, int]:
-        # the fields are ints: no deep copy (dataclasses.asdict) needed
-        return {f: getattr(self, f) for f in TILE_FIELDS}
-
-
 # ----------------------------------------------------------------------------------------------
 # validation
-
-
-def validate_tile(tile: MaeriTile, dims: dict[str, int], ms_size: int, accumulation_buffer: bool | None = None) -> None:
-    """Raise ConfigError when a tile does not fit the layer or the multiplier array: the one MAERI tile
-    validator, :func:`plumsim.accel.rules.check_maeri_tile`.
-
-    ``dims``: the limit of each tile field, ``{"T_R": R, "T_S": S, "T_C": C/G, "T_K": K/G, "T_G": G,
-    "T_N": N, "T_X": X', "T_Y": Y'}``. ``accumulation_buffer`` False adds the folding rule (one more
-    multiplier per virtual neuron); None leaves it out.
-    """
-    check_maeri_tile(tile.as_dict(), dims, ms_size, accumulation_buffer)
 
 
 def stonne_problems(T: dict, R: int, S: int, Cg: int, X_out: int, Y_out: int, stride: int,
@@ -211,59 +149,6 @@ def _tree_adds_per_step(vn_size: int, num_vns: int, three_way: int, psum_slot: b
     return num_vns * (vn_size + int(psum_slot) - 1) - 2 * three_way, three_way
 
 
-@dataclass(frozen=True)
-class TileGeometry:
-    """How a tile covers a layer: output positions X_out x Y_out, and the tile's iterations over R, S, C/G
-    (their product: the folds), K/G, G, N and the output rows (iX) and columns (iY) of positions."""
-
-    X_out: int
-    Y_out: int
-    iR: int
-    iS: int
-    iC: int
-    iK: int
-    iG: int
-    iN: int
-    iX: int
-    iY: int
-
-    @property
-    def nfold(self) -> int:
-        return self.iR * self.iS * self.iC
-
-    @property
-    def iters(self) -> int:
-        return self.iN * self.iG * self.iK
-
-
-def tile_geometry(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> TileGeometry:
-    """The :class:`TileGeometry` of ``tile`` on a conv layer (X, Y already padded); checks the layer and the
-    tile (ConfigError naming the field)."""
-    if G < 1 or C % G or K % G:
-        raise ConfigError(f"groups G={G} must divide C={C} and K={K}", field="G")
-    if X < R or Y < S:
-        raise ConfigError(f"input {X}x{Y} (after padding) is smaller than the kernel {R}x{S}", field="X")
-    ms_size = int(config.ms_size)
-    X_out = (X - R + stride) // stride
-    Y_out = (Y - S + stride) // stride
-    dims = {"T_R": R, "T_S": S, "T_C": C // G, "T_K": K // G, "T_G": G, "T_N": N, "T_X": X_out, "T_Y": Y_out}
-    validate_tile(tile, dims, ms_size, bool(config.accumulation_buffer))
-    def cd(a, b):   # integer ceiling: exact for any size (a float quotient is not beyond 2^53)
-        return -(-int(a) // int(b))
-
-    return TileGeometry(X_out, Y_out, cd(R, tile.T_R), cd(S, tile.T_S), cd(C // G, tile.T_C),
-                     cd(K // G, tile.T_K), cd(G, tile.T_G), cd(N, tile.T_N),
-                     cd(X_out, tile.T_X), cd(Y_out, tile.T_Y))
-
-
-def uses_forwarding(tile: MaeriTile, S: int, stride: int, cols: int) -> bool:
-    """Whether a row's later positions get only the new input column (the multipliers forward the rest):
-    T_Y' = 1, T_S > 1, stride 1, T_S dividing S, and more than one position (``cols``) per row."""
-    return tile.T_Y == 1 and tile.T_S > 1 and stride == 1 and S % tile.T_S == 0 and cols > 1
-
-
-
-
 def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: TileGeometry, fwd: bool) -> int:
     """Global-buffer input reads (events). STONNE sends every input packet of a step but reads (and counts)
     only those inside the fold's real kernel window: a window row, counted from the fold's first kernel
@@ -284,6 +169,37 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: Til
     return geo.iters * tile.T_N * tile.T_G * chans * rows * geo.iX * per_row
 
 
+def event_timed(tile: MaeriTile, config: AcceleratorConfig, nfold: int) -> bool:
+    """Whether a tile's folding chain is timed event by event (:mod:`plumsim.accel.maeri_fold_events`):
+    the accumulation buffer off, more than one fold, T_N = T_G = 1. Every other tile, and the tile search
+    for all tiles, uses the closed form of :mod:`plumsim.accel.maeri_timing`."""
+    return not config.accumulation_buffer and nfold > 1 and tile.T_N == 1 and tile.T_G == 1
+
+
+def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig, geo: TileGeometry) -> dict:
+    """The layer's cycles and their parts for one tile (as :func:`plumsim.accel.maeri_timing.conv_timing`,
+    Python ints), ``model`` naming what timed the tile's chain: ``"event-level"`` or ``"closed form"``."""
+    timing = {k: v[0] for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
+                                              {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
+    timing = {k: int(v) for k, v in timing.items()}
+    timing["model"] = "closed form"
+    if not event_timed(tile, config, geo.nfold):
+        return timing
+    sched = fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config)
+    finish, drain = sched.last_packet, sched.stored - sched.last_packet
+    big = geo.iters * (sched.stored + 1) >= 2**62         # a huge batch: exact Python integers
+    dtype = object if big else np.int64
+
+    def a(x):
+        return np.array([x], dtype=dtype)
+
+    cycles = iterated_cycles(a(finish), a(drain), a(sched.weights), a(tile.num_virtual_neurons), a(geo.nfold),
+                             a(geo.iX * geo.iY), geo.X_out * geo.Y_out, a(tile.T_K), a(tile.T_G), K // G,
+                             a(geo.iN), a(geo.iG), a(geo.iK))[0]
+    timing.update(cycles=int(cycles), finish=finish, drain=drain, model="event-level")
+    return timing
+
+
 def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
               real_weights: int, real_outputs: int, op: str) -> SimResult:
     require_config(config)  # checked against plumsim.accel.rules when built
@@ -292,8 +208,7 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
     fwd = uses_forwarding(tile, S, stride, geo.iY)
     nfold, iX, iY, iters = geo.nfold, geo.iX, geo.iY, geo.iters
     tr = _tile_traffic(tile, stride, ms, dn, fwd, psum_slot=not config.accumulation_buffer and nfold > 1)
-    timing = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
-                                                   {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
+    timing = _timing(N, G, C, K, R, S, X, Y, stride, tile, config, geo)
     cycles = timing["cycles"]
     ab = bool(config.accumulation_buffer)
 
@@ -352,7 +267,7 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
             "psum_reads": float(psum_reads), "psum_writes": float(psum_writes)}
     info = {"controller": "MAERI_DENSE_WORKLOAD", "op": op, "tile": tile.as_dict(), "nfold": nfold,
             "iterations": iters, "steps_per_iteration": nfold * (1 + positions), "finish": timing["finish"],
-            "drain": timing["drain"], "psum_loop": timing["loop"], "forwarding": fwd, "X_out": geo.X_out, "Y_out": geo.Y_out,
+            "drain": timing["drain"], "psum_loop": timing["loop"], "timing": timing["model"], "forwarding": fwd, "X_out": geo.X_out, "Y_out": geo.Y_out,
             "virtual_neuron_size": vns, "num_virtual_neurons": nv}
     return SimResult(cycles=int(cycles), counters=counters, instances=instances, sram=sram, info=info)
 
@@ -408,6 +323,5 @@ def maeri_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N:
 def conv_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig) -> int:
     """STONNE cycles only (no counters), for one tile. X, Y already padded. Same rule as maeri_conv."""
     require_config(config)  # checked against plumsim.accel.rules when built
-    tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
-    return int(conv_cycles_batch(N, G, C, K, R, S, X, Y, stride,
-                                 {f: [getattr(tile, f)] for f in TILE_FIELDS}, config)[0])
+    geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
+    return _timing(N, G, C, K, R, S, X, Y, stride, tile, config, geo)["cycles"]

@@ -1,57 +1,99 @@
-"""An event-level model of one MAERI folding tile (accumulation buffer off), cycle by cycle.
+"""The event-level model of one MAERI folding tile (accumulation buffer off): the folding chain of
+:mod:`plumsim.accel.maeri`'s cost model, cycle by cycle, with exact periodic extrapolation.
 
-numpy only; a reference for the closed form of :mod:`plumsim.accel.maeri_timing`, not used by it yet
-(it steps through every cycle, too slow for the tile search and sweeps: see docs/design.md, "MAERI",
-known residuals). Built from debug traces of STONNE's SDMemory, multiplier and adder switches and from its
+numpy only. Built from debug traces of STONNE's memory, multiplier and adder switches and from its
 collection-bus source, and checked against every stored run it applies to (tests/test_maeri_fold_events.py):
-exact on 889 of the 891 single-tile folding runs of tests/data/stonne, where the closed form is exact on 489.
+exact on all 891 single-tile folding runs of tests/data/stonne and on the real ResNet-20 layers of set S.
 
 What happens in a tile of VNs (one per output channel and position of the tile), with F folds per
-output position and the positions one after another:
+output position and the positions one after another (a *step* is one fold of one position; steps are
+numbered position by position, fold by fold):
 
-* **Read ports** send one packet a cycle: first the weights of every fold, then, step by step (a position's
-  folds in order, positions in order), the distinct inputs of their multipliers in increasing input id
-  (:func:`plumsim.accel.maeri_timing.operand_ids`; with input forwarding along rows, a row's later
-  positions send only the new column). A partial sum waiting for a port goes first. A packet reaches its
-  multipliers the same cycle (one cycle later through a distribution tree, ms_size > dn_bw), which
-  multiply and pass the product up at once.
-* **The tree**: a value takes one cycle per adder level and per augmented link on its way to its VN's
-  output adder (:func:`plumsim.accel.adder_tree.reduction_paths`); a VN's sum of a step leaves when its
-  last product and its partial-sum multiplier's value are in.
-* **Partial-sum multiplier**: sends a zero for the first fold of the first position at cycle 1; forwards
-  each partial sum the cycle it arrives; sends the next position's zero one cycle after it forwarded
-  the position's last partial sum.
+* **Read ports** send one packet a cycle: first the weights of every fold, then, step by step, the
+  distinct inputs of their multipliers in increasing input id (:func:`plumsim.accel.maeri_timing.operand_ids`;
+  with input forwarding along rows, a row's later positions send only the new column). A partial sum
+  waiting for a port goes first. A packet reaches its multipliers the same cycle (one cycle later through a
+  distribution tree, ms_size > dn_bw), which multiply and pass the product up at once.
+* **The tree**: a product takes one cycle per adder to its VN's output adder
+  (:func:`plumsim.accel.adder_tree.multiplier_paths`); a VN's sum of a step leaves when its last product
+  and its partial-sum multiplier's value are in.
+* **Partial-sum multiplier**: sends a zero for the first step at cycle 1; forwards each partial sum the
+  cycle it arrives; sends the next position's zero one cycle after it forwarded a position's last partial sum.
 * **Collection bus**: a line takes a sum one cycle after the adder sent it and sends one a cycle, round
   robin over its inputs (:func:`plumsim.accel.write_side.asnetwork_bus_port`).
 * **Memory**: takes what the lines sent one cycle later, in line order, into its write FIFO and stores
   ceil(s/2) of the s waiting each cycle; a stored sum that is not a position's last fold goes straight
   back to its VN's partial-sum multiplier's port.
 
-The tile ends with its last store: :func:`fold_tile_cycles` returns that cycle.
+**Exact extrapolation.** Two facts make a 146k-cycle layer cost about a thousand simulated cycles, with no
+approximation:
+
+1. *Ports ahead.* Once every read port has sent all packets of the steps the chain can reach soon (its
+   sums, partial sums and queues, plus :data:`AHEAD_MARGIN` steps) and did so long enough ago for the
+   products to be in, the inputs no longer decide anything: a sum leaves when its partial sum is in. The
+   chain (partial sums, bus, FIFO) then runs alone, and each port's progress is counted, not simulated
+   (it sends an input packet every cycle it sends no partial sum). That stays checked at every step
+   boundary; should a port fall behind, the tile is simulated again without this shortcut.
+2. *Periodic state.* The chain's whole state, with times taken relative to the current cycle and steps
+   relative to the stored outputs, often repeats: fold after fold within a position, position after
+   position. When the state at step q equals the one at step q - d, dt cycles earlier, and the steps the
+   chain touches from there on are of the same kinds d steps apart (last fold of a position or not, last
+   position or not) and the ports stay ahead, the next k periods are the same: the model moves the state
+   k*d steps and k*dt cycles on in one go.
+
+The tile ends with its last store: :func:`fold_tile_schedule` returns that cycle and the cycle of the
+tile's last read-port packet.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 
-from plumsim.accel.adder_tree import reduction_paths
+from plumsim.accel.adder_tree import multiplier_paths, reduction_paths
 from plumsim.accel.config import AcceleratorConfig, require_config
-from plumsim.accel.maeri import MaeriTile, tile_geometry, uses_forwarding
+from plumsim.accel.maeri_tile import MaeriTile, tile_geometry, uses_forwarding
 from plumsim.accel.maeri_timing import operand_ids, partial_sum_path
 from plumsim.accel.write_side import asnetwork_bus_port
 from plumsim.errors import ConfigError
 
+#: steps beyond the chain's furthest step that every port must have sent before the chain runs alone:
+#: more than the chain can advance between two checks and than a product's trip through the tree
+AHEAD_MARGIN = 16
+
+
+class FoldTileSchedule(NamedTuple):
+    """One folding tile, timed event by event: ``stored`` is the cycle (1-based, STONNE's count) of its
+    last store, ``last_packet`` that of its last read-port packet (weight, input or partial sum),
+    ``weights`` the cycles its busiest port sends weights; ``simulated`` the cycles actually stepped
+    through (the rest was extrapolated exactly)."""
+
+    last_packet: int
+    stored: int
+    weights: int
+    simulated: int
+
+
+class _PortsFellBehind(Exception):
+    """The chain-alone shortcut no longer holds: time the tile again cycle by cycle."""
+
 
 def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
                      max_cycles: int = 10_000_000) -> int:
-    """Cycles of one (n, g, k) tile of a folding MAERI conv (X, Y already padded) with the accumulation
-    buffer off: T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers plus the partial-sum one, more than
-    one fold per output position, the positions one after another (folds, positions and input forwarding
-    as :func:`plumsim.accel.maeri.maeri_conv` has them). T_N = T_G = 1 only. Returns the cycle (1-based,
-    STONNE's count) of the tile's last store. Raises ConfigError for a tile it does not model,
-    RuntimeError past ``max_cycles``."""
+    """Cycles of one (n, g, k) folding tile (its last store): :func:`fold_tile_schedule`'s ``stored``."""
+    return fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_cycles).stored
+
+
+def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
+                       max_cycles: int = 10_000_000, extrapolate: bool = True) -> FoldTileSchedule:
+    """Time one (n, g, k) tile of a folding MAERI conv (X, Y already padded) with the accumulation buffer
+    off: T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers plus the partial-sum one, more than one fold
+    per output position (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
+    has them). T_N = T_G = 1 only. Cycles in STONNE cycles. ``extrapolate=False`` steps through every
+    cycle (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
+    model, RuntimeError past ``max_cycles`` simulated cycles."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     if config.accumulation_buffer or geo.nfold < 2 or tile.T_N != 1 or tile.T_G != 1:
@@ -59,136 +101,330 @@ def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Ac
                           f"T_N = T_G = 1; got {geo.nfold} fold(s), buffer "
                           f"{'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}, T_G={tile.T_G}",
                           field="tile")
-    forwarding = uses_forwarding(tile, S, stride, geo.iY)
-    T_R, T_S, T_C, T_K, T_X, T_Y = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_X, tile.T_Y
-    ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
-    F, rows, cols = geo.nfold, geo.iX, geo.iY
-    P = rows * cols
-    size = T_R * T_S * T_C + 1
-    nv = T_K * T_X * T_Y
-    width = ms // dn
-    ds = int(ms > dn)
-    start = np.arange(nv, dtype=np.int64) * size
-    level, index, top, left, right = reduction_paths(start, np.full(nv, size), ms)
-    span = ms >> level
-    top_lo = np.maximum(index * span, start)
-    top_hi = np.minimum((index + 1) * span, start + size)
-    h = partial_sum_path(start, top_lo, top, left).tolist()       # partial-sum multiplier -> output adder
-    line, line_in = (a.tolist() for a in asnetwork_bus_port(level, index, ms, rn))
+    tile_ = _Tile(geo, tile, S, stride, config)
+    if extrapolate:
+        try:
+            return _run(tile_, max_cycles, True)
+        except _PortsFellBehind:
+            pass
+    return _run(tile_, max_cycles, False)
 
-    m = np.arange(nv * size)
-    mv, mo = m // size, m % size - 1                               # VN, offset (-1: partial-sum multiplier)
-    path = np.where((m >= top_lo[mv]) & (m < top_hi[mv]), top[mv],
-                    np.where(m < top_lo[mv], top[mv] + left[mv], top[mv] + right[mv])).tolist()
-    wid, iid, s = operand_ids(mv, np.maximum(mo, 0), T_R, T_S, T_C, T_K, 1, 1, T_X, T_Y, stride)
-    mv = mv.tolist()
 
-    # per read port: weight packets, and per kind of step the packets (each the multipliers it feeds)
-    ports = []
-    for p in range(dn):
-        mults = [j for j in range(p * width, min((p + 1) * width, nv * size)) if mo[j] >= 0]
-        full, new = {}, {}
-        for j in mults:
-            full.setdefault(int(iid[j]), []).append(j)
-            if not forwarding or s[j] == T_S - 1:
-                new.setdefault(int(iid[j]), []).append(j)
-        forwarded = [j for j in mults if forwarding and s[j] != T_S - 1]
-        ports.append({"weights": F * len({int(wid[j]) for j in mults}),
-                      "full": [full[k] for k in sorted(full)], "new": [new[k] for k in sorted(new)],
-                      "forwarded": forwarded})
-    steps = [(x * cols + y, f, y == 0) for x in range(rows) for y in range(cols) for f in range(1, F + 1)]
+class _Tile:
+    """The static part of a folding tile: per read port its packets, per VN its paths and bus input."""
 
-    need = size - 1
-    products: dict = {}          # (vn, position, fold) -> [latest product at the output adder, count]
-    psum_at: dict = {v: {} for v in range(nv)}
+    def __init__(self, geo, tile: MaeriTile, S: int, stride: int, config: AcceleratorConfig):
+        fwd = uses_forwarding(tile, S, stride, geo.iY)
+        T_R, T_S, T_C, T_K, T_X, T_Y = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_X, tile.T_Y
+        ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
+        F, rows, cols = geo.nfold, geo.iX, geo.iY
+        size = T_R * T_S * T_C + 1
+        nv = T_K * T_X * T_Y
+        width = ms // dn
+        start = np.arange(nv, dtype=np.int64) * size
+        level, index, top, left, _ = reduction_paths(start, np.full(nv, size), ms)
+        span = ms >> level
+        top_lo = np.maximum(index * span, start)
+        path = multiplier_paths(start, np.full(nv, size), ms).tolist()
+        m = np.arange(nv * size)
+        mv, mo = m // size, m % size - 1                               # VN, offset (-1: partial-sum multiplier)
+        wid, iid, s_of = operand_ids(mv, np.maximum(mo, 0), T_R, T_S, T_C, T_K, 1, 1, T_X, T_Y, stride)
+        mv = mv.tolist()
+
+        def per_vn(js):
+            # the products one packet (or the forwarded values) brings: (VN, longest path, count) per VN
+            out: dict = {}
+            for j in js:
+                e = out.setdefault(mv[j], [0, 0])
+                e[0] = max(e[0], path[j])
+                e[1] += 1
+            return tuple((v, p, c) for v, (p, c) in out.items())
+
+        self.full, self.new, self.forwarded, weights = [], [], [], []
+        for p in range(dn):
+            mults = [j for j in range(p * width, min((p + 1) * width, nv * size)) if mo[j] >= 0]
+            full: dict = {}
+            new: dict = {}
+            for j in mults:
+                full.setdefault(int(iid[j]), []).append(j)
+                if not fwd or s_of[j] == T_S - 1:
+                    new.setdefault(int(iid[j]), []).append(j)
+            self.full.append([per_vn(full[k]) for k in sorted(full)])
+            self.new.append([per_vn(new[k]) for k in sorted(new)] if fwd else self.full[-1])
+            self.forwarded.append(per_vn([j for j in mults if fwd and s_of[j] != T_S - 1]))
+            weights.append(F * len({int(wid[j]) for j in mults}))
+        self.F, self.rows, self.cols, self.P, self.nv, self.dn, self.fwd = F, rows, cols, rows * cols, nv, dn, fwd
+        self.steps = rows * cols * F
+        self.ds = int(ms > dn)
+        self.need = size - 1
+        self.h = partial_sum_path(start, top_lo, top, left).tolist()   # partial-sum multiplier -> output adder
+        self.port_of = [int(s) // width for s in start]
+        line, line_in = (a.tolist() for a in asnetwork_bus_port(level, index, ms, rn))
+        self.lines = sorted(set(line))
+        self.n_in = {ln: 1 + max(i for l_, i in zip(line, line_in) if l_ == ln) for ln in self.lines}
+        self.bus_input = list(zip(line, line_in))
+        self.weights = weights
+        # cycles from a packet to its products at the output adders, plus the longest run of partial sums
+        # that can hold a port up (one outstanding per VN whose partial-sum multiplier it feeds)
+        self.lead = max(path) + self.ds + 1 + max(np.bincount(np.asarray(self.port_of)).tolist())
+        # packets per port: of a row's first position's step, of a later one's; the port's total
+        self.n_full = np.array([len(x) for x in self.full], dtype=np.int64)
+        self.n_new = np.array([len(x) for x in self.new], dtype=np.int64)
+        self.W = np.array(weights, dtype=np.int64)
+        self.row_packets = F * self.n_full + (cols - 1) * F * self.n_new
+        self.active = np.flatnonzero(self.n_full > 0)   # ports with input multipliers
+        self.total_packets = self.W + rows * self.row_packets
+
+    def packets_before(self, p: int, s: int) -> int:
+        """Packets port ``p`` sends before step ``s`` (weights included)."""
+        r, rem = divmod(s, self.cols * self.F)
+        a = min(rem, self.F)
+        return int(self.W[p] + r * self.row_packets[p] + a * self.n_full[p] + (rem - a) * self.n_new[p])
+
+    def steps_sent(self, packets: np.ndarray) -> np.ndarray:
+        """Steps every active port has sent in full after ``packets`` packets (array [..., active]);
+        a port with all its packets sent counts as ahead of everything."""
+        A = self.active
+        F, cols = self.F, self.cols
+        W, nf, nn, rp = self.W[A], self.n_full[A], self.n_new[A], self.row_packets[A]
+        x = np.maximum(packets - W, 0)
+        r = x // rp
+        rem = x - r * rp
+        in_first = rem < F * nf
+        later = np.where(nn > 0, (rem - F * nf) // np.maximum(nn, 1), (cols - 1) * F)
+        within = np.where(in_first, rem // nf, F + np.minimum(later, (cols - 1) * F))
+        done = packets >= self.total_packets[A]
+        return np.where(done, np.iinfo(np.int64).max // 4, r * cols * F + within)
+
+
+def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
+    F, P, nv, dn, fwd, ds, need = tt.F, tt.P, tt.nv, tt.dn, tt.fwd, tt.ds, tt.need
+    cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
+    full, new, forwarded = tt.full, tt.new, tt.forwarded
+    lines, bus_input = tt.lines, tt.bus_input
+    psum_ports = sorted(set(port_of))
+
+    products: dict = {}          # (vn, step) -> [latest product at the output adder, count]
+    psum: dict = {(v, 0): 1 + h[v] for v in range(nv)}    # (vn, step) -> its partial sum at the output adder
     leaving: dict = {}           # cycle -> sums leaving output adders
-    for v in range(nv):
-        psum_at[v][(0, 1)] = 1 + h[v]
+    line_q = {ln: [deque() for _ in range(tt.n_in[ln])] for ln in lines}
+    queued = dict.fromkeys(lines, 0)
+    rr = dict.fromkeys(lines, 0)
+    alone = False                # the chain runs alone (ports ahead)
 
-    def ready(v, pos, f):
-        got = products.get((v, pos, f))
-        if got is not None and got[1] == need and (pos, f) in psum_at[v]:
-            leaving.setdefault(max(got[0], psum_at[v][(pos, f)]), []).append((v, pos, f))
+    def ready(key):
+        if alone:
+            leaving.setdefault(psum.pop(key), []).append(key)
+            return
+        got = products.get(key)
+        if got is not None and got[1] == need:
+            at = psum.get(key)
+            if at is not None:
+                del products[key]
+                del psum[key]
+                leaving.setdefault(max(got[0], at), []).append(key)
 
-    def product(j, pos, f, at):
-        got = products.setdefault((mv[j], pos, f), [0, 0])
-        got[0] = max(got[0], at + path[j])
-        got[1] += 1
+    def product(v, s, at, c):
+        key = (v, s)
+        got = products.get(key)
+        if got is None:
+            got = products[key] = [at, c]
+        else:
+            if at > got[0]:
+                got[0] = at
+            got[1] += c
         if got[1] == need:
-            ready(mv[j], pos, f)
+            ready(key)
 
-    cursor = [[0, 0] for _ in range(dn)]
-    weights_left = [pt["weights"] for pt in ports]
-    psum_queue = [deque() for _ in range(dn)]
-    line_queues: dict = {}
-    rr = {}
-    inputs_on = {}
-    for v in range(nv):
-        inputs_on[line[v]] = max(inputs_on.get(line[v], 0), line_in[v] + 1)
+    def send_psum(p, t):
+        v, s = psum_q[p].popleft()
+        psum_sent[p] += 1
+        arrive = t + ds
+        psum[(v, s)] = arrive + h[v]
+        ready((v, s))
+        if s % F == F - 1 and s // F + 1 < P:
+            psum[(v, s + 1)] = arrive + 1 + h[v]         # the next position's zero
+            ready((v, s + 1))
+
+    cur_s = [0] * dn
+    cur_k = [0] * dn
+    weights_left = list(tt.weights)
+    psum_q = [deque() for _ in range(dn)]
+    psum_sent = np.zeros(dn, dtype=np.int64)
     fifo: deque = deque()
     sent: list = []
-    stored, total, t, last = 0, nv * F * P, 0, 0
-    while stored < total:
+    stored = t = last = last_packet = simulated = 0
+    q_seen = front_prev = 0
+    guard = -1                   # the chain may reach step `guard` before the ports are checked again
+    seen: dict = {}
+    t_alone, packets_alone, psums_alone = 0, None, None
+    A = tt.active
+
+    def sent_lead_ago(pk):
+        # at least the packets each active port had sent ``lead`` cycles before it sent ``pk`` (one a cycle
+        # at most; ``pk`` counts every cycle without a partial sum, past the port's last packet too)
+        return np.minimum(pk - tt.lead, tt.total_packets[A])
+
+    def packets_now():
+        return packets_alone + (t - t_alone) - (psum_sent[A] - psums_alone)
+
+    while stored < nv * total:
         t += 1
-        if t > max_cycles:
+        simulated += 1
+        if simulated > max_cycles:
             raise RuntimeError(f"folding tile did not finish within {max_cycles} cycles")
         # memory: last cycle's line outputs in line order, then ceil(s/2) stores; partial sums go back
-        fifo.extend(item for _, item in sorted(sent, key=lambda e: e[0]))
-        sent = []
-        for _ in range(-(-len(fifo) // 2)):
-            v, pos, f = fifo.popleft()
-            stored += 1
+        if sent:
+            if len(sent) > 1:
+                sent.sort(key=lambda e: e[0])
+            fifo.extend(item for _, item in sent)
+            sent = []
+        if fifo:
+            for _ in range((len(fifo) + 1) // 2):
+                v, s = fifo.popleft()
+                stored += 1
+                if s % F != F - 1:
+                    psum_q[port_of[v]].append((v, s + 1))
             last = t
-            if f < F:
-                psum_queue[int(start[v]) // width].append((v, pos, f + 1))
         # read ports: one packet each, partial sums first
-        for p in range(dn):
-            if psum_queue[p]:
-                v, pos, f = psum_queue[p].popleft()
+        if alone:
+            for p in psum_ports:
+                if psum_q[p]:
+                    send_psum(p, t)
+                    last_packet = t
+        else:
+            for p in range(dn):
+                if psum_q[p]:
+                    send_psum(p, t)
+                    last_packet = t
+                    continue
+                if weights_left[p]:
+                    weights_left[p] -= 1
+                    last_packet = t
+                    continue
+                s = cur_s[p]
+                if s >= total:
+                    continue
+                first = (s // F) % cols == 0
+                packets = full[p] if first else new[p]
+                while not packets:
+                    if fwd and not first:
+                        for v, d, c in forwarded[p]:       # nothing new on this port: only forwarded values
+                            product(v, s, t + ds + d, c)
+                    s += 1
+                    if s >= total:
+                        break
+                    first = (s // F) % cols == 0
+                    packets = full[p] if first else new[p]
+                cur_s[p] = s
+                if s >= total:
+                    continue
                 arrive = t + ds
-                psum_at[v][(pos, f)] = arrive + h[v]
-                ready(v, pos, f)
-                if f == F and pos + 1 < P:
-                    psum_at[v][(pos + 1, 1)] = arrive + 1 + h[v]
-                    ready(v, pos + 1, 1)
-                continue
-            port = ports[p]
-            if weights_left[p]:
-                weights_left[p] -= 1
-                continue
-            cur = cursor[p]
-            while cur[0] < len(steps):
-                pos, f, first = steps[cur[0]]
-                packets = port["full"] if first or not forwarding else port["new"]
-                if packets:
-                    break
-                for j in port["forwarded"] if forwarding and not first else ():
-                    product(j, pos, f, t + ds)      # nothing new on this port: only forwarded values
-                cur[0] += 1
-            if cur[0] == len(steps):
-                continue
-            pos, f, first = steps[cur[0]]
-            packets = port["full"] if first or not forwarding else port["new"]
-            arrive = t + ds
-            for j in packets[cur[1]]:
-                product(j, pos, f, arrive)
-            cur[1] += 1
-            if cur[1] == len(packets):
-                if forwarding and not first:
-                    for j in port["forwarded"]:
-                        product(j, pos, f, arrive)
-                cur[0] += 1
-                cur[1] = 0
+                k = cur_k[p]
+                for v, d, c in packets[k]:
+                    product(v, s, arrive + d, c)
+                k += 1
+                last_packet = t
+                if k == len(packets):
+                    if fwd and not first:
+                        for v, d, c in forwarded[p]:
+                            product(v, s, arrive + d, c)
+                    cur_s[p] = s + 1
+                    k = 0
+                cur_k[p] = k
         # collection bus: last cycle's sums into the lines' inputs, one out per line (round robin)
-        for v, pos, f in leaving.pop(t - 1, ()):
-            line_queues.setdefault((line[v], line_in[v]), deque()).append((v, pos, f))
-        for ln, n_in in inputs_on.items():
-            ptr = rr.get(ln, 0)
-            for k in range(n_in):
-                i = (ptr + k) % n_in
-                q = line_queues.get((ln, i))
-                if q:
-                    sent.append((ln, q.popleft()))
-                    rr[ln] = (i + 1) % n_in
-                    break
-    return last
+        got = leaving.pop(t - 1, None)
+        if got:
+            for key in got:
+                ln, i = bus_input[key[0]]
+                line_q[ln][i].append(key)
+                queued[ln] += 1
+        for ln in lines:
+            if queued[ln]:
+                qs = line_q[ln]
+                n = len(qs)
+                ptr = rr[ln]
+                for j in range(n):
+                    i = (ptr + j) % n
+                    if qs[i]:
+                        sent.append((ln, qs[i].popleft()))
+                        queued[ln] -= 1
+                        rr[ln] = (i + 1) % n
+                        break
+        if not extrapolate or stored // nv <= q_seen or stored >= nv * total:
+            continue
+
+        # a step boundary: q steps' worth of outputs stored
+        q = q_seen = stored // nv
+        refs = [s for d_ in psum_q for _, s in d_] + [s for _, s in fifo] + [s for _, (_, s) in sent]
+        refs += [s for l_ in leaving.values() for _, s in l_]
+        refs += [s for ln in lines for d_ in line_q[ln] for _, s in d_] + [s for _, s in psum]
+        front = max(refs) + 1 if refs else q
+        if not alone:
+            if any(weights_left):
+                continue
+            pk = np.array([tt.packets_before(p, cur_s[p]) + cur_k[p] for p in A], dtype=np.int64)
+            if np.all(tt.steps_sent(pk - tt.lead) > front + AHEAD_MARGIN):
+                alone = True
+                t_alone, packets_alone, psums_alone = t, pk, psum_sent[A].copy()
+                products = {}
+                front_prev = front
+                guard = -1
+            continue
+        if front - front_prev > AHEAD_MARGIN:
+            raise _PortsFellBehind
+        front_prev = front
+        if front > guard:
+            ahead = int(tt.steps_sent(sent_lead_ago(packets_now())).min()) - AHEAD_MARGIN - 1
+            if ahead < front:
+                raise _PortsFellBehind
+            guard = ahead
+
+        def rel(items):
+            return tuple((v, s - q) for v, s in items)
+        state = (tuple(rel(d_) for d_ in psum_q),
+                 tuple(sorted((v, s - q, at - t) for (v, s), at in psum.items())),
+                 tuple(sorted((at - t, rel(l_)) for at, l_ in leaving.items())),
+                 tuple(tuple(rel(d_) for d_ in line_q[ln]) for ln in lines), tuple(rr[ln] for ln in lines),
+                 rel(fifo), tuple((ln, v, s - q) for ln, (v, s) in sent), stored - q * nv)
+        prev = seen.get(state)
+        seen[state] = (q, t, psum_sent.copy())
+        if prev is None:
+            continue
+        q0, t0, sent0 = prev
+        d, dt = q - q0, t - t0
+        per_period = psum_sent - sent0
+        # the kinds of the steps the chain touches must repeat every d steps for k more periods
+        lo = min(refs) - d if refs else q - d
+        s_ = np.arange(lo, total + d + 1)
+        kind = (s_ % F == F - 1) * 1 + (s_ // F == P - 1) * 2 + (s_ >= total) * 4
+        differ = np.flatnonzero(kind[:-d] != kind[d:])
+        end = lo + (int(differ[0]) if differ.size else kind.size - d)
+        k = (end + d - 1 - (front + 1)) // d - 1
+        if k < 1:
+            continue
+        # the ports must stay ahead at the start of every period (they send a packet each cycle without
+        # a partial sum), up to where the chain is at its end
+        j = np.arange(1, k + 1)[:, None]
+        pk = packets_now()[None, :] + (j - 1) * (dt - per_period[A])[None, :]
+        ok = np.all(tt.steps_sent(sent_lead_ago(pk)) > front + j * d + AHEAD_MARGIN, axis=1)
+        if not ok.all():
+            k = int(np.argmin(ok))
+        if k < 1:
+            continue
+        sh, th = k * d, k * dt
+        psum_q = [deque((v, s + sh) for v, s in d_) for d_ in psum_q]
+        psum = {(v, s + sh): at + th for (v, s), at in psum.items()}
+        leaving = {at + th: [(v, s + sh) for v, s in l_] for at, l_ in leaving.items()}
+        line_q = {ln: [deque((v, s + sh) for v, s in d_) for d_ in line_q[ln]] for ln in lines}
+        fifo = deque((v, s + sh) for v, s in fifo)
+        sent = [(ln, (v, s + sh)) for ln, (v, s) in sent]
+        stored += sh * nv
+        psum_sent = psum_sent + k * per_period
+        t += th
+        last += th
+        last_packet += th
+        q_seen = q + sh
+        front_prev = front + sh
+        guard = -1
+    return FoldTileSchedule(last_packet=last_packet, stored=last, weights=max(tt.weights), simulated=simulated)

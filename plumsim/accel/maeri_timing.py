@@ -396,9 +396,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     if int(iN.max()) * int(iG.max()) * int(iK.max()) * (int(finish.max()) + max(int(drain.max()), 0) + 1) >= 2**62:
         # a count that may pass 63 bits (a huge batch): exact Python integers instead of wrapping
         iN, iG, iK = iN.astype(object), iG.astype(object), iK.astype(object)
-    wait = _barrier_waits(finish, drain, weights, nv1, np.where(folding, nf, 1), ix * iy, X_out * Y_out,
-                          TK[:, 0], TG[:, 0], int(K // G), iN, iG, iK)
-    cycles = iN * iG * iK * finish + wait + drain
+    cycles = iterated_cycles(finish, drain, weights, nv1, np.where(folding, nf, 1), ix * iy, X_out * Y_out,
+                             TK[:, 0], TG[:, 0], int(K // G), iN, iG, iK)
     return {"cycles": cycles, "finish": finish, "drain": drain, "loop": loop,
             "three_way_adds": lay.three_way_adds}
 
@@ -501,6 +500,15 @@ def _line_paced(line_key, first, positions) -> np.ndarray:
     paced = np.empty(order.size, dtype=np.int64)
     paced[order] = np.minimum.reduceat(first[order], heads)[group] + count[group] * (positions[order] - 1)
     return paced
+
+
+def iterated_cycles(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG, Kg, iN, iG, iK):
+    """Cycles of a layer of iN x iG x iK (n, g, k) tiles, each ``finish`` cycles from its first packet to
+    its last and ``drain`` more to its last store, ``weights`` of them sending weights (arrays [B]; the
+    other arguments as :func:`_barrier_waits`): the tiles one after another on the read side, each after the
+    first held at the memory's iteration check (:func:`_barrier_waits`), then the last one's drain."""
+    return iN * iG * iK * finish + _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG,
+                                                  Kg, iN, iG, iK) + drain
 
 
 def _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG, Kg, iN, iG, iK):
