@@ -34,7 +34,8 @@ MEASURED = [
     ("c_maeri_pace/cases.csv", "MAERI-AB-off", 136, 0.0, 0.0, 0.0028),
     ("c_maeri_pace/cases.csv", "MAERI-AB-on", 25, 0.0, 0.0, 0.0),
     ("c_maeri_row/cases.csv", "MAERI-AB-off", 70, 0.0, 0.0, 0.0037),
-    ("c_maeri_fold_real/cases.csv", "MAERI-AB-off", 10, 0.0, 0.0, 0.0002),
+    ("c_maeri_fold_real/cases.csv", "MAERI-AB-off", 10, 0.0, 0.0031, 0.00035),
+    ("c_maeri_fold_multirate/cases.csv", "MAERI-AB-off", 4, 0.000114, 0.00013, 0.000014),
 ]
 
 

@@ -111,7 +111,7 @@ def test_what_stonne_accepts_stays_valid():
 
 
 def test_every_stored_stonne_run_is_valid():
-    """Every machine of every real STONNE run in tests/data/stonne builds (1,680 runs)."""
+    """Every machine of every real STONNE run in tests/data/stonne builds (1,684 runs)."""
     n = 0
     for f in sorted(DATA.glob("**/cases.csv")):
         df = pd.read_csv(f, low_memory=False)
@@ -124,7 +124,7 @@ def test_every_stored_stonne_run_is_valid():
                 AcceleratorConfig(row.controller_type, row.mn_type, row.rn_type, i(row.ms_size), i(row.dn_bw),
                                   i(row.rn_bw), i(row.ms_rows), i(row.ms_cols), bool(i(row.accumulation_buffer)))
             n += 1
-    assert n == 1680
+    assert n == 1684
 
 
 def test_cfg_reader_names_file_and_field(tmp_path):

@@ -28,6 +28,12 @@ inputs, strides 1 and 2) with the accumulation buffer off on ms_size/dn_bw/rn_bw
 with the tile plumsim's chooser picked for it (listed here, so the spec does not change with the model):
 10 runs of 19k-150k cycles, real layers for the folding mechanism (docs/design.md, "MAERI").
 
+Also writes specs/c_maeri_fold_multirate.yaml (set T, C_mfrate_NNN): ResNet-18's layer1 3x3 conv (C = K = 64)
+cut to 6x6, 8x8, 10x10 and 12x12 outputs (unpadded X = 8..14), buffer off, ms_size/dn_bw/rn_bw 256/64/64,
+tile T_S = 3, T_K = 64 (the chooser's for the full layer): 64 four-multiplier VNs whose chains run at two
+rates (lines carrying one VN or two) and never repeat exactly, the case the event-level model hands to the
+closed form past its budget (docs/design.md, "MAERI"). 4 runs of 42k-166k cycles.
+
 Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
 
@@ -99,6 +105,15 @@ def real() -> list[dict]:
     return out
 
 
+def multirate() -> list[dict]:
+    out = []
+    for i, X in enumerate((8, 10, 12, 14)):
+        c = _conv(256, 64, 0, 64, 64, 3, 3, X, X, 1, 3, 1, 64)
+        c.update(dn_bw=64, case_id=f"C_mfrate_{i + 1:03d}")
+        out.append(c)
+    return out
+
+
 def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",
           title: str = "set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of "
                        "bus-limited VNs (buffer on)") -> None:
@@ -129,3 +144,8 @@ if __name__ == "__main__":
     write(path, reals, "S", "tests/data/stonne/c_maeri_fold_real",
           "set S, MAERI CLI CONV runs: the 3x3 layers of ResNet-20 with the accumulation buffer off")
     print(f"{path.name}: {len(reals)} cases")
+    rates = multirate()
+    path = HERE / "specs" / "c_maeri_fold_multirate.yaml"
+    write(path, rates, "T", "tests/data/stonne/c_maeri_fold_multirate",
+          "set T, MAERI CLI CONV runs: a ResNet-18 3x3 conv cut small, buffer off, VNs at two rates")
+    print(f"{path.name}: {len(rates)} cases")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig, require_config
-from plumsim.accel.maeri_fold_events import fold_tile_schedule
+from plumsim.accel.maeri_fold_events import OverBudget, fold_tile_schedule
 from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, iterated_cycles, operand_ids
 from plumsim.accel.maeri_tile import MaeriTile, TileGeometry, tile_geometry, uses_forwarding, validate_tile
 from plumsim.accel.result import SimResult
@@ -169,23 +169,38 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: Til
     return geo.iters * tile.T_N * tile.T_G * chans * rows * geo.iX * per_row
 
 
+#: simulation work (:func:`plumsim.accel.maeri_fold_events.fold_tile_schedule`'s units, about a third of a
+#: microsecond each) the event-level folding chain may take per tile before the closed form times the tile
+#: instead: enough for every stored calibration run and for real layers whose chain turns periodic early
+#: (7 of set S), about 90 ms at most on the machine of docs/design.md. Not a fitted constant: a cost limit.
+EVENT_WORK_BUDGET = 250_000
+
+
 def event_timed(tile: MaeriTile, config: AcceleratorConfig, nfold: int) -> bool:
     """Whether a tile's folding chain is timed event by event (:mod:`plumsim.accel.maeri_fold_events`):
-    the accumulation buffer off, more than one fold, T_N = T_G = 1. Every other tile, and the tile search
-    for all tiles, uses the closed form of :mod:`plumsim.accel.maeri_timing`."""
+    the accumulation buffer off, more than one fold, T_N = T_G = 1 (and, see :func:`_timing`, within
+    :data:`EVENT_WORK_BUDGET`). Every other tile, and the tile search for all tiles, uses the closed form of
+    :mod:`plumsim.accel.maeri_timing`."""
     return not config.accumulation_buffer and nfold > 1 and tile.T_N == 1 and tile.T_G == 1
 
 
 def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig, geo: TileGeometry) -> dict:
     """The layer's cycles and their parts for one tile (as :func:`plumsim.accel.maeri_timing.conv_timing`,
-    Python ints), ``model`` naming what timed the tile's chain: ``"event-level"`` or ``"closed form"``."""
+    Python ints), ``model`` naming what timed the tile's chain: ``"event-level"``, ``"closed form"``, or
+    ``"closed form (event-level over budget)"`` for a folding chain that did not turn periodic within
+    :data:`EVENT_WORK_BUDGET` (long, aperiodic real layers, where the closed form is within 0.35% of STONNE
+    on the stored runs)."""
     timing = {k: v[0] for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
                                               {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
     timing = {k: int(v) for k, v in timing.items()}
     timing["model"] = "closed form"
     if not event_timed(tile, config, geo.nfold):
         return timing
-    sched = fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config)
+    try:
+        sched = fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_work=EVENT_WORK_BUDGET)
+    except OverBudget:
+        timing["model"] = "closed form (event-level over budget)"
+        return timing
     finish, drain = sched.last_packet, sched.stored - sched.last_packet
     big = geo.iters * (sched.stored + 1) >= 2**62         # a huge batch: exact Python integers
     dtype = object if big else np.int64

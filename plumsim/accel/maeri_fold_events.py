@@ -76,24 +76,31 @@ class FoldTileSchedule(NamedTuple):
     simulated: int
 
 
+class OverBudget(RuntimeError):
+    """The tile needs more simulated cycles than it was allowed (its chain did not become periodic soon
+    enough): :func:`fold_tile_schedule`'s ``max_work``."""
+
+
 class _PortsFellBehind(Exception):
     """The chain-alone shortcut no longer holds: time the tile again cycle by cycle."""
 
 
 def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
-                     max_cycles: int = 10_000_000) -> int:
+                     max_work: int = 10**10) -> int:
     """Cycles of one (n, g, k) folding tile (its last store): :func:`fold_tile_schedule`'s ``stored``."""
-    return fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_cycles).stored
+    return fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_work).stored
 
 
 def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
-                       max_cycles: int = 10_000_000, extrapolate: bool = True) -> FoldTileSchedule:
+                       max_work: int = 10**10, extrapolate: bool = True) -> FoldTileSchedule:
     """Time one (n, g, k) tile of a folding MAERI conv (X, Y already padded) with the accumulation buffer
     off: T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers plus the partial-sum one, more than one fold
     per output position (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
     has them). T_N = T_G = 1 only. Cycles in STONNE cycles. ``extrapolate=False`` steps through every
     cycle (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
-    model, RuntimeError past ``max_cycles`` simulated cycles."""
+    model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together: per simulated
+    cycle the read ports and bus lines it visits, plus the steps a port passes without a packet; about a
+    third of a microsecond each)."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     if config.accumulation_buffer or geo.nfold < 2 or tile.T_N != 1 or tile.T_G != 1:
@@ -102,12 +109,13 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
                           f"{'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}, T_G={tile.T_G}",
                           field="tile")
     tile_ = _Tile(geo, tile, S, stride, config)
+    spent = [0, 0]               # cycles and work of a try given up
     if extrapolate:
         try:
-            return _run(tile_, max_cycles, True)
+            return _run(tile_, max_work, True, spent)
         except _PortsFellBehind:
             pass
-    return _run(tile_, max_cycles, False)
+    return _run(tile_, max_work, False, spent)
 
 
 class _Tile:
@@ -197,7 +205,19 @@ class _Tile:
         return np.where(done, np.iinfo(np.int64).max // 4, r * cols * F + within)
 
 
-def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
+def _kinds_part(lo: int, d: int, F: int, P: int) -> int:
+    """The first step s >= lo whose kind differs from step s + d's (kind: a position's last fold or not,
+    the last position or not, past the tile's last step or not), steps F to a position, P positions."""
+    first = (P - 1) * F - d              # from here on s + d lies in the last position (or past it)
+    if d % F:
+        # the last-fold flag differs where s or s + d is a position's last fold
+        r = lo % F
+        gaps = [(F - 1 - r) % F, (F - 1 - d % F - r) % F]
+        first = min(first, lo + min(gaps))
+    return max(lo, first)
+
+
+def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSchedule:
     F, P, nv, dn, fwd, ds, need = tt.F, tt.P, tt.nv, tt.dn, tt.fwd, tt.ds, tt.need
     cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
     full, new, forwarded = tt.full, tt.new, tt.forwarded
@@ -246,14 +266,15 @@ def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
             psum[(v, s + 1)] = arrive + 1 + h[v]         # the next position's zero
             ready((v, s + 1))
 
-    cur_s = [0] * dn
+    cur_s = [0 if n else total for n in tt.n_full.tolist()]     # a port with no input multiplier sends none
     cur_k = [0] * dn
     weights_left = list(tt.weights)
     psum_q = [deque() for _ in range(dn)]
     psum_sent = np.zeros(dn, dtype=np.int64)
     fifo: deque = deque()
     sent: list = []
-    stored = t = last = last_packet = simulated = 0
+    stored = t = last = last_packet = simulated = work = 0
+    n_lines = len(lines)
     q_seen = front_prev = 0
     guard = -1                   # the chain may reach step `guard` before the ports are checked again
     seen: dict = {}
@@ -271,8 +292,9 @@ def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
     while stored < nv * total:
         t += 1
         simulated += 1
-        if simulated > max_cycles:
-            raise RuntimeError(f"folding tile did not finish within {max_cycles} cycles")
+        work += 32 + (len(psum_ports) if alone else dn) + n_lines
+        if work + spent[1] > max_work:
+            raise OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
         # memory: last cycle's line outputs in line order, then ceil(s/2) stores; partial sums go back
         if sent:
             if len(sent) > 1:
@@ -308,6 +330,9 @@ def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
                 first = (s // F) % cols == 0
                 packets = full[p] if first else new[p]
                 while not packets:
+                    work += 1 + len(forwarded[p])
+                    if work + spent[1] > max_work:
+                        raise OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
                     if fwd and not first:
                         for v, d, c in forwarded[p]:       # nothing new on this port: only forwarded values
                             product(v, s, t + ds + d, c)
@@ -372,11 +397,15 @@ def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
                 guard = -1
             continue
         if front - front_prev > AHEAD_MARGIN:
+            spent[0] += simulated
+            spent[1] += work
             raise _PortsFellBehind
         front_prev = front
         if front > guard:
             ahead = int(tt.steps_sent(sent_lead_ago(packets_now())).min()) - AHEAD_MARGIN - 1
             if ahead < front:
+                spent[0] += simulated
+                spent[1] += work
                 raise _PortsFellBehind
             guard = ahead
 
@@ -396,10 +425,7 @@ def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
         per_period = psum_sent - sent0
         # the kinds of the steps the chain touches must repeat every d steps for k more periods
         lo = min(refs) - d if refs else q - d
-        s_ = np.arange(lo, total + d + 1)
-        kind = (s_ % F == F - 1) * 1 + (s_ // F == P - 1) * 2 + (s_ >= total) * 4
-        differ = np.flatnonzero(kind[:-d] != kind[d:])
-        end = lo + (int(differ[0]) if differ.size else kind.size - d)
+        end = _kinds_part(lo, d, F, P)
         k = (end + d - 1 - (front + 1)) // d - 1
         if k < 1:
             continue
@@ -427,4 +453,5 @@ def _run(tt: _Tile, max_cycles: int, extrapolate: bool) -> FoldTileSchedule:
         q_seen = q + sh
         front_prev = front + sh
         guard = -1
-    return FoldTileSchedule(last_packet=last_packet, stored=last, weights=max(tt.weights), simulated=simulated)
+    return FoldTileSchedule(last_packet=last_packet, stored=last, weights=max(tt.weights),
+                            simulated=simulated + spent[0])
