@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig, require_config
+from plumsim.accel.lru import LRUMemo
 from plumsim.accel.maeri_fold_events import OverBudget, fold_tile_schedule
 from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, iterated_cycles, operand_ids
 from plumsim.accel.maeri_tile import MaeriTile, TileGeometry, tile_geometry, uses_forwarding, validate_tile
@@ -175,6 +176,9 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: Til
 #: (7 of set S), about 90 ms at most on the machine of docs/design.md. Not a fitted constant: a cost limit.
 EVENT_WORK_BUDGET = 250_000
 
+#: event-level schedules (or None: over budget) per (layer, tile, machine): a network repeats its shapes
+_SCHEDULES = LRUMemo(max_items=4096)
+
 
 def event_timed(tile: MaeriTile, config: AcceleratorConfig, nfold: int) -> bool:
     """Whether a tile's folding chain is timed event by event (:mod:`plumsim.accel.maeri_fold_events`):
@@ -196,9 +200,15 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
     timing["model"] = "closed form"
     if not event_timed(tile, config, geo.nfold):
         return timing
-    try:
-        sched = fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_work=EVENT_WORK_BUDGET)
-    except OverBudget:
+    def schedule():
+        try:
+            return fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_work=EVENT_WORK_BUDGET)
+        except OverBudget:
+            return None
+
+    machine = (config.ms_size, config.dn_bw, config.rn_bw, bool(config.accumulation_buffer))
+    sched = _SCHEDULES.get_or_compute((N, G, C, K, R, S, X, Y, stride, tile, machine), schedule)
+    if sched is None:
         timing["model"] = "closed form (event-level over budget)"
         return timing
     finish, drain = sched.last_packet, sched.stored - sched.last_packet
