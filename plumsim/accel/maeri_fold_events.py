@@ -99,8 +99,8 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
     has them). T_N = T_G = 1 only. Cycles in STONNE cycles. ``extrapolate=False`` steps through every
     cycle (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
     model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together: per simulated
-    cycle the read ports and bus lines it visits, plus the steps a port passes without a packet; about a
-    third of a microsecond each)."""
+    cycle 32 plus the read ports and bus lines it visits, plus every step a port passes without a packet
+    and the values forwarded there; roughly a third of a microsecond each)."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     if config.accumulation_buffer or geo.nfold < 2 or tile.T_N != 1 or tile.T_G != 1:
