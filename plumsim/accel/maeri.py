@@ -181,11 +181,11 @@ _SCHEDULES = LRUMemo(max_items=4096)
 
 
 def event_timed(tile: MaeriTile, config: AcceleratorConfig, nfold: int) -> bool:
-    """Whether a tile's folding chain is timed event by event (:mod:`plumsim.accel.maeri_fold_events`):
-    the accumulation buffer off, more than one fold, T_N = T_G = 1 (and, see :func:`_timing`, within
-    :data:`EVENT_WORK_BUDGET`). Every other tile, and the tile search for all tiles, uses the closed form of
-    :mod:`plumsim.accel.maeri_timing`."""
-    return not config.accumulation_buffer and nfold > 1 and tile.T_N == 1 and tile.T_G == 1
+    """Whether a tile is timed event by event (:mod:`plumsim.accel.maeri_fold_events`): the accumulation
+    buffer off, T_N = T_G = 1 (and, see :func:`_timing`, within :data:`EVENT_WORK_BUDGET`). Every other
+    tile, and the tile search for all tiles, uses the closed form of :mod:`plumsim.accel.maeri_timing`.
+    ``nfold`` is kept for the callers' sake (a tile of one fold is event-timed too)."""
+    return not config.accumulation_buffer and tile.T_N == 1 and tile.T_G == 1
 
 
 def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig, geo: TileGeometry) -> dict:
@@ -207,7 +207,12 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
             return None
 
     machine = (config.ms_size, config.dn_bw, config.rn_bw, bool(config.accumulation_buffer))
-    sched = _SCHEDULES.get_or_compute((N, G, C, K, R, S, X, Y, stride, tile, machine), schedule)
+    if geo.nfold == 1 and (timing["finish"] + timing["drain"]) * (32 + int(config.dn_bw) + int(config.rn_bw)) \
+            > EVENT_WORK_BUDGET:
+        # one fold: every cycle is stepped, so the closed form's length tells the work before it starts
+        sched = None
+    else:
+        sched = _SCHEDULES.get_or_compute((N, G, C, K, R, S, X, Y, stride, tile, machine), schedule)
     if sched is None:
         timing["model"] = "closed form (event-level over budget)"
         return timing

@@ -1,9 +1,11 @@
-"""The event-level model of one MAERI folding tile (accumulation buffer off): the folding chain of
-:mod:`plumsim.accel.maeri`'s cost model, cycle by cycle, with exact periodic extrapolation.
+"""The event-level model of one MAERI tile with the accumulation buffer off: the folding chain of
+:mod:`plumsim.accel.maeri`'s cost model, cycle by cycle, with exact periodic extrapolation (and the same
+read side, tree and write side for a tile of one fold, which has no partial sums to send back).
 
 numpy only. Built from debug traces of STONNE's memory, multiplier and adder switches and from its
 collection-bus source, and checked against every stored run it applies to (tests/test_maeri_fold_events.py):
 exact on all 891 single-tile folding runs of tests/data/stonne and on the real ResNet-20 layers of set S.
+With one fold the VNs have no partial-sum multiplier and a sum leaves when its products are in.
 
 What happens in a tile of VNs (one per output channel and position of the tile), with F folds per
 output position and the positions one after another (a *step* is one fold of one position; steps are
@@ -93,18 +95,19 @@ def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Ac
 
 def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
                        max_work: int = 10**10, extrapolate: bool = True) -> FoldTileSchedule:
-    """Time one (n, g, k) tile of a folding MAERI conv (X, Y already padded) with the accumulation buffer
-    off: T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers plus the partial-sum one, more than one fold
-    per output position (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
-    has them). T_N = T_G = 1 only. Cycles in STONNE cycles. ``extrapolate=False`` steps through every
+    """Time one (n, g, k) tile of a MAERI conv (X, Y already padded) with the accumulation buffer off:
+    T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers, plus the partial-sum one when a position takes
+    more than one fold (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
+    has them). T_N = T_G = 1 only; a tile of one fold is stepped through every cycle (no chain to run
+    alone). Cycles in STONNE cycles. ``extrapolate=False`` steps through every
     cycle (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
     model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together: per simulated
     cycle 32 plus the read ports and bus lines it visits, plus every step a port passes without a packet
     and the values forwarded there; roughly a third of a microsecond each)."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
-    if config.accumulation_buffer or geo.nfold < 2 or tile.T_N != 1 or tile.T_G != 1:
-        raise ConfigError(f"the event-level model times folding tiles with the accumulation buffer off and "
+    if config.accumulation_buffer or tile.T_N != 1 or tile.T_G != 1:
+        raise ConfigError(f"the event-level model times tiles with the accumulation buffer off and "
                           f"T_N = T_G = 1; got {geo.nfold} fold(s), buffer "
                           f"{'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}, T_G={tile.T_G}",
                           field="tile")
@@ -126,7 +129,8 @@ class _Tile:
         T_R, T_S, T_C, T_K, T_X, T_Y = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_X, tile.T_Y
         ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
         F, rows, cols = geo.nfold, geo.iX, geo.iY
-        size = T_R * T_S * T_C + 1
+        slot = int(geo.nfold > 1)
+        size = T_R * T_S * T_C + slot
         nv = T_K * T_X * T_Y
         width = ms // dn
         start = np.arange(nv, dtype=np.int64) * size
@@ -135,7 +139,7 @@ class _Tile:
         top_lo = np.maximum(index * span, start)
         path = multiplier_paths(start, np.full(nv, size), ms).tolist()
         m = np.arange(nv * size)
-        mv, mo = m // size, m % size - 1                               # VN, offset (-1: partial-sum multiplier)
+        mv, mo = m // size, m % size - slot                               # VN, offset (-1: partial-sum multiplier)
         wid, iid, s_of = operand_ids(mv, np.maximum(mo, 0), T_R, T_S, T_C, T_K, 1, 1, T_X, T_Y, stride)
         mv = mv.tolist()
 
@@ -164,7 +168,7 @@ class _Tile:
         self.F, self.rows, self.cols, self.P, self.nv, self.dn, self.fwd = F, rows, cols, rows * cols, nv, dn, fwd
         self.steps = rows * cols * F
         self.ds = int(ms > dn)
-        self.need = size - 1
+        self.need = size - slot
         self.h = partial_sum_path(start, top_lo, top, left).tolist()   # partial-sum multiplier -> output adder
         self.port_of = [int(s) // width for s in start]
         line, line_in = (a.tolist() for a in asnetwork_bus_port(level, index, ms, rn))
@@ -225,7 +229,8 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
     psum_ports = sorted(set(port_of))
 
     products: dict = {}          # (vn, step) -> [latest product at the output adder, count]
-    psum: dict = {(v, 0): 1 + h[v] for v in range(nv)}    # (vn, step) -> its partial sum at the output adder
+    # (vn, step) -> its partial sum at the output adder (a zero first; none with one fold)
+    psum: dict = {(v, 0): 1 + h[v] for v in range(nv)} if F > 1 else {}
     leaving: dict = {}           # cycle -> sums leaving output adders
     line_q = {ln: [deque() for _ in range(tt.n_in[ln])] for ln in lines}
     queued = dict.fromkeys(lines, 0)
@@ -238,10 +243,11 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
             return
         got = products.get(key)
         if got is not None and got[1] == need:
-            at = psum.get(key)
+            at = psum.get(key) if F > 1 else 0
             if at is not None:
                 del products[key]
-                del psum[key]
+                if F > 1:
+                    del psum[key]
                 leaving.setdefault(max(got[0], at), []).append(key)
 
     def product(v, s, at, c):
@@ -386,7 +392,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
         refs += [s for ln in lines for d_ in line_q[ln] for _, s in d_] + [s for _, s in psum]
         front = max(refs) + 1 if refs else q
         if not alone:
-            if any(weights_left):
+            if any(weights_left) or F == 1:      # one fold: no chain to run alone, every cycle is stepped
                 continue
             pk = np.array([tt.packets_before(p, cur_s[p]) + cur_k[p] for p in A], dtype=np.int64)
             if np.all(tt.steps_sent(pk - tt.lead) > front + AHEAD_MARGIN):
