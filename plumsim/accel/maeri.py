@@ -173,33 +173,34 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: Til
 #: simulation work (:func:`plumsim.accel.maeri_fold_events.fold_tile_schedule`'s units, about a third of a
 #: microsecond each) the event-level folding chain may take per tile before the closed form times the tile
 #: instead: enough for every stored calibration run and for real layers whose chain turns periodic early
-#: (7 of set S), about 90 ms at most on the machine of docs/design.md. Not a fitted constant: a cost limit.
+#: (7 of set S), about 90 ms at most on the 2-core VM of benchmarks/bench_accel.py. Not a fitted constant:
+#: a cost limit.
 EVENT_WORK_BUDGET = 250_000
 
 #: event-level schedules (or None: over budget) per (layer, tile, machine): a network repeats its shapes
 _SCHEDULES = LRUMemo(max_items=4096)
 
 
-def event_timed(tile: MaeriTile, config: AcceleratorConfig, nfold: int) -> bool:
+def event_timed(tile: MaeriTile, config: AcceleratorConfig) -> bool:
     """Whether a tile is timed event by event (:mod:`plumsim.accel.maeri_fold_events`): the accumulation
     buffer off, T_N = T_G = 1 (and, see :func:`_timing`, within :data:`EVENT_WORK_BUDGET`). Every other
-    tile, and the tile search for all tiles, uses the closed form of :mod:`plumsim.accel.maeri_timing`.
-    ``nfold`` is kept for the callers' sake (a tile of one fold is event-timed too)."""
+    tile, and the tile search for all tiles, uses the closed form of :mod:`plumsim.accel.maeri_timing`."""
     return not config.accumulation_buffer and tile.T_N == 1 and tile.T_G == 1
 
 
 def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig, geo: TileGeometry) -> dict:
     """The layer's cycles and their parts for one tile (as :func:`plumsim.accel.maeri_timing.conv_timing`,
     Python ints), ``model`` naming what timed the tile's chain: ``"event-level"``, ``"closed form"``, or
-    ``"closed form (event-level over budget)"`` for a folding chain that did not turn periodic within
-    :data:`EVENT_WORK_BUDGET` (long, aperiodic real layers, where the closed form is within 0.35% of STONNE
-    on the stored runs)."""
+    ``"closed form (event-level over budget)"`` for a tile the event-level model could not finish within
+    :data:`EVENT_WORK_BUDGET` (long real layers whose chain never repeats, where the closed form is
+    0.013-0.31% off STONNE on the stored runs of sets S and T)."""
     timing = {k: v[0] for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
                                               {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
     timing = {k: int(v) for k, v in timing.items()}
     timing["model"] = "closed form"
-    if not event_timed(tile, config, geo.nfold):
+    if not event_timed(tile, config):
         return timing
+
     def schedule():
         try:
             return fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_work=EVENT_WORK_BUDGET)
