@@ -48,13 +48,17 @@ MAERI_OUTPUT_LATENCY_AB_ON = int(_register(Calibrated(
 
 MAERI_OUTPUT_LATENCY_AB_OFF = int(_register(Calibrated(
     "MAERI_OUTPUT_LATENCY_AB_OFF", 2, "cycles",
-    "accumulation buffer off (folding): as MAERI_OUTPUT_LATENCY_AB_ON (no accumulator stage)", _MAERI_PROBES,
-    "the 684 folding probes (one and several positions): 57% exact (393), 81% within 1 cycle, max 10.8%")))
+    "accumulation buffer off (folding): as MAERI_OUTPUT_LATENCY_AB_ON (no accumulator stage); used by the "
+    "closed form only (the tile search, tiles over the event-level budget): the event-level model of "
+    "plumsim.accel.maeri_fold_events needs no latency constant", _MAERI_PROBES,
+    "closed form on the 684 folding probes (one and several positions): 57% exact (393), 81% within 1 "
+    "cycle, max 10.8% (the event-level model: all 684 exact)")))
 
 MAERI_PSUM_LOOP = int(_register(Calibrated(
     "MAERI_PSUM_LOOP", 2, "cycles",
     "accumulation buffer off: a fold's partial sum back at its multiplier, beyond the path from that "
-    "multiplier to the VN's output adder (+1 through a distribution tree)", _MAERI_PROBES,
+    "multiplier to the VN's output adder (+1 through a distribution tree); closed form only, as "
+    "MAERI_OUTPUT_LATENCY_AB_OFF", _MAERI_PROBES,
     "the 684 folding probes, as MAERI_OUTPUT_LATENCY_AB_OFF (fitted together)")))
 
 # --- SIGMA (SIGMA_SPARSE_GEMM) ---------------------------------------------------------------------------
