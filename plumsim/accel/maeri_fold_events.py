@@ -286,6 +286,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
     seen: dict = {}
     t_alone, packets_alone, psums_alone = 0, None, None
     A = tt.active
+    active = A.tolist()
 
     def sent_lead_ago(pk):
         # at least the packets each active port had sent ``lead`` cycles before it sent ``pk`` (one a cycle
@@ -394,6 +395,8 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
         if not alone:
             if any(weights_left) or F == 1:      # one fold: no chain to run alone, every cycle is stepped
                 continue
+            if min(cur_s[p] for p in active) <= front + AHEAD_MARGIN:
+                continue                         # a port's cursor bounds the steps it has sent: not yet
             pk = np.array([tt.packets_before(p, cur_s[p]) + cur_k[p] for p in A], dtype=np.int64)
             if np.all(tt.steps_sent(pk - tt.lead) > front + AHEAD_MARGIN):
                 alone = True
