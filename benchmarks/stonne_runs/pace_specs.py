@@ -129,23 +129,24 @@ def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/
             f.write("- " + yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10000))
 
 
+#: the specs this script writes: file, cases, set, output folder, title (None: write()'s defaults, set Q)
+SPECS = [
+    ("c_maeri_pace.yaml", lambda: fold() + bus(), None, None, None),
+    ("c_maeri_row.yaml", row, "R", "tests/data/stonne/c_maeri_row",
+     "set R, MAERI CLI CONV runs: one output row of folding VNs (buffer off), position by position"),
+    ("c_maeri_fold_real.yaml", real, "S", "tests/data/stonne/c_maeri_fold_real",
+     "set S, MAERI CLI CONV runs: the 3x3 layers of ResNet-20 with the accumulation buffer off"),
+    ("c_maeri_fold_multirate.yaml", multirate, "T", "tests/data/stonne/c_maeri_fold_multirate",
+     "set T, MAERI CLI CONV runs: a ResNet-18 3x3 conv cut small, buffer off, VNs at two rates"),
+]
+
+
 if __name__ == "__main__":
-    cases = fold() + bus()
-    path = HERE / "specs" / "c_maeri_pace.yaml"
-    write(path, cases)
-    print(f"{path.name}: {len(cases)} cases")
-    rows = row()
-    path = HERE / "specs" / "c_maeri_row.yaml"
-    write(path, rows, "R", "tests/data/stonne/c_maeri_row",
-          "set R, MAERI CLI CONV runs: one output row of folding VNs (buffer off), position by position")
-    print(f"{path.name}: {len(rows)} cases")
-    reals = real()
-    path = HERE / "specs" / "c_maeri_fold_real.yaml"
-    write(path, reals, "S", "tests/data/stonne/c_maeri_fold_real",
-          "set S, MAERI CLI CONV runs: the 3x3 layers of ResNet-20 with the accumulation buffer off")
-    print(f"{path.name}: {len(reals)} cases")
-    rates = multirate()
-    path = HERE / "specs" / "c_maeri_fold_multirate.yaml"
-    write(path, rates, "T", "tests/data/stonne/c_maeri_fold_multirate",
-          "set T, MAERI CLI CONV runs: a ResNet-18 3x3 conv cut small, buffer off, VNs at two rates")
-    print(f"{path.name}: {len(rates)} cases")
+    for name, make, set_name, out, title in SPECS:
+        cases = make()
+        path = HERE / "specs" / name
+        if set_name is None:
+            write(path, cases)
+        else:
+            write(path, cases, set_name, out, title)
+        print(f"{path.name}: {len(cases)} cases")
