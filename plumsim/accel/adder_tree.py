@@ -205,20 +205,10 @@ def multiplier_paths(starts, sizes, ms_size: int) -> np.ndarray:
     sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
     layout = np.zeros(starts.shape, dtype=np.int64)
     _check(starts, sizes, layout, ms_size)
-    level, index, top_levels, nl, nr = reduction_paths(starts, sizes, ms_size, validate=False)
+    if starts.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, _, top_levels, nl, nr, lo, hi, ls, rs, ts, te = _paths(starts, sizes, layout, ms_size)
     ends = starts + sizes
-    touch = ends[:-1] == starts[1:]
-    lo, hi, ls, rs = _owned_units(starts, ends, np.concatenate(([False], touch)), np.concatenate((touch, [False])))
-    # the top block's units [ts, te): the largest block of the owned units' decomposition (leftmost of two)
-    ts, te = lo.copy(), np.maximum(hi, lo)
-    many = hi - lo > 1
-    if many.any():
-        mid, left, right, merged = _split(lo[many], hi[many])
-        dl, dr = _bit_length(left) - 1, _bit_length(right) - 1
-        peak_left = dl >= dr
-        one = np.int64(1)
-        ts[many] = np.where(merged, lo[many], np.where(peak_left, mid - (one << np.maximum(dl, 0)), mid))
-        te[many] = np.where(merged, hi[many], np.where(peak_left, mid, mid + (one << np.maximum(dr, 0))))
     vn = np.repeat(np.arange(starts.size), sizes)
     m = np.arange(vn.size) - np.repeat(np.cumsum(sizes) - sizes, sizes) + starts[vn]
     u = m // 2
@@ -277,6 +267,13 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None, validate: bool = T
         _check(starts, sizes, layout, ms_size)
     if starts.size == 0:
         return tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
+    return _paths(starts, sizes, layout, ms_size)[:5]
+
+
+def _paths(starts, sizes, layout, ms_size: int):
+    """:func:`reduction_paths`' five arrays (checked arguments, at least one VN), then the owned units
+    [lo, hi), the forwarded singles (ls, rs) and the top block's units [ts, te) (``lo``/``hi`` where the VN
+    owns at most one unit)."""
     ends = starts + sizes
     touch = (ends[:-1] == starts[1:]) & (layout[:-1] == layout[1:])
     left_used = np.concatenate(([False], touch))
@@ -288,6 +285,7 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None, validate: bool = T
     index = np.where(a < b, a, 0)
     nl = np.where(a < b, 0, -1)
     nr = np.zeros(starts.shape, dtype=np.int64)
+    ts, te = a.copy(), np.maximum(b, a)
     many = b - a > 1
     if many.any():
         mid, left, right, merged = _split(a[many], b[many])
@@ -299,5 +297,9 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None, validate: bool = T
                                np.where(peak_left, (mid >> dl) - 1, mid >> dr))
         nl[many] = np.where(merged, 0, pl - peak_left)
         nr[many] = np.where(merged, 0, pr - ~peak_left)
+        # the top block: the largest block (leftmost of two), or both halves when they merge
+        one = np.int64(1)
+        ts[many] = np.where(merged, a[many], np.where(peak_left, mid - (one << np.maximum(dl, 0)), mid))
+        te[many] = np.where(merged, b[many], np.where(peak_left, mid, mid + (one << np.maximum(dr, 0))))
     leaf = int(ms_size).bit_length() - 2
-    return leaf - top, index, top + 1, nl + ls, nr + rs
+    return leaf - top, index, top + 1, nl + ls, nr + rs, a, b, ls, rs, ts, te

@@ -34,10 +34,8 @@ from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
 
 
-
-
 # ----------------------------------------------------------------------------------------------
-# validation
+# what STONNE's CLI can run
 
 
 def stonne_problems(T: dict, R: int, S: int, Cg: int, X_out: int, Y_out: int, stride: int,
@@ -194,9 +192,8 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
     ``"closed form (event-level over budget)"`` for a tile the event-level model could not finish within
     :data:`EVENT_WORK_BUDGET` (long real layers whose chain never repeats, where the closed form is
     0.013-0.31% off STONNE on the stored runs of sets S and T)."""
-    timing = {k: v[0] for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
-                                              {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
-    timing = {k: int(v) for k, v in timing.items()}
+    timing = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
+                                                   {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
     timing["model"] = "closed form"
     if not event_timed(tile, config):
         return timing

@@ -175,14 +175,13 @@ class _Tile:
         self.lines = sorted(set(line))
         self.n_in = {ln: 1 + max(i for l_, i in zip(line, line_in) if l_ == ln) for ln in self.lines}
         self.bus_input = list(zip(line, line_in))
-        self.weights = weights
         # cycles from a packet to its products at the output adders, plus the longest run of partial sums
         # that can hold a port up (one outstanding per VN whose partial-sum multiplier it feeds)
         self.lead = max(path) + self.ds + 1 + max(np.bincount(np.asarray(self.port_of)).tolist())
         # packets per port: of a row's first position's step, of a later one's; the port's total
         self.n_full = np.array([len(x) for x in self.full], dtype=np.int64)
         self.n_new = np.array([len(x) for x in self.new], dtype=np.int64)
-        self.W = np.array(weights, dtype=np.int64)
+        self.W = np.array(weights, dtype=np.int64)    # weight packets per port
         self.row_packets = F * self.n_full + (cols - 1) * F * self.n_new
         self.active = np.flatnonzero(self.n_full > 0)   # ports with input multipliers
         self.total_packets = self.W + rows * self.row_packets
@@ -274,7 +273,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
 
     cur_s = [0 if n else total for n in tt.n_full.tolist()]     # a port with no input multiplier sends none
     cur_k = [0] * dn
-    weights_left = list(tt.weights)
+    weights_left = tt.W.tolist()
     psum_q = [deque() for _ in range(dn)]
     psum_sent = np.zeros(dn, dtype=np.int64)
     fifo: deque = deque()
@@ -462,5 +461,5 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
         q_seen = q + sh
         front_prev = front + sh
         guard = -1
-    return FoldTileSchedule(last_packet=last_packet, stored=last, weights=max(tt.weights),
+    return FoldTileSchedule(last_packet=last_packet, stored=last, weights=int(tt.W.max()),
                             simulated=simulated + spent[0])
