@@ -12,7 +12,7 @@ import numpy as np
 from plumsim.accel.adder_tree import multiplier_paths, reduction_paths
 from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.maeri import MaeriTile, tile_geometry
-from plumsim.accel.maeri_fold_events import fold_tile_cycles, fold_tile_schedule
+from plumsim.accel.maeri_fold_events import first_kind_change, fold_tile_cycles, fold_tile_schedule
 from plumsim.errors import ConfigError
 
 DATA = Path(__file__).parent / "data" / "stonne"
@@ -109,6 +109,62 @@ def test_extrapolation_equals_stepping_through_every_cycle():
         assert slow.simulated == slow.stored
         jumped += fast.simulated < slow.simulated
     assert jumped > 20
+
+
+def _port_bound_tiles(n, seed):
+    # few read ports (the ports set the pace), one fold or several, rows with input forwarding (T_Y' = 1,
+    # T_S = S) and without
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        ms = int(rng.choice([16, 32, 64]))
+        dn = int(rng.choice([1, 2, 4]))
+        rn = int(rng.choice([1, 2, 4, 8]))
+        R = S = int(rng.choice([1, 3, 3]))
+        C, stride = int(rng.choice([1, 2, 4, 8])), int(rng.choice([1, 1, 2]))
+        X = Y = R + int(rng.integers(2, 9))
+        K = int(rng.integers(1, 9))
+        TR, TS, TC = int(rng.integers(1, R + 1)), int(rng.choice([1, S])), int(rng.integers(1, C + 1))
+        tile = MaeriTile(TR, TS, TC, int(rng.integers(1, K + 1)), 1, 1, 1, int(rng.choice([1, 1, 2])))
+        cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", ms, dn, rn, accumulation_buffer=False)
+        shape = (1, 1, C, K, R, S, X, Y, stride)
+        try:
+            tile_geometry(*shape, tile, cfg)
+        except ConfigError:
+            continue
+        if tile.virtual_neuron_size >= 2:
+            out.append((*shape, tile, cfg))
+    return out
+
+
+def test_extrapolation_while_the_ports_set_the_pace_equals_stepping_through():
+    # the ports' cursors and the products in flight are part of the state; the weight phase is passed in
+    # one go; a period that crosses a position's or a row's end is whole positions or rows long
+    jumped = 0
+    for args in _port_bound_tiles(80, seed=5):
+        fast = fold_tile_schedule(*args)
+        slow = fold_tile_schedule(*args, extrapolate=False)
+        assert fast[:3] == slow[:3], args
+        jumped += fast.simulated < slow.simulated // 2
+    assert jumped >= 35          # 40 of the 80
+
+
+def testfirst_kind_change_against_the_kinds_step_by_step():
+    # the first step whose kind (last fold, last position, past the end, a row's first position) differs
+    # from the kind d steps on, against a walk over the steps
+    rng = np.random.default_rng(0)
+
+    def kind(s, F, P, cols):
+        return (s % F == F - 1, s // F + 1 >= P, s >= F * P, cols > 1 and (s // F) % cols == 0)
+
+    for _ in range(3000):
+        F, cols = int(rng.integers(1, 7)), int(rng.integers(1, 5))
+        P = cols * int(rng.integers(1, 5))
+        lo, d = int(rng.integers(0, F * P)), int(rng.integers(1, F * P + 1))
+        got = first_kind_change(lo, d, F, P, cols)
+        walk = next(s for s in range(lo, lo + 3 * F * P + 2) if kind(s, F, P, cols) != kind(s + d, F, P, cols))
+        assert got <= walk, (lo, d, F, P, cols)        # never past the first change
+        assert got >= min(walk, (P - 1) * F - d), (lo, d, F, P, cols)   # and not needlessly early
 
 
 def _six_vn_tile(ab=False):

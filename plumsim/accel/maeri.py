@@ -28,7 +28,8 @@ import numpy as np
 from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.maeri_fold_events import OverBudget, fold_tile_schedule
-from plumsim.accel.maeri_timing import TILE_FIELDS, conv_cycles_batch, conv_timing, iterated_cycles, operand_ids
+from plumsim.accel.maeri_timing import (TILE_FIELDS, conv_cycles_batch, conv_timing, iterated_cycles, operand_ids,
+                                        vn_layout)
 from plumsim.accel.maeri_tile import MaeriTile, TileGeometry, tile_geometry, uses_forwarding, validate_tile
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
@@ -168,12 +169,12 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: Til
     return geo.iters * tile.T_N * tile.T_G * chans * rows * geo.iX * per_row
 
 
-#: simulation work (:func:`plumsim.accel.maeri_fold_events.fold_tile_schedule`'s units, about a third of a
-#: microsecond each) the event-level folding chain may take per tile before the closed form times the tile
-#: instead: enough for every stored calibration run and for real layers whose chain turns periodic early
-#: (7 of set S), about 90 ms at most on the 2-core VM of benchmarks/bench_accel.py. Not a fitted constant:
-#: a cost limit.
-EVENT_WORK_BUDGET = 250_000
+#: simulation work (:func:`plumsim.accel.maeri_fold_events.fold_tile_schedule`'s units, about a tenth of a
+#: microsecond each) the event-level model may take per tile before the closed form times the tile
+#: instead: enough for every stored calibration run and for 7 of the 10 real layers of set S (the largest,
+#: C_mfreal_007, takes 553k), 40-140 ms when spent in full on the 2-core VM of benchmarks/bench_accel.py.
+#: Not a fitted constant: a cost limit.
+EVENT_WORK_BUDGET = 600_000
 
 #: event-level schedules (or None: over budget) per (layer, tile, machine): a network repeats its shapes
 _SCHEDULES = LRUMemo(max_items=4096)
@@ -188,15 +189,19 @@ def event_timed(tile: MaeriTile, config: AcceleratorConfig) -> bool:
 
 def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig, geo: TileGeometry) -> dict:
     """The layer's cycles and their parts for one tile (as :func:`plumsim.accel.maeri_timing.conv_timing`,
-    Python ints), ``model`` naming what timed the tile's chain: ``"event-level"``, ``"closed form"``, or
+    Python ints; ``loop`` is the closed form's partial-sum loop, None when the event-level model timed the
+    tile), ``model`` naming what timed the tile's chain: ``"event-level"``, ``"closed form"``, or
     ``"closed form (event-level over budget)"`` for a tile the event-level model could not finish within
     :data:`EVENT_WORK_BUDGET` (long real layers whose chain never repeats, where the closed form is
     0.013-0.31% off STONNE on the stored runs of sets S and T)."""
-    timing = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
-                                                   {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
-    timing["model"] = "closed form"
+    def closed_form(model):
+        t = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
+                                                  {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
+        t["model"] = model
+        return t
+
     if not event_timed(tile, config):
-        return timing
+        return closed_form("closed form")
 
     def schedule():
         try:
@@ -205,15 +210,9 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
             return None
 
     machine = (config.ms_size, config.dn_bw, config.rn_bw, bool(config.accumulation_buffer))
-    if geo.nfold == 1 and (timing["finish"] + timing["drain"]) * (32 + int(config.dn_bw) + int(config.rn_bw)) \
-            > EVENT_WORK_BUDGET:
-        # one fold: every cycle is stepped, so the closed form's length tells the work before it starts
-        sched = None
-    else:
-        sched = _SCHEDULES.get_or_compute((N, G, C, K, R, S, X, Y, stride, tile, machine), schedule)
+    sched = _SCHEDULES.get_or_compute((N, G, C, K, R, S, X, Y, stride, tile, machine), schedule)
     if sched is None:
-        timing["model"] = "closed form (event-level over budget)"
-        return timing
+        return closed_form("closed form (event-level over budget)")
     finish, drain = sched.last_packet, sched.stored - sched.last_packet
     big = geo.iters * (sched.stored + 1) >= 2**62         # a huge batch: exact Python integers
     dtype = object if big else np.int64
@@ -224,8 +223,11 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
     cycles = iterated_cycles(a(finish), a(drain), a(sched.weights), a(tile.num_virtual_neurons), a(geo.nfold),
                              a(geo.iX * geo.iY), geo.X_out * geo.Y_out, a(tile.T_K), a(tile.T_G), K // G,
                              a(geo.iN), a(geo.iG), a(geo.iK))[0]
-    timing.update(cycles=int(cycles), finish=finish, drain=drain, model="event-level")
-    return timing
+    slot = geo.nfold > 1
+    lay = vn_layout(np.array([tile.virtual_neuron_size + slot]), np.array([tile.num_virtual_neurons]),
+                    int(config.ms_size), int(config.rn_bw))
+    return {"cycles": int(cycles), "finish": finish, "drain": drain, "loop": None,
+            "three_way_adds": int(lay.three_way_adds[0]), "model": "event-level"}
 
 
 def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,

@@ -42,6 +42,16 @@ approximation:
    chain touches from there on are of the same kinds d steps apart (last fold of a position or not, last
    position or not) and the ports stay ahead, the next k periods are the same: the model moves the state
    k*d steps and k*dt cycles on in one go.
+3. *Ports setting the pace.* While the ports are not ahead, the same holds for the whole state: the
+   chain's, plus each port's cursor (step and packet) and the products in flight. The kinds then include a
+   row's first position or not (with input forwarding it sends the whole window, later ones the new
+   column). A cheap digest of the state (cursors, counts) comes first; the whole state is built only where
+   the digest has been met before.
+
+Each state is tried against its latest earlier occurrence, its latest at the same fold of a position and
+its latest at the same place in a row: a period that crosses a position's (a row's) end is whole positions
+(rows) long, and the latest occurrence may be a fold-level repeat that cannot cross it. The weight phase
+at the start (every port sending weights only, nothing else moving) is passed in one go.
 
 The tile ends with its last store: :func:`fold_tile_schedule` returns that cycle and the cycle of the
 tile's last read-port packet.
@@ -64,6 +74,8 @@ from plumsim.errors import ConfigError
 #: steps beyond the chain's furthest step that every port must have sent before the chain runs alone:
 #: more than the chain can advance between two checks and than a product's trip through the tree
 AHEAD_MARGIN = 16
+#: work units of one product reaching the tree (a dictionary update, about a microsecond)
+PRODUCT_WORK = 8
 
 
 class FoldTileSchedule(NamedTuple):
@@ -98,12 +110,14 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
     """Time one (n, g, k) tile of a MAERI conv (X, Y already padded) with the accumulation buffer off:
     T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers, plus the partial-sum one when a position takes
     more than one fold (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
-    has them). T_N = T_G = 1 only; a tile of one fold is stepped through every cycle (no chain to run
-    alone). Cycles in STONNE cycles. ``extrapolate=False`` steps through every
-    cycle (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
-    model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together: per simulated
-    cycle 32 plus the read ports and bus lines it visits, plus every step a port passes without a packet
-    and the values forwarded there; roughly a third of a microsecond each)."""
+    has them). T_N = T_G = 1 only; a tile of one fold has no chain to run alone (its ports always set the
+    pace). Cycles in STONNE cycles. ``extrapolate=False`` steps through every cycle, the weight phase
+    included (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
+    model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together; about a
+    tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
+    :data:`PRODUCT_WORK` per product sent to the tree, 4 per partial sum and 2 per store, one per step a port
+    passes without a packet, and the cost of the period checks (2 per step referenced in the state, the
+    ports' digest, 4 per entry of a whole state, 64 plus 2 per period and port of a ports-ahead check)."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     if config.accumulation_buffer or tile.T_N != 1 or tile.T_G != 1:
@@ -118,7 +132,7 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
             return _run(tile_, max_work, True, spent)
         except _PortsFellBehind:
             pass
-    return _run(tile_, max_work, False, spent)
+    return _run(tile_, max_work, False, spent, skip_weights=extrapolate)
 
 
 class _Tile:
@@ -208,19 +222,30 @@ class _Tile:
         return np.where(done, np.iinfo(np.int64).max // 4, r * cols * F + within)
 
 
-def _kinds_part(lo: int, d: int, F: int, P: int) -> int:
+def first_kind_change(lo: int, d: int, F: int, P: int, cols: int = 1) -> int:
     """The first step s >= lo whose kind differs from step s + d's (kind: a position's last fold or not,
-    the last position or not, past the tile's last step or not), steps F to a position, P positions."""
+    the last position or not, past the tile's last step or not and, with ``cols`` > 1, a row's first
+    position or not), steps F to a position, P positions, ``cols`` positions to a row."""
     first = (P - 1) * F - d              # from here on s + d lies in the last position (or past it)
-    if d % F:
-        # the last-fold flag differs where s or s + d is a position's last fold
+    a, b = divmod(d, F)
+    if b:
+        # the last-fold flag differs where s or s + d is a position's last fold; up to there s and s + d
+        # each stay in one position
         r = lo % F
-        gaps = [(F - 1 - r) % F, (F - 1 - d % F - r) % F]
+        gaps = [(F - 1 - r) % F, (F - 1 - b - r) % F]
         first = min(first, lo + min(gaps))
+        if cols > 1 and ((lo // F) % cols == 0) != (((lo + d) // F) % cols == 0):
+            first = lo
+    elif cols > 1 and a % cols:
+        # positions d / F apart: the row-first flags differ at the next position that starts a row, or
+        # whose partial d / F positions on does
+        p0 = lo // F
+        p = min(-(-p0 // cols) * cols, p0 + (-a - p0) % cols)
+        first = min(first, p * F)
     return max(lo, first)
 
 
-def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSchedule:
+def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights: bool = True) -> FoldTileSchedule:
     F, P, nv, dn, fwd, ds, need = tt.F, tt.P, tt.nv, tt.dn, tt.fwd, tt.ds, tt.need
     cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
     full, new, forwarded = tt.full, tt.new, tt.forwarded
@@ -283,6 +308,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
     q_seen = front_prev = 0
     guard = -1                   # the chain may reach step `guard` before the ports are checked again
     seen: dict = {}
+    digests: set = set()         # digests of the states met while the ports set the pace
     t_alone, packets_alone, psums_alone = 0, None, None
     A = tt.active
     active = A.tolist()
@@ -294,6 +320,12 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
 
     def packets_now():
         return packets_alone + (t - t_alone) - (psum_sent[A] - psums_alone)
+
+    # the weight phase: until the first input port is through its weights nothing but weights leave
+    skip = min(weights_left[p] for p in active) - 1
+    if skip_weights and skip > 0:
+        weights_left = [max(0, w - skip) for w in weights_left]
+        t = last_packet = skip
 
     while stored < nv * total:
         t += 1
@@ -308,7 +340,9 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
             fifo.extend(item for _, item in sent)
             sent = []
         if fifo:
-            for _ in range((len(fifo) + 1) // 2):
+            n_store = (len(fifo) + 1) // 2
+            work += 2 * n_store
+            for _ in range(n_store):
                 v, s = fifo.popleft()
                 stored += 1
                 if s % F != F - 1:
@@ -319,11 +353,13 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
             for p in psum_ports:
                 if psum_q[p]:
                     send_psum(p, t)
+                    work += 4
                     last_packet = t
         else:
             for p in range(dn):
                 if psum_q[p]:
                     send_psum(p, t)
+                    work += 4
                     last_packet = t
                     continue
                 if weights_left[p]:
@@ -336,7 +372,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
                 first = (s // F) % cols == 0
                 packets = full[p] if first else new[p]
                 while not packets:
-                    work += 1 + len(forwarded[p])
+                    work += 1 + PRODUCT_WORK * len(forwarded[p])
                     if work + spent[1] > max_work:
                         raise OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
                     if fwd and not first:
@@ -352,6 +388,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
                     continue
                 arrive = t + ds
                 k = cur_k[p]
+                work += PRODUCT_WORK * len(packets[k])
                 for v, d, c in packets[k]:
                     product(v, s, arrive + d, c)
                 k += 1
@@ -391,18 +428,56 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
         refs += [s for l_ in leaving.values() for _, s in l_]
         refs += [s for ln in lines for d_ in line_q[ln] for _, s in d_] + [s for _, s in psum]
         front = max(refs) + 1 if refs else q
+        work += 2 * len(refs) + (dn + n_lines) // 4
         if not alone:
-            if any(weights_left) or F == 1:      # one fold: no chain to run alone, every cycle is stepped
+            if any(weights_left):
                 continue
-            if min(cur_s[p] for p in active) <= front + AHEAD_MARGIN:
-                continue                         # a port's cursor bounds the steps it has sent: not yet
-            pk = np.array([tt.packets_before(p, cur_s[p]) + cur_k[p] for p in A], dtype=np.int64)
-            if np.all(tt.steps_sent(pk - tt.lead) > front + AHEAD_MARGIN):
-                alone = True
-                t_alone, packets_alone, psums_alone = t, pk, psum_sent[A].copy()
-                products = {}
-                front_prev = front
-                guard = -1
+            # (one fold: no chain to run alone; a port's cursor bounds the steps it has sent)
+            if F > 1 and min(cur_s[p] for p in active) > front + AHEAD_MARGIN:
+                pk = np.array([tt.packets_before(p, cur_s[p]) + cur_k[p] for p in A], dtype=np.int64)
+                if np.all(tt.steps_sent(pk - tt.lead) > front + AHEAD_MARGIN):
+                    alone = True
+                    t_alone, packets_alone, psums_alone = t, pk, psum_sent[A].copy()
+                    products = {}
+                    front_prev = front
+                    guard = -1
+                    seen = {}
+                    continue
+            # the ports set the pace: the whole state, ports and products in flight included, may repeat
+            # a cheap digest first; the whole state is built only where the digest has come up before
+            ports = tuple((cur_s[p] - q, cur_k[p]) for p in active)
+            digest = (ports, stored - q * nv, len(products), len(psum), len(fifo), len(sent), len(leaving),
+                      last_packet - t, last - t)
+            work += len(ports)
+            if digest not in digests:
+                digests.add(digest)
+                continue
+            refs += [cur_s[p] for p in active]
+            work += 4 * (len(refs) + len(products))
+            state = _chain_state(q, t, psum_q, psum, leaving, line_q, queued, rr, lines, fifo, sent,
+                                 stored - q * nv) + (
+                ports, tuple(sorted((v, s - q, at - t, c) for (v, s), (at, c) in products.items())),
+                last_packet - t, last - t)
+            for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, cols if fwd else 1):
+                d, dt = q - q0, t - t0
+                end = first_kind_change(min(refs) - d, d, F, P, cols if fwd else 1)
+                k = (end + d - 1 - (max(refs) + 2)) // d - 1
+                if k >= 1:
+                    break
+            else:
+                continue
+            sh, th = k * d, k * dt
+            psum_q, psum, leaving, line_q, fifo, sent = _shifted(psum_q, psum, leaving, line_q, lines, fifo,
+                                                                 sent, sh, th)
+            products = {(v, s + sh): [at + th, c] for (v, s), (at, c) in products.items()}
+            for p in active:
+                cur_s[p] += sh
+            stored += sh * nv
+            psum_sent = psum_sent + k * (psum_sent - sent0)
+            t += th
+            last += th
+            last_packet += th
+            q_seen = q + sh
             continue
         if front - front_prev > AHEAD_MARGIN:
             spent[0] += simulated
@@ -410,6 +485,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
             raise _PortsFellBehind
         front_prev = front
         if front > guard:
+            work += 64
             ahead = int(tt.steps_sent(sent_lead_ago(packets_now())).min()) - AHEAD_MARGIN - 1
             if ahead < front:
                 spent[0] += simulated
@@ -417,42 +493,31 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
                 raise _PortsFellBehind
             guard = ahead
 
-        def rel(items):
-            return tuple((v, s - q) for v, s in items)
-        state = (tuple(rel(d_) for d_ in psum_q),
-                 tuple(sorted((v, s - q, at - t) for (v, s), at in psum.items())),
-                 tuple(sorted((at - t, rel(l_)) for at, l_ in leaving.items())),
-                 tuple(tuple(rel(d_) for d_ in line_q[ln]) for ln in lines), tuple(rr[ln] for ln in lines),
-                 rel(fifo), tuple((ln, v, s - q) for ln, (v, s) in sent), stored - q * nv)
-        prev = seen.get(state)
-        seen[state] = (q, t, psum_sent.copy())
-        if prev is None:
-            continue
-        q0, t0, sent0 = prev
-        d, dt = q - q0, t - t0
-        per_period = psum_sent - sent0
-        # the kinds of the steps the chain touches must repeat every d steps for k more periods
-        lo = min(refs) - d if refs else q - d
-        end = _kinds_part(lo, d, F, P)
-        k = (end + d - 1 - (front + 1)) // d - 1
-        if k < 1:
-            continue
-        # the ports must stay ahead at the start of every period (they send a packet each cycle without
-        # a partial sum), up to where the chain is at its end
-        j = np.arange(1, k + 1)[:, None]
-        pk = packets_now()[None, :] + (j - 1) * (dt - per_period[A])[None, :]
-        ok = np.all(tt.steps_sent(sent_lead_ago(pk)) > front + j * d + AHEAD_MARGIN, axis=1)
-        if not ok.all():
-            k = int(np.argmin(ok))
-        if k < 1:
+        state = _chain_state(q, t, psum_q, psum, leaving, line_q, queued, rr, lines, fifo, sent, stored - q * nv)
+        for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, 1):
+            d, dt = q - q0, t - t0
+            per_period = psum_sent - sent0
+            # the kinds of the steps the chain touches must repeat every d steps for k more periods
+            lo = min(refs) - d if refs else q - d
+            end = first_kind_change(lo, d, F, P)
+            k = (end + d - 1 - (front + 1)) // d - 1
+            if k < 1:
+                continue
+            # the ports must stay ahead at the start of every period (they send a packet each cycle
+            # without a partial sum), up to where the chain is at its end
+            work += 64 + 2 * k * A.size
+            j = np.arange(1, k + 1)[:, None]
+            pk = packets_now()[None, :] + (j - 1) * (dt - per_period[A])[None, :]
+            ok = np.all(tt.steps_sent(sent_lead_ago(pk)) > front + j * d + AHEAD_MARGIN, axis=1)
+            if not ok.all():
+                k = int(np.argmin(ok))
+            if k >= 1:
+                break
+        else:
             continue
         sh, th = k * d, k * dt
-        psum_q = [deque((v, s + sh) for v, s in d_) for d_ in psum_q]
-        psum = {(v, s + sh): at + th for (v, s), at in psum.items()}
-        leaving = {at + th: [(v, s + sh) for v, s in l_] for at, l_ in leaving.items()}
-        line_q = {ln: [deque((v, s + sh) for v, s in d_) for d_ in line_q[ln]] for ln in lines}
-        fifo = deque((v, s + sh) for v, s in fifo)
-        sent = [(ln, (v, s + sh)) for ln, (v, s) in sent]
+        psum_q, psum, leaving, line_q, fifo, sent = _shifted(psum_q, psum, leaving, line_q, lines, fifo, sent,
+                                                             sh, th)
         stored += sh * nv
         psum_sent = psum_sent + k * per_period
         t += th
@@ -463,3 +528,42 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list) -> FoldTileSc
         guard = -1
     return FoldTileSchedule(last_packet=last_packet, stored=last, weights=int(tt.W.max()),
                             simulated=simulated + spent[0])
+
+
+def _earlier(seen: dict, state: tuple, now: tuple, F: int, cols: int) -> list:
+    """Earlier occurrences of ``state`` worth trying as a period's start, latest first: the latest one, and
+    the latest at the same fold (a period that crosses a position's end is whole positions long) and, with
+    ``cols`` > 1 positions to a row, the latest at the same place in a row (one that crosses a row's end is
+    whole rows long). Records ``now`` = (step, cycle, partial sums sent)."""
+    q = now[0]
+    marks = seen.setdefault(state, {})
+    got = [marks.get("last"), marks.get(("fold", q % F)), marks.get(("row", q % (F * cols)))]
+    marks["last"] = marks[("fold", q % F)] = marks[("row", q % (F * cols))] = now
+    out = []
+    for e in got:
+        if e is not None and e not in out:
+            out.append(e)
+    return out
+
+
+def _chain_state(q, t, psum_q, psum, leaving, line_q, queued, rr, lines, fifo, sent, stored_ahead) -> tuple:
+    """The chain's state (partial sums queued and in flight, sums leaving the tree, bus lines, write FIFO,
+    outputs stored beyond q steps), times relative to cycle ``t`` and steps to step ``q``: equal states
+    evolve alike while the steps they reach are of the same kinds."""
+    def rel(items):
+        return tuple((v, s - q) for v, s in items)
+    return (tuple((p, rel(d_)) for p, d_ in enumerate(psum_q) if d_),
+            tuple(sorted((v, s - q, at - t) for (v, s), at in psum.items())),
+            tuple(sorted((at - t, rel(l_)) for at, l_ in leaving.items())),
+            tuple((ln, i, rel(d_)) for ln in lines if queued[ln] for i, d_ in enumerate(line_q[ln]) if d_),
+            tuple(rr[ln] for ln in lines), rel(fifo), tuple((ln, v, s - q) for ln, (v, s) in sent), stored_ahead)
+
+
+def _shifted(psum_q, psum, leaving, line_q, lines, fifo, sent, sh: int, th: int):
+    """The chain's queues moved ``sh`` steps and ``th`` cycles on (a jump of whole periods)."""
+    return ([deque((v, s + sh) for v, s in d_) for d_ in psum_q],
+            {(v, s + sh): at + th for (v, s), at in psum.items()},
+            {at + th: [(v, s + sh) for v, s in l_] for at, l_ in leaving.items()},
+            {ln: [deque((v, s + sh) for v, s in d_) for d_ in line_q[ln]] for ln in lines},
+            deque((v, s + sh) for v, s in fifo),
+            [(ln, (v, s + sh)) for ln, (v, s) in sent])
