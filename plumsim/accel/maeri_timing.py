@@ -76,17 +76,19 @@ def send_lead(key: np.ndarray, dn_bw: int) -> np.ndarray:
     if key.size == 0:
         return key.copy()
     B, ms = key.shape
-    k3 = key.reshape(B, dn_bw, ms // dn_bw)
-    order = np.argsort(k3, axis=2, kind="stable")
-    srt = np.take_along_axis(k3, order, axis=2)
+    width = ms // dn_bw
+    k2 = key.reshape(-1, width)                          # one row per (tile, port)
+    # flat positions of each row's keys in sorted order (fancy indexing, not take/put_along_axis: cheaper
+    # on the small arrays of one tile)
+    idx = (np.argsort(k2, axis=1, kind="stable") + (np.arange(k2.shape[0]) * width)[:, None]).reshape(-1)
+    srt = key.reshape(-1)[idx].reshape(-1, width)
     new = np.ones(srt.shape, dtype=bool)
-    new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
     new &= srt != -1
-    rank = np.cumsum(new, axis=2) - 1
-    count = rank[:, :, -1] + 1
-    lead = np.empty_like(rank)
-    np.put_along_axis(lead, order, count[:, :, None] - 1 - rank, axis=2)
-    return np.where(k3 == -1, -1, lead).reshape(B, ms)
+    rank = np.cumsum(new, axis=1) - 1
+    lead = np.empty(key.size, dtype=np.int64)
+    lead[idx] = (rank[:, -1:] - rank).reshape(-1)
+    return np.where(key == -1, -1, lead.reshape(B, ms))
 
 
 def distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
@@ -340,26 +342,30 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     F = np.where((bus > F_read.max(axis=1))[:, None], np.maximum(F_read, bus[:, None]), F_read)
     # buffer off, folding: the partial-sum loop
     folding = slot[:, 0] == 1
-    path = partial_sum_path(start, top_lo, top_depth, left_merges)
-    path_max = np.zeros(B, dtype=np.int64)
-    np.maximum.at(path_max, tile, path)
-    loop = MAERI_PSUM_LOOP + ds + path_max
-    loop = loop + (nv1 > loop)
+    any_folding = bool(folding.any())       # (buffer on: none; the loop below is then left out)
+    loop = np.zeros(B, dtype=np.int64)
+    if any_folding:
+        path = partial_sum_path(start, top_lo, top_depth, left_merges)
+        path_max = np.zeros(B, dtype=np.int64)
+        np.maximum.at(path_max, tile, path)
+        loop = MAERI_PSUM_LOOP + ds + path_max
+        loop = np.where(folding, loop + (nv1 > loop), 0)
 
-    # ports run ahead of the loop, so the loop chain, the ports' totals and the bus lines bound it apart
-    per_port = nf[:, None] * w_load + ix[:, None] * (nf[:, None] * f_load + (iy - 1)[:, None] * nf[:, None] * n_load
-                                                    + iy[:, None] * (nf - 1)[:, None] * q_load)
-    # a position's loops run VN by VN; VNs sharing a bus line fall behind one another on it, and the
-    # next position starts behind the last of them (the last position's queue is in the drain)
-    # (and with as many sums as the loop has cycles, the next position finds the write FIFO busy)
-    # The busiest line sends one sum a cycle from its first on; the drain below queues the last
-    # position's sums on it once more, so the line's bound here leaves those (busiest - 1) out.
-    behind = np.maximum(busiest - 1, (nv1 >= loop).astype(np.int64))
-    chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1) + (ix * iy - 1) * behind,
-                               weights + ix * iy * nf * busiest - (busiest - 1), per_port.max(axis=1)])
-    F = np.where(folding[:, None], chain[:, None], F)
+        # ports run ahead of the loop, so the loop chain, the ports' totals and the bus lines bound it
+        # apart
+        per_port = nf[:, None] * w_load + ix[:, None] * (nf[:, None] * f_load
+                                                        + (iy - 1)[:, None] * nf[:, None] * n_load
+                                                        + iy[:, None] * (nf - 1)[:, None] * q_load)
+        # a position's loops run VN by VN; VNs sharing a bus line fall behind one another on it, and the
+        # next position starts behind the last of them (the last position's queue is in the drain)
+        # (and with as many sums as the loop has cycles, the next position finds the write FIFO busy)
+        # The busiest line sends one sum a cycle from its first on; the drain below queues the last
+        # position's sums on it once more, so the line's bound here leaves those (busiest - 1) out.
+        behind = np.maximum(busiest - 1, (nv1 >= loop).astype(np.int64))
+        chain = np.maximum.reduce([weights + ix * iy * ((nf - 1) * loop + 1) + (ix * iy - 1) * behind,
+                                   weights + ix * iy * nf * busiest - (busiest - 1), per_port.max(axis=1)])
+        F = np.where(folding[:, None], chain[:, None], F)
     F = np.where(port_used, F, 0)
-    loop = np.where(folding, loop, 0)
 
     # drain: each VN's last sum from the last operands of its multipliers (folding: the loop chain's
     # end), then its bus line, which paces a line of m > 1 VNs from its first sum on, and the write FIFO
@@ -369,8 +375,8 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # buffer off: a read port whose partial sums alone fill the loop (as many VNs' partial-sum multipliers
     # on it as the loop has cycles) sends them back one a cycle, so the last fold's sums of those VNs
     # leave one a cycle, not together (they go in the order they were stored; VN order stands in for it)
-    sat = np.flatnonzero(folding[tile])
-    if sat.size:
+    sat = np.flatnonzero(folding[tile]) if any_folding else ()
+    if len(sat):
         key = tile[sat] * dn + start[sat] // width
         heads, count = runs(key)
         on_port = np.repeat(count, count)
