@@ -179,6 +179,22 @@ def test_event_model_on_the_traced_tile_and_a_runaway():
         fold_tile_cycles(*_six_vn_tile(), max_work=100)
 
 
+def test_probe_gives_up_early_only_where_stepping_through_cannot_fit():
+    # no period within the probe: a long tile (ResNet-18's 14x14 3x3 conv, 256 VNs on 1024 multipliers)
+    # is given up at once, a short one (C_maeri_conv_18's tile, 4,378 cycles, no period at all) is
+    # stepped through to its end
+    from plumsim.accel.maeri_fold_events import OverBudget
+
+    big = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 1024, 128, 128, accumulation_buffer=False)
+    with pytest.raises(OverBudget, match="found no period within 150000"):
+        fold_tile_schedule(1, 1, 256, 256, 3, 3, 16, 16, 1, MaeriTile(1, 3, 1, 256), big, max_work=600_000,
+                           probe_work=150_000)
+    cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 256, 64, 16, accumulation_buffer=False)
+    args = (1, 1, 12, 12, 3, 3, 10, 10, 1, MaeriTile(1, 1, 9, 5, 1, 1, 2, 1), cfg)
+    probed = fold_tile_schedule(*args, max_work=600_000, probe_work=150_000)
+    assert probed == fold_tile_schedule(*args) and probed.stored == 4378
+
+
 def test_event_model_rejects_tiles_it_does_not_model():
     with pytest.raises(ConfigError, match="accumulation buffer off"):
         fold_tile_cycles(*_six_vn_tile(ab=True))

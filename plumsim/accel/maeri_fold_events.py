@@ -106,7 +106,8 @@ def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Ac
 
 
 def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
-                       max_work: int = 10**10, extrapolate: bool = True) -> FoldTileSchedule:
+                       max_work: int = 10**10, extrapolate: bool = True,
+                       probe_work: int | None = None) -> FoldTileSchedule:
     """Time one (n, g, k) tile of a MAERI conv (X, Y already padded) with the accumulation buffer off:
     T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers, plus the partial-sum one when a position takes
     more than one fold (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
@@ -117,7 +118,9 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
     tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
     :data:`PRODUCT_WORK` per product sent to the tree, 4 per partial sum and 2 per store, one per step a port
     passes without a packet, and the cost of the period checks (2 per step referenced in the state, the
-    ports' digest, 4 per entry of a whole state, 64 plus 2 per period and port of a ports-ahead check)."""
+    ports' digest, 4 per entry of a whole state, 64 plus 2 per period and port of a ports-ahead check).
+    ``probe_work``: also raise :class:`OverBudget` once that much work is spent without a single periodic
+    jump (a chain that repeats shows it early; see :data:`plumsim.accel.maeri.EVENT_PROBE_WORK`)."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
     if config.accumulation_buffer or tile.T_N != 1 or tile.T_G != 1:
@@ -129,7 +132,7 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
     spent = [0, 0]               # cycles and work of a try given up
     if extrapolate:
         try:
-            return _run(tile_, max_work, True, spent)
+            return _run(tile_, max_work, True, spent, probe_work=probe_work)
         except _PortsFellBehind:
             pass
     return _run(tile_, max_work, False, spent, skip_weights=extrapolate)
@@ -199,6 +202,9 @@ class _Tile:
         self.row_packets = F * self.n_full + (cols - 1) * F * self.n_new
         self.active = np.flatnonzero(self.n_full > 0)   # ports with input multipliers
         self.total_packets = self.W + rows * self.row_packets
+        # a lower bound on the tile's cycles: each port sends one packet a cycle, partial sums included
+        psums = np.bincount(np.asarray(self.port_of), minlength=dn)[:dn] * (F - 1) * rows * cols
+        self.min_cycles = int((self.total_packets + psums).max())
 
     def packets_before(self, p: int, s: int) -> int:
         """Packets port ``p`` sends before step ``s`` (weights included)."""
@@ -245,7 +251,8 @@ def first_kind_change(lo: int, d: int, F: int, P: int, cols: int = 1) -> int:
     return max(lo, first)
 
 
-def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights: bool = True) -> FoldTileSchedule:
+def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights: bool = True,
+         probe_work: int | None = None) -> FoldTileSchedule:
     F, P, nv, dn, fwd, ds, need = tt.F, tt.P, tt.nv, tt.dn, tt.fwd, tt.ds, tt.need
     cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
     full, new, forwarded = tt.full, tt.new, tt.forwarded
@@ -304,6 +311,8 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     fifo: deque = deque()
     sent: list = []
     stored = t = last = last_packet = simulated = work = 0
+    # the work allowed until the first periodic jump (then the whole budget)
+    limit = max_work if probe_work is None else min(max_work, probe_work)
     n_lines = len(lines)
     q_seen = front_prev = 0
     guard = -1                   # the chain may reach step `guard` before the ports are checked again
@@ -331,8 +340,16 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         t += 1
         simulated += 1
         work += 32 + (len(psum_ports) if alone else dn) + n_lines
-        if work + spent[1] > max_work:
-            raise OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
+        if work + spent[1] > limit:
+            if limit == max_work:
+                raise OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
+            # no period yet: go on only if stepping through the rest at this pace fits the budget (the
+            # read side's packets bound the cycles left from below)
+            if work + spent[1] + work / simulated * (tt.min_cycles - t) > max_work:
+                raise OverBudget(f"folding tile found no period within {probe_work} units of simulation work "
+                                 f"and stepping through its {tt.min_cycles}+ cycles would take more than "
+                                 f"{max_work}")
+            limit = max_work
         # memory: last cycle's line outputs in line order, then ceil(s/2) stores; partial sums go back
         if sent:
             if len(sent) > 1:
@@ -467,6 +484,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
             else:
                 continue
             sh, th = k * d, k * dt
+            limit = max_work
             psum_q, psum, leaving, line_q, fifo, sent = _shifted(psum_q, psum, leaving, line_q, lines, fifo,
                                                                  sent, sh, th)
             products = {(v, s + sh): [at + th, c] for (v, s), (at, c) in products.items()}
@@ -516,6 +534,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         else:
             continue
         sh, th = k * d, k * dt
+        limit = max_work
         psum_q, psum, leaving, line_q, fifo, sent = _shifted(psum_q, psum, leaving, line_q, lines, fifo, sent,
                                                              sh, th)
         stored += sh * nv
