@@ -179,6 +179,18 @@ def test_event_model_on_the_traced_tile_and_a_runaway():
         fold_tile_cycles(*_six_vn_tile(), max_work=100)
 
 
+def test_grouped_tiles_are_event_level_and_exact_batched_ones_closed_form():
+    # set U: T_G groups side by side are VNs like any other; T_N > 1 tiles stay on the closed form (their
+    # batch tiles overlap on the write side, which the event model's chaining does not hold)
+    from plumsim.stonne.validate import validate_cases
+
+    rep = validate_cases(DATA / "c_maeri_batch_groups" / "cases.csv")
+    df = pd.read_csv(DATA / "c_maeri_batch_groups" / "cases.csv").merge(rep.cases, on="case_id")
+    grouped, batched = df[df.T_N == 1], df[df.T_N > 1]
+    assert len(grouped) == 12 and (grouped.cycles_model == grouped.cycles).all()
+    assert len(batched) == 7 and (batched.cycles_model != batched.cycles).all()      # 0.08-5.1% off
+
+
 def test_probe_gives_up_early_only_where_stepping_through_cannot_fit():
     # no period within the probe: a long tile (ResNet-18's 14x14 3x3 conv, 256 VNs on 1024 multipliers)
     # is given up at once, a short one (C_maeri_conv_18's tile, 4,378 cycles, no period at all) is

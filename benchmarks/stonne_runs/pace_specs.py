@@ -34,6 +34,11 @@ tile T_S = 3, T_K = 64 (the chooser's for the full layer): 64 four-multiplier VN
 rates (lines carrying one VN or two) and never repeat exactly, the case the event-level model hands to the
 closed form past its budget (docs/design.md, "MAERI"). 4 runs of 42k-166k cycles.
 
+Also writes specs/c_maeri_batch_groups.yaml (set U, C_mbatchg_NNN): grouped and batched convs with the
+accumulation buffer off whose tiles hold several groups (T_G > 1) or batch items (T_N > 1), folding and
+one-fold, on ms_size/dn_bw/rn_bw 64/64/64 and 64/16/8: 24 runs, the tiles the event-level model leaves to
+the closed form.
+
 Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
 
@@ -114,6 +119,26 @@ def multirate() -> list[dict]:
     return out
 
 
+def batch_groups() -> list[dict]:
+    # (N, G, C, K, R, X, tile (T_R, T_S, T_C, T_K, T_G, T_N, T_X, T_Y)): folding (T_C < C/G or T_R < R)
+    # and one-fold tiles of grouped (T_G > 1) and batched (T_N > 1) convs
+    shapes = [(1, 4, 8, 8, 3, 6, (1, 3, 1, 2, 2, 1, 1, 1)), (1, 4, 8, 8, 3, 6, (3, 3, 1, 1, 4, 1, 1, 1)),
+              (1, 4, 16, 16, 1, 6, (1, 1, 2, 2, 2, 1, 1, 1)), (1, 4, 16, 16, 1, 6, (1, 1, 4, 4, 2, 1, 1, 1)),
+              (1, 8, 8, 8, 3, 6, (1, 3, 1, 1, 4, 1, 1, 1)), (1, 8, 8, 8, 3, 6, (3, 3, 1, 1, 2, 1, 1, 1)),
+              (2, 1, 4, 4, 3, 6, (1, 3, 2, 2, 1, 2, 1, 1)), (2, 1, 4, 4, 3, 6, (3, 3, 1, 1, 1, 2, 1, 1)),
+              (4, 1, 8, 4, 1, 6, (1, 1, 4, 2, 1, 2, 1, 1)), (4, 1, 8, 4, 1, 6, (1, 1, 8, 2, 1, 4, 1, 1)),
+              (2, 2, 8, 8, 3, 6, (1, 3, 2, 2, 2, 2, 1, 1)), (2, 2, 8, 8, 1, 6, (1, 1, 2, 4, 2, 2, 1, 1))]
+    out = []
+    for ms, dn, rn in ((64, 64, 64), (64, 16, 8)):
+        for N, G, C, K, R, X, (TR, TS, TC, TK, TG, TN, TX, TY) in shapes:
+            c = _conv(ms, rn, 0, C, K, R, R, X, X, TR, TS, TC, TK)
+            c.update(dn_bw=dn, N=N, G=G, T_G=TG, T_N=TN, T_X_=TX, T_Y_=TY)
+            out.append(c)
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mbatchg_{i + 1:03d}"
+    return out
+
+
 def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",
           title: str = "set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of "
                        "bus-limited VNs (buffer on)") -> None:
@@ -138,6 +163,8 @@ SPECS = [
      "set S, MAERI CLI CONV runs: the 3x3 layers of ResNet-20 with the accumulation buffer off"),
     ("c_maeri_fold_multirate.yaml", multirate, "T", "tests/data/stonne/c_maeri_fold_multirate",
      "set T, MAERI CLI CONV runs: a ResNet-18 3x3 conv cut small, buffer off, VNs at two rates"),
+    ("c_maeri_batch_groups.yaml", batch_groups, "U", "tests/data/stonne/c_maeri_batch_groups",
+     "set U, MAERI CLI CONV runs: grouped (T_G > 1) and batched (T_N > 1) tiles, buffer off"),
 ]
 
 

@@ -189,9 +189,9 @@ _SCHEDULES = LRUMemo(max_items=4096)
 
 def event_timed(tile: MaeriTile, config: AcceleratorConfig) -> bool:
     """Whether a tile is timed event by event (:mod:`plumsim.accel.maeri_fold_events`): the accumulation
-    buffer off, T_N = T_G = 1 (and, see :func:`_timing`, within :data:`EVENT_WORK_BUDGET`). Every other
+    buffer off, T_N = 1 (and, see :func:`_timing`, within :data:`EVENT_WORK_BUDGET`). Every other
     tile, and the tile search for all tiles, uses the closed form of :mod:`plumsim.accel.maeri_timing`."""
-    return not config.accumulation_buffer and tile.T_N == 1 and tile.T_G == 1
+    return not config.accumulation_buffer and tile.T_N == 1
 
 
 def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig, geo: TileGeometry) -> dict:

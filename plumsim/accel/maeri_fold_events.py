@@ -109,10 +109,9 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
                        max_work: int = 10**10, extrapolate: bool = True,
                        probe_work: int | None = None) -> FoldTileSchedule:
     """Time one (n, g, k) tile of a MAERI conv (X, Y already padded) with the accumulation buffer off:
-    T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers, plus the partial-sum one when a position takes
-    more than one fold (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
-    has them). T_N = T_G = 1 only; a tile of one fold has no chain to run alone (its ports always set the
-    pace). Cycles in STONNE cycles. ``extrapolate=False`` steps through every cycle, the weight phase
+    T_G x T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers, plus the partial-sum one when a position
+    takes more than one fold (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
+    has them). T_N = 1 only; a tile of one fold has no chain to run alone (its ports always set the pace). Cycles in STONNE cycles. ``extrapolate=False`` steps through every cycle, the weight phase
     included (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
     model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together; about a
     tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
@@ -123,10 +122,9 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
     jump (a chain that repeats shows it early; see :data:`plumsim.accel.maeri.EVENT_PROBE_WORK`)."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
-    if config.accumulation_buffer or tile.T_N != 1 or tile.T_G != 1:
+    if config.accumulation_buffer or tile.T_N != 1:
         raise ConfigError(f"the event-level model times tiles with the accumulation buffer off and "
-                          f"T_N = T_G = 1; got {geo.nfold} fold(s), buffer "
-                          f"{'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}, T_G={tile.T_G}",
+                          f"T_N = 1; got buffer {'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}",
                           field="tile")
     tile_ = _Tile(geo, tile, S, stride, config)
     spent = [0, 0]               # cycles and work of a try given up
@@ -148,7 +146,7 @@ class _Tile:
         F, rows, cols = geo.nfold, geo.iX, geo.iY
         slot = int(geo.nfold > 1)
         size = T_R * T_S * T_C + slot
-        nv = T_K * T_X * T_Y
+        nv = T_K * tile.T_G * T_X * T_Y
         width = ms // dn
         start = np.arange(nv, dtype=np.int64) * size
         level, index, top, left, _ = reduction_paths(start, np.full(nv, size), ms)
@@ -157,7 +155,7 @@ class _Tile:
         path = multiplier_paths(start, np.full(nv, size), ms).tolist()
         m = np.arange(nv * size)
         mv, mo = m // size, m % size - slot                               # VN, offset (-1: partial-sum multiplier)
-        wid, iid, s_of = operand_ids(mv, np.maximum(mo, 0), T_R, T_S, T_C, T_K, 1, 1, T_X, T_Y, stride)
+        wid, iid, s_of = operand_ids(mv, np.maximum(mo, 0), T_R, T_S, T_C, T_K, tile.T_G, 1, T_X, T_Y, stride)
         mv = mv.tolist()
 
         def per_vn(js):
