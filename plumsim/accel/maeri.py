@@ -305,7 +305,8 @@ def _simulate(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerat
             "psum_reads": float(psum_reads), "psum_writes": float(psum_writes)}
     info = {"controller": "MAERI_DENSE_WORKLOAD", "op": op, "tile": tile.as_dict(), "nfold": nfold,
             "iterations": iters, "steps_per_iteration": nfold * (1 + positions), "finish": timing["finish"],
-            "drain": timing["drain"], "psum_loop": timing["loop"], "timing": timing["model"], "forwarding": fwd, "X_out": geo.X_out, "Y_out": geo.Y_out,
+            "drain": timing["drain"], "psum_loop": timing["loop"], "timing": timing["model"], "forwarding": fwd,
+            "X_out": geo.X_out, "Y_out": geo.Y_out,
             "virtual_neuron_size": vns, "num_virtual_neurons": nv}
     return SimResult(cycles=int(cycles), counters=counters, instances=instances, sram=sram, info=info)
 

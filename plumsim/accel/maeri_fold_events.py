@@ -111,8 +111,9 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
     """Time one (n, g, k) tile of a MAERI conv (X, Y already padded) with the accumulation buffer off:
     T_G x T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers, plus the partial-sum one when a position
     takes more than one fold (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
-    has them). T_N = 1 only; a tile of one fold has no chain to run alone (its ports always set the pace). Cycles in STONNE cycles. ``extrapolate=False`` steps through every cycle, the weight phase
-    included (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
+    has them). T_N = 1 only; a tile of one fold has no chain to run alone (its ports always set the pace).
+    Cycles in STONNE cycles. ``extrapolate=False`` steps through every cycle, the weight phase included
+    (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
     model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together; about a
     tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
     :data:`PRODUCT_WORK` per product sent to the tree, 4 per partial sum and 2 per store, one per step a port
