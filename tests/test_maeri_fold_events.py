@@ -75,28 +75,36 @@ def test_event_model_reproduces_the_two_rate_runs_cycle_by_cycle():
         assert fold_tile_cycles(*args) == ref, case
 
 
-def _random_folding_tiles(n, seed):
+def _random_tiles(n, seed, ms, dn, rn, R, C, x_extra, K_max, T_X=True, T_Y=(1,), folding_only=True):
+    # random single-tile convs with the buffer off: machine sizes and window sizes drawn from the lists given
     rng = np.random.default_rng(seed)
     out = []
     while len(out) < n:
-        ms = int(rng.choice([32, 64, 128, 256]))
-        dn = int(rng.choice([d for d in (4, 8, 16, 32, 64, 128) if d <= ms]))
-        rn = int(rng.choice([r for r in (1, 2, 4, 8, 16, 32, 64) if r <= ms]))
-        R = S = int(rng.choice([1, 3, 5]))
-        C, stride = int(rng.choice([2, 3, 4, 8, 16])), int(rng.choice([1, 1, 2]))
-        X = Y = R + int(rng.integers(0, 13))
-        K = int(rng.integers(1, 17))
-        TR, TS, TC = int(rng.integers(1, R + 1)), int(rng.choice([1, S])), int(rng.integers(1, C + 1))
-        X_out = (X - R) // stride + 1
-        TX = int(rng.choice([1, 1, int(rng.integers(1, X_out + 1))]))
-        tile = MaeriTile(TR, TS, TC, int(rng.integers(1, K + 1)), 1, 1, TX, 1)
-        if (tile.virtual_neuron_size + 1) * tile.num_virtual_neurons > ms or tile.virtual_neuron_size < 2:
+        ms_ = int(rng.choice(ms))
+        dn_ = int(rng.choice([d for d in dn if d <= ms_]))
+        rn_ = int(rng.choice([r for r in rn if r <= ms_]))
+        R_ = S = int(rng.choice(R))
+        C_, stride = int(rng.choice(C)), int(rng.choice([1, 1, 2]))
+        X = Y = R_ + int(rng.integers(*x_extra))
+        K = int(rng.integers(1, K_max + 1))
+        TR, TS, TC = int(rng.integers(1, R_ + 1)), int(rng.choice([1, S])), int(rng.integers(1, C_ + 1))
+        X_out = (X - R_) // stride + 1
+        TX = int(rng.choice([1, 1, int(rng.integers(1, X_out + 1))])) if T_X else 1
+        tile = MaeriTile(TR, TS, TC, int(rng.integers(1, K + 1)), 1, 1, TX, int(rng.choice(T_Y)))
+        cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", ms_, dn_, rn_, accumulation_buffer=False)
+        shape = (1, 1, C_, K, R_, S, X, Y, stride)
+        try:
+            folds = tile_geometry(*shape, tile, cfg).nfold
+        except ConfigError:
             continue
-        cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", ms, dn, rn, accumulation_buffer=False)
-        shape = (1, 1, C, K, R, S, X, Y, stride)
-        if tile_geometry(*shape, tile, cfg).nfold > 1:
+        if tile.virtual_neuron_size >= 2 and (folds > 1 or not folding_only):
             out.append((*shape, tile, cfg))
     return out
+
+
+def _random_folding_tiles(n, seed):
+    return _random_tiles(n, seed, [32, 64, 128, 256], (4, 8, 16, 32, 64, 128), (1, 2, 4, 8, 16, 32, 64),
+                         [1, 3, 5], [2, 3, 4, 8, 16], (0, 13), 16)
 
 
 def test_extrapolation_equals_stepping_through_every_cycle():
@@ -114,27 +122,8 @@ def test_extrapolation_equals_stepping_through_every_cycle():
 def _port_bound_tiles(n, seed):
     # few read ports (the ports set the pace), one fold or several, rows with input forwarding (T_Y' = 1,
     # T_S = S) and without
-    rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < n:
-        ms = int(rng.choice([16, 32, 64]))
-        dn = int(rng.choice([1, 2, 4]))
-        rn = int(rng.choice([1, 2, 4, 8]))
-        R = S = int(rng.choice([1, 3, 3]))
-        C, stride = int(rng.choice([1, 2, 4, 8])), int(rng.choice([1, 1, 2]))
-        X = Y = R + int(rng.integers(2, 9))
-        K = int(rng.integers(1, 9))
-        TR, TS, TC = int(rng.integers(1, R + 1)), int(rng.choice([1, S])), int(rng.integers(1, C + 1))
-        tile = MaeriTile(TR, TS, TC, int(rng.integers(1, K + 1)), 1, 1, 1, int(rng.choice([1, 1, 2])))
-        cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", ms, dn, rn, accumulation_buffer=False)
-        shape = (1, 1, C, K, R, S, X, Y, stride)
-        try:
-            tile_geometry(*shape, tile, cfg)
-        except ConfigError:
-            continue
-        if tile.virtual_neuron_size >= 2:
-            out.append((*shape, tile, cfg))
-    return out
+    return _random_tiles(n, seed, [16, 32, 64], (1, 2, 4), (1, 2, 4, 8), [1, 3, 3], [1, 2, 4, 8], (2, 9), 8,
+                         T_X=False, T_Y=(1, 1, 2), folding_only=False)
 
 
 def test_extrapolation_while_the_ports_set_the_pace_equals_stepping_through():
@@ -149,7 +138,7 @@ def test_extrapolation_while_the_ports_set_the_pace_equals_stepping_through():
     assert jumped >= 35          # 40 of the 80
 
 
-def testfirst_kind_change_against_the_kinds_step_by_step():
+def test_first_kind_change_against_a_walk_over_the_steps():
     # the first step whose kind (last fold, last position, past the end, a row's first position) differs
     # from the kind d steps on, against a walk over the steps
     rng = np.random.default_rng(0)
