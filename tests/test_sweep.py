@@ -43,8 +43,8 @@ def write_grid(tmp_path: Path, name="g", **over) -> Path:
             {"label": "sigma", "base": str(PRESETS / "sigma_128.cfg"),
              "axes": {"ms_size": [32, 64], "dn_bw": ["ms_size/4", 128], "rn_bw": ["same"]}},
             {"label": "tpu", "base": str(PRESETS / "tpu_8x8.cfg"), "axes": {"mesh": ["8x8", "8x16"]}},
-            {"label": "maeri", "base": str(PRESETS / "maeri_64.cfg"), "axes": {"ms_size": [32, 64],
-                                                                               "dn_bw": ["ms_size/4"]}},
+            {"label": "maeri", "base": str(PRESETS / "maeri_64.cfg"),
+             "axes": {"ms_size": [32, 64], "dn_bw": ["ms_size/4"], "accumulation_buffer": [True, False]}},
         ],
         "workloads": [{"table": str(TABLE), "schemes": ["binary", "signed-binary"], "name": "digits"}],
     }
@@ -65,7 +65,7 @@ def test_grid_expands_and_lists_invalid_combinations(tmp_path):
     # an 8x16 mesh with dn_bw 8: (8+16)/8 = 3 lanes, not a power of two: STONNE cannot build it
     tpu_bad = [k for k in bad if k.startswith("tpu-m8x16")]
     assert tpu_bad and "power of two" in bad[tpu_bad[0]]
-    assert len(g.accels) == 2 + 1 + 2 and len(g.invalid) == 2 + 1
+    assert len(g.accels) == 2 + 1 + 4 and len(g.invalid) == 2 + 1      # MAERI: 2 sizes x buffer on, off
     assert [w.name for w in g.workloads] == ["digits-binary-s0", "digits-signed-binary-s0"]
     # invalid configurations never reach the valid list
     assert not set(bad) & set(ids)
@@ -156,6 +156,13 @@ def test_local_sweep_table(reference_run):
     assert man["versions"]["numpy"] and man["grid"]["name"] == "g"
     inv = pd.read_csv(out / "invalid_configs.csv")
     assert len(inv) == len(grid.invalid) and inv["reason"].str.len().min() > 10
+    # what timed each row: natively, MAERI with the buffer off event by event (these small layers fit the
+    # budget), everything else by its closed form; a hypothetical mode says how it was mapped and timed
+    maeri_off = (df.controller_type == "MAERI_DENSE_WORKLOAD") & ~df.accumulation_buffer.astype(bool)
+    native = df["mode"] == "native"
+    assert (df.timing_model[maeri_off & native] == "event-level").all()
+    assert (df.timing_model[~maeri_off & native] == "closed form").all()
+    assert (df.timing_model[~df.stonne_faithful.astype(bool)].str.len() > 5).all()
     assert pd.read_csv(out / "results.csv").shape == df.shape
 
 

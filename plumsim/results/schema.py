@@ -12,7 +12,8 @@ Columns (see :data:`COLUMNS` for each one):
   the shape ``N G C K R S X Y stride padding``, ``macs``;
 - ``mode`` (native | dense | skip | repeat | skip+repeat, every one through the controller's one model,
   :mod:`plumsim.accel.dataflow`), ``stonne_faithful``, ``hypothesis``, ``weight_format``;
-- ``cycles``, ``multiplications``, ``energy`` (in ``energy_unit``), ``energy_<group>`` per breakdown group;
+- ``cycles`` (and ``timing_model``: what timed them), ``multiplications``, ``energy`` (in
+  ``energy_unit``), ``energy_<group>`` per breakdown group;
 - attribution (same value on the four mode rows of a layer; NaN unless dense, skip, repeat and
   skip+repeat are all in the grid): ``energy_dense``, ``energy_sparsity_share``,
   ``energy_repetition_share``, ``energy_remaining`` and the same four for ``cycles_``; the two shares add
@@ -70,6 +71,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "hypothesis": ("'' when faithful, else the extra hardware the hypothetical machine assumes", ""),
     "weight_format": ("how the mode stores the weights (its bits: WEIGHT_STORAGE.BITS)", ""),
     "cycles": ("cycles of the layer", "cycles"),
+    "timing_model": ("what timed the cycles: 'event-level' (MAERI, accumulation buffer off: the folding "
+                     "chain event by event), 'closed form', 'closed form (event-level over budget)' where "
+                     "the event-level model gave up past its work budget; a hypothetical mode: how it was "
+                     "mapped and timed", ""),
     "multiplications": ("multiplier operations", "count"),
     "energy": ("total energy of the layer (dynamic + static)", "energy_unit"),
     "energy_unit": ("unit of every energy column: 'pJ' or 'STONNE units'", ""),
@@ -89,7 +94,7 @@ LEADING = ("pair_key", "config_id", "accelerator", "tile_policy", "base_cfg", "c
            "rn_type", "ms_size", "dn_bw", "rn_bw", "ms_rows", "ms_cols", "accumulation_buffer", "config_name",
            "workload", "family", "workload_source", "workload_scheme", "density_target", "seed", "layer",
            "layer_index", "kind", "scheme", *SHAPE_FIELDS, "macs", "mode", "stonne_faithful", "hypothesis",
-           "weight_format", "cycles", "multiplications", "energy", "energy_unit")
+           "weight_format", "cycles", "timing_model", "multiplications", "energy", "energy_unit")
 
 
 @functools.lru_cache(maxsize=256)

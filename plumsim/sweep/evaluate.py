@@ -91,7 +91,9 @@ def pair_rows(accel_fields: dict, config, workload: dict, modes: tuple[str, ...]
                        scheme=layer.scheme, **shape, macs=int(layer.shape.macs), mode=mode,
                        stonne_faithful=bool(res.info.get("stonne_faithful", mode == "native")),
                        hypothesis=str(res.info.get("hypothesis", "")),
-                       weight_format=str(res.info.get("weight_format", "")), cycles=int(res.cycles), multiplications=float(res.counter("MULTIPLIER.MULTIPLICATION")),
+                       weight_format=str(res.info.get("weight_format", "")), cycles=int(res.cycles),
+                       timing_model=str(res.info.get("timing", "closed form")),
+                       multiplications=float(res.counter("MULTIPLIER.MULTIPLICATION")),
                        energy=energy, energy_unit=unit, **groups)
             row.update({k: st[k] for k in STAT_COLUMNS})
             per_mode[mode] = row
