@@ -176,11 +176,13 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: Til
 #: Not a fitted constant: a cost limit.
 EVENT_WORK_BUDGET = 600_000
 
-#: of that budget, the work a tile may take before its first periodic jump: a chain that repeats shows it
-#: early. On the stored calibration runs every tile that needs more than this had jumped by then; on the
-#: 1,001 buffer-off tiles of the ResNet-18 sweep grid it hands 417 of the 594 tiles over budget to the
-#: closed form at a quarter of the budget, and 13 of the 407 that finish within the budget (their chains
-#: repeat late). Not a fitted constant: a cost limit.
+#: of that budget, the work a tile may take before its first periodic jump unless stepping through the rest
+#: fits the budget (:func:`plumsim.accel.maeri_fold_events.fold_tile_schedule`'s ``probe_work``): a chain
+#: that repeats shows it early. Every stored calibration run that needs more than this had jumped by then,
+#: or is short enough to step through (C_maeri_conv_18, no period at all). On the 1,001 buffer-off tiles of
+#: the ResNet-18 sweep grid it hands 350 of the 604 that do not finish to the closed form at a quarter of
+#: the budget, and 10 of the 407 that would finish (their chains repeat late): 22 s for all instead of 37 s.
+#: Not a fitted constant: a cost limit.
 EVENT_PROBE_WORK = 150_000
 
 #: event-level schedules (or None: over budget) per (layer, tile, machine): a network repeats its shapes
