@@ -36,8 +36,9 @@ closed form past its budget (docs/design.md, "MAERI"). 4 runs of 42k-166k cycles
 
 Also writes specs/c_maeri_batch_groups.yaml (set U, C_mbatchg_NNN): grouped and batched convs with the
 accumulation buffer off whose tiles hold several groups (T_G > 1) or batch items (T_N > 1), folding and
-one-fold, on ms_size/dn_bw/rn_bw 64/64/64 and 64/16/8: 24 runs, the tiles the event-level model leaves to
-the closed form.
+one-fold, on ms_size/dn_bw/rn_bw 64/64/64 and 64/16/8, then 2-4 batch tiles in a row (1x1 one-fold on
+64/64/64 and 64/8/64, 3x3 folding on 64/64/64): 32 runs, the tiles the event-level model leaves to the
+closed form.
 
 Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
@@ -134,6 +135,17 @@ def batch_groups() -> list[dict]:
             c = _conv(ms, rn, 0, C, K, R, R, X, X, TR, TS, TC, TK)
             c.update(dn_bw=dn, N=N, G=G, T_G=TG, T_N=TN, T_X_=TX, T_Y_=TY)
             out.append(c)
+    # batch tiles one after another (the iteration check does not hold them): 1x1 one-fold tiles of two
+    # batch items, 2-4 tiles, read-bound (64/8/64) and write-bound (64/64/64), and a folding 3x3 pair
+    for ms, dn, rn in ((64, 64, 64), (64, 8, 64)):
+        for N in (4, 6, 8):
+            c = _conv(ms, rn, 0, 8, 2, 1, 1, 6, 6, 1, 1, 8, 2)
+            c.update(dn_bw=dn, N=N, T_N=2)
+            out.append(c)
+    for N in (4, 6):
+        c = _conv(64, 64, 0, 4, 2, 3, 3, 6, 6, 1, 3, 2, 2)
+        c.update(N=N, T_N=2)
+        out.append(c)
     for i, c in enumerate(out):
         c["case_id"] = f"C_mbatchg_{i + 1:03d}"
     return out
