@@ -329,6 +329,15 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     def packets_now():
         return packets_alone + (t - t_alone) - (psum_sent[A] - psums_alone)
 
+    def fell_behind():
+        # the try is given up: its cycles and work count against the budget of the next
+        spent[0] += simulated
+        spent[1] += work
+        return _PortsFellBehind()
+
+    def over_budget():
+        return OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
+
     # the weight phase: until the first input port is through its weights nothing but weights leave
     skip = min(weights_left[p] for p in active) - 1
     if skip_weights and skip > 0:
@@ -341,7 +350,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         work += 32 + (len(psum_ports) if alone else dn) + n_lines
         if work + spent[1] > limit:
             if limit == max_work:
-                raise OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
+                raise over_budget()
             # no period yet: go on only if stepping through the rest at this pace fits the budget (the
             # read side's packets bound the cycles left from below)
             if work + spent[1] + work / simulated * (tt.min_cycles - t) > max_work:
@@ -390,7 +399,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                 while not packets:
                     work += 1 + PRODUCT_WORK * len(forwarded[p])
                     if work + spent[1] > max_work:
-                        raise OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
+                        raise over_budget()
                     if fwd and not first:
                         for v, d, c in forwarded[p]:       # nothing new on this port: only forwarded values
                             product(v, s, t + ds + d, c)
@@ -482,60 +491,50 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                     break
             else:
                 continue
-            sh, th = k * d, k * dt
-            limit = max_work
-            psum_q, psum, leaving, line_q, fifo, sent = _shifted(psum_q, psum, leaving, line_q, lines, fifo,
-                                                                 sent, sh, th)
-            products = {(v, s + sh): [at + th, c] for (v, s), (at, c) in products.items()}
-            for p in active:
-                cur_s[p] += sh
-            stored += sh * nv
-            psum_sent = psum_sent + k * (psum_sent - sent0)
-            t += th
-            last += th
-            last_packet += th
-            q_seen = q + sh
-            continue
-        if front - front_prev > AHEAD_MARGIN:
-            spent[0] += simulated
-            spent[1] += work
-            raise _PortsFellBehind
-        front_prev = front
-        if front > guard:
-            work += 64
-            ahead = int(tt.steps_sent(sent_lead_ago(packets_now())).min()) - AHEAD_MARGIN - 1
-            if ahead < front:
-                spent[0] += simulated
-                spent[1] += work
-                raise _PortsFellBehind
-            guard = ahead
-
-        state = _chain_state(q, t, psum_q, psum, leaving, line_q, queued, rr, lines, fifo, sent, stored - q * nv)
-        for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, 1):
-            d, dt = q - q0, t - t0
             per_period = psum_sent - sent0
-            # the kinds of the steps the chain touches must repeat every d steps for k more periods
-            lo = min(refs) - d if refs else q - d
-            end = first_kind_change(lo, d, F, P)
-            k = (end + d - 1 - (front + 1)) // d - 1
-            if k < 1:
-                continue
-            # the ports must stay ahead at the start of every period (they send a packet each cycle
-            # without a partial sum), up to where the chain is at its end
-            work += 64 + 2 * k * A.size
-            j = np.arange(1, k + 1)[:, None]
-            pk = packets_now()[None, :] + (j - 1) * (dt - per_period[A])[None, :]
-            ok = np.all(tt.steps_sent(sent_lead_ago(pk)) > front + j * d + AHEAD_MARGIN, axis=1)
-            if not ok.all():
-                k = int(np.argmin(ok))
-            if k >= 1:
-                break
         else:
-            continue
+            if front - front_prev > AHEAD_MARGIN:
+                raise fell_behind()
+            front_prev = front
+            if front > guard:
+                work += 64
+                ahead = int(tt.steps_sent(sent_lead_ago(packets_now())).min()) - AHEAD_MARGIN - 1
+                if ahead < front:
+                    raise fell_behind()
+                guard = ahead
+
+            state = _chain_state(q, t, psum_q, psum, leaving, line_q, queued, rr, lines, fifo, sent,
+                                 stored - q * nv)
+            for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, 1):
+                d, dt = q - q0, t - t0
+                per_period = psum_sent - sent0
+                # the kinds of the steps the chain touches must repeat every d steps for k more periods
+                lo = min(refs) - d if refs else q - d
+                end = first_kind_change(lo, d, F, P)
+                k = (end + d - 1 - (front + 1)) // d - 1
+                if k < 1:
+                    continue
+                # the ports must stay ahead at the start of every period (they send a packet each cycle
+                # without a partial sum), up to where the chain is at its end
+                work += 64 + 2 * k * A.size
+                j = np.arange(1, k + 1)[:, None]
+                pk = packets_now()[None, :] + (j - 1) * (dt - per_period[A])[None, :]
+                ok = np.all(tt.steps_sent(sent_lead_ago(pk)) > front + j * d + AHEAD_MARGIN, axis=1)
+                if not ok.all():
+                    k = int(np.argmin(ok))
+                if k >= 1:
+                    break
+            else:
+                continue
+        # k periods of d steps and dt cycles repeat from here: move the whole state on
         sh, th = k * d, k * dt
         limit = max_work
         psum_q, psum, leaving, line_q, fifo, sent = _shifted(psum_q, psum, leaving, line_q, lines, fifo, sent,
                                                              sh, th)
+        if not alone:
+            products = {(v, s + sh): [at + th, c] for (v, s), (at, c) in products.items()}
+            for p in active:
+                cur_s[p] += sh
         stored += sh * nv
         psum_sent = psum_sent + k * per_period
         t += th
