@@ -287,9 +287,9 @@ def _paths(starts, sizes, layout, ms_size: int):
     nr = np.zeros(starts.shape, dtype=np.int64)
     ts, te = a.copy(), np.maximum(b, a)
     many = b - a > 1
-    if many.all():
-        many = slice(None)               # every VN (the common case): views, not copies
-    if isinstance(many, slice) or many.any():
+    if many.any():
+        if many.all():
+            many = slice(None)           # every VN (the common case): views, not copies
         mid, left, right, merged = _split(a[many], b[many])
         dl, dr = _bit_length(left) - 1, _bit_length(right) - 1
         peak_left = dl >= dr
