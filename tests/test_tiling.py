@@ -1,6 +1,8 @@
 """MAERI tile chooser: valid, optimal against hand tiles, fast on ResNet-18 layers."""
 
 
+from pathlib import Path
+
 import pytest
 
 from plumsim.accel.config import AcceleratorConfig
@@ -59,6 +61,33 @@ def test_chooser_proposes_only_tiles_stonne_runs(C, K, R, X, stride, pad, ab):
     tile = choose_maeri_tile(shape, cfg)
     assert stonne_problem(tile, shape, cfg) is None, tile
     assert tile.virtual_neuron_size >= 2
+
+
+def test_stonne_problem_names_the_tiles_stonne_got_wrong():
+    # set U's dropped runs with T_N = T_G = 2 failed STONNE's functional check; its kept grouped and
+    # batched tiles (T_G > 1 or T_N > 1, not both) pass the rule
+    import pandas as pd
+
+    from plumsim.accel.maeri import stonne_problem
+
+    data = Path(__file__).parent / "data" / "stonne" / "c_maeri_batch_groups"
+    kept = pd.read_csv(data / "cases.csv")
+    dropped = pd.read_csv(data / "dropped_cases.csv")
+    argv = {r.case_id: dict(a.lstrip("-").split("=") for a in r.how.split() if a.startswith("-T_") or
+                            a.split("=")[0] in ("-N", "-G", "-C", "-K", "-R", "-S", "-X", "-Y", "-strides"))
+            for r in dropped.itertuples()}
+    both = [c for c, a in argv.items() if int(a["T_N"]) > 1 and int(a["T_G"]) > 1]
+    assert sorted(both) == ["C_mbatchg_011", "C_mbatchg_012", "C_mbatchg_023", "C_mbatchg_024"]
+    cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 64, 64, 64, accumulation_buffer=False)
+    for c in both:
+        a = {k: int(v) for k, v in argv[c].items()}
+        shape = LayerShape(a["N"], a["G"], a["C"], a["K"], a["R"], a["S"], a["X"], a["Y"], a["strides"], 0)
+        tile = MaeriTile(a["T_R"], a["T_S"], a["T_C"], a["T_K"], a["T_G"], a["T_N"], a["T_X_"], a["T_Y_"])
+        assert "T_G out" in stonne_problem(tile, shape, cfg), c
+    for r in kept.itertuples():
+        shape = LayerShape(r.N, r.G, r.C, r.K, r.R, r.S, r.X, r.Y, r.stride, 0)
+        tile = MaeriTile(r.T_R, r.T_S, r.T_C, r.T_K, r.T_G, r.T_N, r.T_X_, r.T_Y_)
+        assert stonne_problem(tile, shape, cfg) is None, r.case_id
 
 
 BOUND_LAYERS = [  # (N, G, C, K, R, X, stride, padding): 3x3, 1x1 stride 2, 7x7 stride 2, depthwise, batch

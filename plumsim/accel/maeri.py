@@ -27,8 +27,8 @@ import numpy as np
 
 from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.lru import LRUMemo
-from plumsim.accel.maeri_fold_events import OverBudget, fold_tile_schedule
-from plumsim.accel.maeri_timing import (TILE_FIELDS, conv_cycles_batch, conv_timing, iterated_cycles, operand_ids,
+from plumsim.accel.maeri_fold_events import OverBudget, fold_tile_schedule, tile_sequence_schedule
+from plumsim.accel.maeri_timing import (TILE_FIELDS, conv_cycles_batch, conv_timing, operand_ids, release_outputs,
                                         vn_layout)
 from plumsim.accel.maeri_tile import MaeriTile, TileGeometry, tile_geometry, uses_forwarding, validate_tile
 from plumsim.accel.result import SimResult
@@ -45,8 +45,10 @@ def stonne_problems(T: dict, R: int, S: int, Cg: int, X_out: int, Y_out: int, st
 
     Returns (reason, mask [B]) pairs, mask True where the tile breaks the rule: a virtual neuron of one
     multiplier (STONNE aborts in Accumulator.cpp); T_X' or T_Y' not dividing X' or Y' (its functional check
-    fails); T_X' or T_Y' > 1 at stride > 1 (wrong results); with the accumulation buffer off and folding,
-    VNs one multiplier wider than the array (STONNE's extra partial-sum multiplier per VN)."""
+    fails); T_X' or T_Y' > 1 at stride > 1 (wrong results); T_N > 1 with T_G > 1 (SDMemory sends batch item
+    n's inputs to the VNs n*T_K*T_X'*T_Y' on, leaving T_G out of the offset its weights use: wrong results,
+    set U's C_mbatchg_011/012/023/024); with the accumulation buffer off and folding, VNs one multiplier
+    wider than the array (STONNE's extra partial-sum multiplier per VN)."""
     g = {k: np.asarray(T[k], dtype=np.int64) for k in TILE_FIELDS}
     vns = g["T_R"] * g["T_S"] * g["T_C"]
     nv = g["T_K"] * g["T_G"] * g["T_N"] * g["T_X"] * g["T_Y"]
@@ -58,6 +60,8 @@ def stonne_problems(T: dict, R: int, S: int, Cg: int, X_out: int, Y_out: int, st
          (X_out % g["T_X"] != 0) | (Y_out % g["T_Y"] != 0)),
         (f"T_X' = T_Y' = 1 at stride {stride}: STONNE's MAERI gives wrong results otherwise",
          (stride > 1) & ((g["T_X"] > 1) | (g["T_Y"] > 1))),
+        ("T_N > 1 with T_G > 1: STONNE's MAERI sends batch items' inputs to the wrong multipliers then "
+         "(its input offset leaves T_G out) and fails its functional check", (g["T_N"] > 1) & (g["T_G"] > 1)),
         (f"with the accumulation buffer off and folding every VN takes one more multiplier: "
          f"(T_R*T_S*T_C + 1) * VNs must fit ms_size={ms_size}", slot & ((vns + 1) * nv > ms_size)),
     ]
@@ -189,20 +193,55 @@ EVENT_PROBE_WORK = 150_000
 _SCHEDULES = LRUMemo(max_items=4096)
 
 
+#: the most (n, g, k) tiles one event-level run takes in a row (tiles that overlap: batch tiles, or tiles
+#: released before the previous one is stored); a longer run goes to the closed form. Not a fitted
+#: constant: a cost limit.
+EVENT_MAX_TILES = 4096
+
+
 def event_timed(tile: MaeriTile, config: AcceleratorConfig) -> bool:
     """Whether a tile is timed event by event (:mod:`plumsim.accel.maeri_fold_events`): the accumulation
-    buffer off, T_N = 1 (and, see :func:`_timing`, within :data:`EVENT_WORK_BUDGET`). Every other
-    tile, and the tile search for all tiles, uses the closed form of :mod:`plumsim.accel.maeri_timing`."""
-    return not config.accumulation_buffer and tile.T_N == 1
+    buffer off (and, see :func:`_timing`, within :data:`EVENT_WORK_BUDGET` and :data:`EVENT_MAX_TILES`).
+    Every other tile, and the tile search for all tiles, uses the closed form of
+    :mod:`plumsim.accel.maeri_timing`."""
+    return not config.accumulation_buffer
+
+
+def tile_sequence(K: int, G: int, tile: MaeriTile, geo: TileGeometry) -> tuple[int, np.ndarray]:
+    """How a layer's (n, g, k) tiles (n slowest, k fastest) follow each other on the read side: ``held``,
+    the number of tiles at the start of which each is released only once the one before is stored in full
+    (so each starts afresh, and takes one tile's time), and the release gates of the tiles from there on
+    (int64 [iters - held]: outputs stored since that point before the tile's first packet may leave,
+    :func:`plumsim.accel.maeri_timing.release_outputs`; the first is 0). A tile stores
+    VNs x positions x folds outputs; its release needs T_K*T_G*X'*Y' x folds more than the one before
+    within a batch tile, the same when T_N = 1, T_X' | X', T_Y' | Y' and T_K | K/G, and none for a later
+    batch tile. Tile counts that do not fit in memory raise nothing here: see :data:`EVENT_MAX_TILES`."""
+    F = geo.nfold
+    per_tile = tile.num_virtual_neurons * geo.iX * geo.iY * F
+    round_ = geo.iG * geo.iK                                  # the tiles of one batch tile
+    j = np.arange(round_, dtype=np.int64)
+    first = release_outputs(j // geo.iK, j % geo.iK, tile.T_G, tile.T_K, K // G, geo.X_out * geo.Y_out, F)
+    short = np.flatnonzero(first != j * per_tile)
+    held = int(short[0]) - 1 if short.size else round_ - 1    # the last held tile starts the sequence
+    count = geo.iters - held
+    if count > EVENT_MAX_TILES:
+        return held, np.zeros(0, dtype=np.int64)
+    jj = np.arange(held, geo.iters, dtype=np.int64) % round_
+    gates = np.maximum(first[jj] - held * per_tile, 0)
+    gates[0] = 0
+    return held, gates
 
 
 def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig, geo: TileGeometry) -> dict:
     """The layer's cycles and their parts for one tile (as :func:`plumsim.accel.maeri_timing.conv_timing`,
     Python ints; ``loop`` is the closed form's partial-sum loop, None when the event-level model timed the
     tile), ``model`` naming what timed the tile's chain: ``"event-level"``, ``"closed form"``, or
-    ``"closed form (event-level over budget)"`` for a tile the event-level model could not finish within
+    ``"closed form (event-level over budget)"`` for a layer the event-level model could not finish within
     :data:`EVENT_WORK_BUDGET` (long real layers whose chain never repeats, where the closed form is
-    0.013-0.31% off STONNE on the stored runs of sets S and T)."""
+    0.013-0.31% off STONNE on the stored runs of sets S and T) or :data:`EVENT_MAX_TILES`.
+
+    Event-level: the ``held`` tiles of :func:`tile_sequence` one tile's time each, then the rest as one
+    run of tiles in a row (:func:`plumsim.accel.maeri_fold_events.tile_sequence_schedule`)."""
     def closed_form(model):
         t = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
                                                   {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
@@ -213,30 +252,28 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
         return closed_form("closed form")
 
     def schedule():
+        held, gates = tile_sequence(K, G, tile, geo)
+        if gates.size == 0:
+            return None
+        args = (N, G, C, K, R, S, X, Y, stride, tile, config)
         try:
-            return fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, max_work=EVENT_WORK_BUDGET,
-                                      probe_work=EVENT_PROBE_WORK)
+            run = tile_sequence_schedule(*args, gates.tolist(), max_work=EVENT_WORK_BUDGET,
+                                         probe_work=EVENT_PROBE_WORK)
+            one = run if held == 0 or gates.size == 1 else \
+                fold_tile_schedule(*args, max_work=EVENT_WORK_BUDGET, probe_work=EVENT_PROBE_WORK)
         except OverBudget:
             return None
+        return held * one.stored + run.stored, run.stored - run.last_packet
 
     machine = (config.ms_size, config.dn_bw, config.rn_bw, bool(config.accumulation_buffer))
     sched = _SCHEDULES.get_or_compute((N, G, C, K, R, S, X, Y, stride, tile, machine), schedule)
     if sched is None:
         return closed_form("closed form (event-level over budget)")
-    finish, drain = sched.last_packet, sched.stored - sched.last_packet
-    big = geo.iters * (sched.stored + 1) >= 2**62         # a huge batch: exact Python integers
-    dtype = object if big else np.int64
-
-    def a(x):
-        return np.array([x], dtype=dtype)
-
-    cycles = iterated_cycles(a(finish), a(drain), a(sched.weights), a(tile.num_virtual_neurons), a(geo.nfold),
-                             a(geo.iX * geo.iY), geo.X_out * geo.Y_out, a(tile.T_K), a(tile.T_G), K // G,
-                             a(geo.iN), a(geo.iG), a(geo.iK))[0]
+    cycles, drain = sched
     slot = geo.nfold > 1
     lay = vn_layout(np.array([tile.virtual_neuron_size + slot]), np.array([tile.num_virtual_neurons]),
                     int(config.ms_size), int(config.rn_bw))
-    return {"cycles": int(cycles), "finish": finish, "drain": drain, "loop": None,
+    return {"cycles": int(cycles), "finish": int(cycles - drain), "drain": int(drain), "loop": None,
             "three_way_adds": int(lay.three_way_adds[0]), "model": "event-level"}
 
 

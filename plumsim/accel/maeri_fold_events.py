@@ -108,11 +108,24 @@ def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Ac
 def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
                        max_work: int = 10**10, extrapolate: bool = True,
                        probe_work: int | None = None) -> FoldTileSchedule:
-    """Time one (n, g, k) tile of a MAERI conv (X, Y already padded) with the accumulation buffer off:
-    T_G x T_K x T_X' x T_Y' VNs of T_R x T_S x T_C multipliers, plus the partial-sum one when a position
-    takes more than one fold (folds, positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv`
-    has them). T_N = 1 only; a tile of one fold has no chain to run alone (its ports always set the pace).
-    Cycles in STONNE cycles. ``extrapolate=False`` steps through every cycle, the weight phase included
+    """One (n, g, k) tile from a fresh start: :func:`tile_sequence_schedule` of one tile."""
+    return tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, (0,), max_work, extrapolate,
+                                  probe_work)
+
+
+def tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
+                           gates=(0,), max_work: int = 10**10, extrapolate: bool = True,
+                           probe_work: int | None = None) -> FoldTileSchedule:
+    """Time ``len(gates)`` consecutive (n, g, k) tiles of a MAERI conv (X, Y already padded) with the
+    accumulation buffer off, from a fresh start (nothing in flight): T_N x T_G x T_K x T_X' x T_Y' VNs of
+    T_R x T_S x T_C multipliers, plus the partial-sum one when a position takes more than one fold (folds,
+    positions and input forwarding as :func:`plumsim.accel.maeri.maeri_conv` has them). Every tile sends the
+    same packets (SDMemory sends an edge tile's missing operands as zeros); a read port goes on to the next
+    tile's weights after its last input packet, but sends none of tile j's packets before ``gates[j]``
+    outputs (partial sums included) are stored, counted at the start of the cycle: SDMemory's iteration
+    check (docs/design.md, "tiles one after another"). The partial-sum multiplier sends the next position's
+    zero after a tile's last position too. A tile of one fold has no chain to run alone (its ports always
+    set the pace). Cycles in STONNE cycles; ``stored`` is the last tile's last store. ``extrapolate=False`` steps through every cycle, the weight phase included
     (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
     model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together; about a
     tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
@@ -123,11 +136,14 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
     jump (a chain that repeats shows it early; see :data:`plumsim.accel.maeri.EVENT_PROBE_WORK`)."""
     require_config(config)
     geo = tile_geometry(N, G, C, K, R, S, X, Y, stride, tile, config)
-    if config.accumulation_buffer or tile.T_N != 1:
-        raise ConfigError(f"the event-level model times tiles with the accumulation buffer off and "
-                          f"T_N = 1; got buffer {'on' if config.accumulation_buffer else 'off'}, T_N={tile.T_N}",
-                          field="tile")
-    tile_ = _Tile(geo, tile, S, stride, config)
+    if config.accumulation_buffer:
+        raise ConfigError("the event-level model times tiles with the accumulation buffer off; got it on",
+                          field="accumulation_buffer")
+    gates = tuple(int(g) for g in gates)
+    if not gates or gates[0] != 0:
+        raise ConfigError(f"the first tile of a sequence starts at once (gate 0); got gates {gates[:4]}",
+                          field="gates")
+    tile_ = _Tile(geo, tile, S, stride, config, gates)
     spent = [0, 0]               # cycles and work of a try given up
     if extrapolate:
         try:
@@ -140,14 +156,14 @@ def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: 
 class _Tile:
     """The static part of a folding tile: per read port its packets, per VN its paths and bus input."""
 
-    def __init__(self, geo, tile: MaeriTile, S: int, stride: int, config: AcceleratorConfig):
+    def __init__(self, geo, tile: MaeriTile, S: int, stride: int, config: AcceleratorConfig, gates: tuple):
         fwd = uses_forwarding(tile, S, stride, geo.iY)
         T_R, T_S, T_C, T_K, T_X, T_Y = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_X, tile.T_Y
         ms, dn, rn = int(config.ms_size), int(config.dn_bw), int(config.rn_bw)
         F, rows, cols = geo.nfold, geo.iX, geo.iY
         slot = int(geo.nfold > 1)
         size = T_R * T_S * T_C + slot
-        nv = T_K * tile.T_G * T_X * T_Y
+        nv = tile.T_N * T_K * tile.T_G * T_X * T_Y
         width = ms // dn
         start = np.arange(nv, dtype=np.int64) * size
         level, index, top, left, _ = reduction_paths(start, np.full(nv, size), ms)
@@ -156,7 +172,8 @@ class _Tile:
         path = multiplier_paths(start, np.full(nv, size), ms).tolist()
         m = np.arange(nv * size)
         mv, mo = m // size, m % size - slot                               # VN, offset (-1: partial-sum multiplier)
-        wid, iid, s_of = operand_ids(mv, np.maximum(mo, 0), T_R, T_S, T_C, T_K, tile.T_G, 1, T_X, T_Y, stride)
+        wid, iid, s_of = operand_ids(mv, np.maximum(mo, 0), T_R, T_S, T_C, T_K, tile.T_G, tile.T_N, T_X, T_Y,
+                                     stride)
         mv = mv.tolist()
 
         def per_vn(js):
@@ -182,7 +199,12 @@ class _Tile:
             self.forwarded.append(per_vn([j for j in mults if fwd and s_of[j] != T_S - 1]))
             weights.append(F * len({int(wid[j]) for j in mults}))
         self.F, self.rows, self.cols, self.P, self.nv, self.dn, self.fwd = F, rows, cols, rows * cols, nv, dn, fwd
-        self.steps = rows * cols * F
+        self.steps = rows * cols * F                 # per tile
+        self.gates, self.tiles = gates, len(gates)
+        self.end = self.tiles * self.steps
+        self.last_gate = max(gates)
+        # each gate at most one tile's outputs above the one before
+        self.gates_rise_slowly = all(b - a <= nv * self.steps for a, b in zip(gates, gates[1:]))
         self.ds = int(ms > dn)
         self.need = size - slot
         self.h = partial_sum_path(start, top_lo, top, left).tolist()   # partial-sum multiplier -> output adder
@@ -200,16 +222,19 @@ class _Tile:
         self.W = np.array(weights, dtype=np.int64)    # weight packets per port
         self.row_packets = F * self.n_full + (cols - 1) * F * self.n_new
         self.active = np.flatnonzero(self.n_full > 0)   # ports with input multipliers
-        self.total_packets = self.W + rows * self.row_packets
-        # a lower bound on the tile's cycles: each port sends one packet a cycle, partial sums included
+        self.tile_packets = self.W + rows * self.row_packets
+        self.total_packets = self.tiles * self.tile_packets
+        # a lower bound on the cycles: each port sends one packet a cycle, partial sums included
         psums = np.bincount(np.asarray(self.port_of), minlength=dn)[:dn] * (F - 1) * rows * cols
-        self.min_cycles = int((self.total_packets + psums).max())
+        self.min_cycles = self.tiles * int((self.tile_packets + psums).max())
 
     def packets_before(self, p: int, s: int) -> int:
-        """Packets port ``p`` sends before step ``s`` (weights included)."""
+        """Packets port ``p`` sends before step ``s`` (weights included, those of s's tile too)."""
+        j, s = divmod(s, self.steps)
         r, rem = divmod(s, self.cols * self.F)
         a = min(rem, self.F)
-        return int(self.W[p] + r * self.row_packets[p] + a * self.n_full[p] + (rem - a) * self.n_new[p])
+        return int(j * self.tile_packets[p] + self.W[p] + r * self.row_packets[p] + a * self.n_full[p]
+                   + (rem - a) * self.n_new[p])
 
     def steps_sent(self, packets: np.ndarray) -> np.ndarray:
         """Steps every active port has sent in full after ``packets`` packets (array [..., active]);
@@ -217,14 +242,30 @@ class _Tile:
         A = self.active
         F, cols = self.F, self.cols
         W, nf, nn, rp = self.W[A], self.n_full[A], self.n_new[A], self.row_packets[A]
-        x = np.maximum(packets - W, 0)
+        j = packets // self.tile_packets[A]
+        x = np.maximum(packets - j * self.tile_packets[A] - W, 0)
         r = x // rp
         rem = x - r * rp
         in_first = rem < F * nf
         later = np.where(nn > 0, (rem - F * nf) // np.maximum(nn, 1), (cols - 1) * F)
         within = np.where(in_first, rem // nf, F + np.minimum(later, (cols - 1) * F))
         done = packets >= self.total_packets[A]
-        return np.where(done, np.iinfo(np.int64).max // 4, r * cols * F + within)
+        return np.where(done, np.iinfo(np.int64).max // 4, j * self.steps + r * cols * F + within)
+
+    def kind_change(self, lo: int, d: int, gates_open: bool, by_rows: bool = True) -> int:
+        """:func:`first_kind_change` over a sequence of tiles: a period of whole tiles (only once every
+        tile's gate is open) repeats up to the last tile's last position; any other stays inside one tile
+        (a tile's last position is followed by weights). ``by_rows``: rows matter (the ports set the pace,
+        with input forwarding)."""
+        F, P, cols = self.F, self.P, self.cols if self.fwd and by_rows else 1
+        if self.tiles == 1:
+            return first_kind_change(lo, d, F, P, cols)
+        if d % self.steps == 0:
+            return first_kind_change(lo, d, F, self.tiles * P, cols) if gates_open else lo
+        if d > self.steps:
+            return lo
+        base = lo - lo % self.steps
+        return base + first_kind_change(lo - base, d, F, P, cols)
 
 
 def first_kind_change(lo: int, d: int, F: int, P: int, cols: int = 1) -> int:
@@ -254,6 +295,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
          probe_work: int | None = None) -> FoldTileSchedule:
     F, P, nv, dn, fwd, ds, need = tt.F, tt.P, tt.nv, tt.dn, tt.fwd, tt.ds, tt.need
     cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
+    n_steps, gates, P_all = tt.end, tt.gates, tt.tiles * tt.P     # steps of the whole sequence, its positions
     full, new, forwarded = tt.full, tt.new, tt.forwarded
     lines, bus_input = tt.lines, tt.bus_input
     psum_ports = sorted(set(port_of))
@@ -298,13 +340,16 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         arrive = t + ds
         psum[(v, s)] = arrive + h[v]
         ready((v, s))
-        if s % F == F - 1 and s // F + 1 < P:
+        if s % F == F - 1 and s // F + 1 < P_all:
             psum[(v, s + 1)] = arrive + 1 + h[v]         # the next position's zero
             ready((v, s + 1))
 
-    cur_s = [0 if n else total for n in tt.n_full.tolist()]     # a port with no input multiplier sends none
+    cur_s = [0 if n else n_steps for n in tt.n_full.tolist()]     # a port with no input multiplier sends none
     cur_k = [0] * dn
     weights_left = tt.W.tolist()
+    W = weights_left[:]
+    w_tile = [0] * dn            # the tile whose weights each port has started
+    held_at = -1                 # the last cycle a port waited for a tile's gate
     psum_q = [deque() for _ in range(dn)]
     psum_sent = np.zeros(dn, dtype=np.int64)
     fifo: deque = deque()
@@ -338,13 +383,25 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     def over_budget():
         return OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
 
+    def enter_tile(p, s):
+        # port p is through tile j - 1: it sends tile j's first weight once j's gate is open
+        nonlocal held_at
+        j = s // total
+        if stored_before < gates[j]:
+            held_at = t
+            return False
+        w_tile[p] = j
+        weights_left[p] = W[p] - 1
+        return True
+
     # the weight phase: until the first input port is through its weights nothing but weights leave
     skip = min(weights_left[p] for p in active) - 1
     if skip_weights and skip > 0:
         weights_left = [max(0, w - skip) for w in weights_left]
         t = last_packet = skip
 
-    while stored < nv * total:
+    while stored < nv * n_steps:
+        stored_before = stored   # what SDMemory's iteration check sees this cycle
         t += 1
         simulated += 1
         work += 32 + (len(psum_ports) if alone else dn) + n_lines
@@ -392,7 +449,12 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                     last_packet = t
                     continue
                 s = cur_s[p]
-                if s >= total:
+                if s >= n_steps:
+                    continue
+                if s // total > w_tile[p]:
+                    if not enter_tile(p, s):
+                        continue
+                    last_packet = t
                     continue
                 first = (s // F) % cols == 0
                 packets = full[p] if first else new[p]
@@ -404,12 +466,16 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                         for v, d, c in forwarded[p]:       # nothing new on this port: only forwarded values
                             product(v, s, t + ds + d, c)
                     s += 1
-                    if s >= total:
+                    if s >= n_steps or s % total == 0:
                         break
                     first = (s // F) % cols == 0
                     packets = full[p] if first else new[p]
                 cur_s[p] = s
-                if s >= total:
+                if s >= n_steps:
+                    continue
+                if s % total == 0 and s // total > w_tile[p]:
+                    if enter_tile(p, s):
+                        last_packet = t
                     continue
                 arrive = t + ds
                 k = cur_k[p]
@@ -444,7 +510,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                         queued[ln] -= 1
                         rr[ln] = (i + 1) % n
                         break
-        if not extrapolate or stored // nv <= q_seen or stored >= nv * total:
+        if not extrapolate or stored // nv <= q_seen or stored >= nv * n_steps:
             continue
 
         # a step boundary: q steps' worth of outputs stored
@@ -458,8 +524,13 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
             if any(weights_left):
                 continue
             # (one fold: no chain to run alone; a port's cursor bounds the steps it has sent)
-            if F > 1 and min(cur_s[p] for p in active) > front + AHEAD_MARGIN:
-                pk = np.array([tt.packets_before(p, cur_s[p]) + cur_k[p] for p in A], dtype=np.int64)
+            gates_open = stored >= tt.last_gate     # no tile from here on waits for the iteration check
+            # a period of whole tiles repeats if no gate held a port in it and none can later: none is left
+            # to hold one, or they rise no faster than the stores
+            if F > 1 and gates_open and min(cur_s[p] for p in active) > front + AHEAD_MARGIN:
+                # (a port at a tile's start that has not sent its first weight yet is W short)
+                pk = np.array([tt.packets_before(p, cur_s[p]) + cur_k[p]
+                               - (W[p] if cur_s[p] // total > w_tile[p] else 0) for p in A], dtype=np.int64)
                 if np.all(tt.steps_sent(pk - tt.lead) > front + AHEAD_MARGIN):
                     alone = True
                     t_alone, packets_alone, psums_alone = t, pk, psum_sent[A].copy()
@@ -470,7 +541,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                     continue
             # the ports set the pace: the whole state, ports and products in flight included, may repeat
             # a cheap digest first; the whole state is built only where the digest has come up before
-            ports = tuple((cur_s[p] - q, cur_k[p]) for p in active)
+            ports = tuple((cur_s[p] - q, cur_k[p], cur_s[p] // total - w_tile[p]) for p in active)
             digest = (ports, stored - q * nv, len(products), len(psum), len(fifo), len(sent), len(leaving),
                       last_packet - t, last - t)
             work += len(ports)
@@ -483,9 +554,9 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                                  stored - q * nv) + (
                 ports, tuple(sorted((v, s - q, at - t, c) for (v, s), (at, c) in products.items())),
                 last_packet - t, last - t)
-            for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, cols if fwd else 1):
+            for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, cols if fwd else 1, total):
                 d, dt = q - q0, t - t0
-                end = first_kind_change(min(refs) - d, d, F, P, cols if fwd else 1)
+                end = tt.kind_change(min(refs) - d, d, held_at < t0 and (gates_open or tt.gates_rise_slowly))
                 k = (end + d - 1 - (max(refs) + 2)) // d - 1
                 if k >= 1:
                     break
@@ -505,12 +576,12 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
 
             state = _chain_state(q, t, psum_q, psum, leaving, line_q, queued, rr, lines, fifo, sent,
                                  stored - q * nv)
-            for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, 1):
+            for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, 1, total):
                 d, dt = q - q0, t - t0
                 per_period = psum_sent - sent0
                 # the kinds of the steps the chain touches must repeat every d steps for k more periods
                 lo = min(refs) - d if refs else q - d
-                end = first_kind_change(lo, d, F, P)
+                end = tt.kind_change(lo, d, True, by_rows=False)
                 k = (end + d - 1 - (front + 1)) // d - 1
                 if k < 1:
                     continue
@@ -534,6 +605,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         if not alone:
             products = {(v, s + sh): [at + th, c] for (v, s), (at, c) in products.items()}
             for p in active:
+                w_tile[p] += (cur_s[p] + sh) // total - cur_s[p] // total
                 cur_s[p] += sh
         stored += sh * nv
         psum_sent = psum_sent + k * per_period
@@ -547,15 +619,18 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                             simulated=simulated + spent[0])
 
 
-def _earlier(seen: dict, state: tuple, now: tuple, F: int, cols: int) -> list:
+def _earlier(seen: dict, state: tuple, now: tuple, F: int, cols: int, tile_steps: int) -> list:
     """Earlier occurrences of ``state`` worth trying as a period's start, latest first: the latest one, and
     the latest at the same fold (a period that crosses a position's end is whole positions long) and, with
     ``cols`` > 1 positions to a row, the latest at the same place in a row (one that crosses a row's end is
-    whole rows long). Records ``now`` = (step, cycle, partial sums sent)."""
+    whole rows long) and the latest at the same place in a tile (``tile_steps`` steps: one that crosses a
+    tile's end is whole tiles long). Records ``now`` = (step, cycle, partial sums sent)."""
     q = now[0]
     marks = seen.setdefault(state, {})
-    got = [marks.get("last"), marks.get(("fold", q % F)), marks.get(("row", q % (F * cols)))]
-    marks["last"] = marks[("fold", q % F)] = marks[("row", q % (F * cols))] = now
+    keys = ("last", ("fold", q % F), ("row", q % (F * cols)), ("tile", q % tile_steps))
+    got = [marks.get(k) for k in keys]
+    for k in keys:
+        marks[k] = now
     out = []
     for e in got:
         if e is not None and e not in out:

@@ -508,6 +508,13 @@ def _line_paced(line_key, first, positions) -> np.ndarray:
     return paced
 
 
+def release_outputs(g, k, TG, TK, Kg, out_pixels, vf):
+    """SDMemory's iteration check: the outputs (partial sums included) that must be stored before any
+    packet of the (n, g, k) tile leaves a read port: (g*T_G*K/G + k*T_K*T_G) x X'*Y' x (folds counted in
+    memory, ``vf``). It ignores n: batch tiles after the first are never held. Integers or arrays."""
+    return (g * TG * Kg + k * TK * TG) * out_pixels * vf
+
+
 def iterated_cycles(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG, Kg, iN, iG, iK):
     """Cycles of a layer of iN x iG x iK (n, g, k) tiles, each ``finish`` cycles from its first packet to
     its last and ``drain`` more to its last store, ``weights`` of them sending weights (arrays [B]; the
@@ -541,8 +548,8 @@ def _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG
     total = total.astype(object if total.dtype == object else np.int64)
     for b in np.flatnonzero(~exact):
         igk, q = int(iG[b]) * int(iK[b]), int(nv[b]) * int(vf[b])
-        need_max = ((int(iG[b]) - 1) * int(TG[b]) * Kg + (int(iK[b]) - 1) * int(TK[b]) * int(TG[b])) \
-            * int(out_pixels) * int(vf[b])
+        need_max = release_outputs(int(iG[b]) - 1, int(iK[b]) - 1, int(TG[b]), int(TK[b]), Kg, int(out_pixels),
+                                   int(vf[b]))
         # slack(0) >= -(need_max // q) - 1; waits end once slack >= ceil(drain / per_pos)
         settle = -(-int(drain[b]) // int(per_pos[b])) + need_max // q + 1
         n_lim = max(0, -(-settle // (igk * int(positions[b])))) + 1
@@ -550,7 +557,7 @@ def _barrier_waits(finish, drain, weights, nv, vf, positions, out_pixels, TK, TG
         if t.size == 0:
             continue
         k, g = t % iK[b], (t // iK[b]) % iG[b]
-        need = (g * TG[b] * Kg + k * TK[b] * TG[b]) * out_pixels * vf[b]
+        need = release_outputs(g, k, TG[b], TK[b], Kg, out_pixels, vf[b])
         slack = (t * per_tile[b] - need) // (nv[b] * vf[b])
         total[b] = int(np.maximum(0, drain[b] - np.maximum(slack, 0) * per_pos[b]).sum())
     return total
