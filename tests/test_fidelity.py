@@ -38,6 +38,8 @@ MEASURED = [
     ("c_maeri_fold_multirate/cases.csv", "MAERI-AB-off", 4, 0.000114, 0.00013, 0.000014),
     # set U: grouped (T_G > 1) and batched (T_N > 1, N > T_N) tiles, event-level, every cycle count exact
     ("c_maeri_batch_groups/cases.csv", "MAERI-AB-off", 27, 0.0, 0.0, 0.0039),
+    # set V, held out: tiles in a row (batch tiles, T_N > 1, padded K tiles), every cycle count exact
+    ("c_maeri_sequences/cases.csv", "MAERI-AB-off", 79, 0.0, 0.0, 0.0054),
 ]
 
 

@@ -40,6 +40,11 @@ one-fold, on ms_size/dn_bw/rn_bw 64/64/64 and 64/16/8, then 2-4 batch tiles in a
 64/64/64 and 64/8/64, 3x3 folding on 64/64/64): 32 runs, the tiles the event-level model leaves to the
 closed form.
 
+Also writes specs/c_maeri_sequences.yaml (set V, C_mseq_NNN), made after the model of tiles in a row
+(docs/design.md, "tiles one after another") to check it on runs it was not built from: 1x1 convs (C = 8
+with T_C = 8, 4, 2; K = 6 with T_K = 2, 4; N = 3, 4 with T_N = 1, 2, N) on 64/64/64, 64/16/8 and
+128/32/16, then 3x3 batched and 1x1 grouped-and-batched convs on 64/64/64 and 128/32/16, buffer off.
+
 Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
 
@@ -151,6 +156,35 @@ def batch_groups() -> list[dict]:
     return out
 
 
+def sequences() -> list[dict]:
+    # tiles that overlap at the iteration check, made after the model of them (held out): batch tiles
+    # (N > T_N, the last one partly padded when T_N does not divide N), T_N > 1, K tiles with a padded
+    # last one (T_K not dividing K), one fold and 2-4 folds, 1x1 on three machines; then 3x3 and grouped
+    out = []
+    for ms, dn, rn in ((64, 64, 64), (64, 16, 8), (128, 32, 16)):
+        for C, TC in ((8, 8), (8, 4), (8, 2)):
+            for K, TK in ((6, 2), (6, 4)):
+                for N, TN in ((3, 1), (3, 2), (4, 2), (4, 4)):
+                    if (TC + (TC < C)) * TK * TN > ms:
+                        continue
+                    c = _conv(ms, rn, 0, C, K, 1, 1, 5, 5, 1, 1, TC, TK)
+                    c.update(dn_bw=dn, N=N, T_N=TN)
+                    out.append(c)
+    for ms, dn, rn in ((64, 64, 64), (128, 32, 16)):
+        for N, TN, (TR, TS, TC, TK) in ((3, 1, (1, 3, 2, 2)), (3, 3, (1, 3, 2, 1)), (2, 2, (3, 3, 1, 2)),
+                                        (4, 2, (1, 3, 4, 2))):
+            c = _conv(ms, rn, 0, 4, 4, 3, 3, 6, 6, TR, TS, TC, TK)
+            c.update(dn_bw=dn, N=N, T_N=TN)
+            out.append(c)
+        for N, (TC, TK, TG) in ((3, (2, 1, 2)), (2, (1, 2, 4))):
+            c = _conv(ms, rn, 0, 8, 8, 1, 1, 5, 5, 1, 1, TC, TK)
+            c.update(dn_bw=dn, N=N, G=4, T_G=TG)
+            out.append(c)
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mseq_{i + 1:03d}"
+    return out
+
+
 def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",
           title: str = "set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of "
                        "bus-limited VNs (buffer on)") -> None:
@@ -177,6 +211,9 @@ SPECS = [
      "set T, MAERI CLI CONV runs: a ResNet-18 3x3 conv cut small, buffer off, VNs at two rates"),
     ("c_maeri_batch_groups.yaml", batch_groups, "U", "tests/data/stonne/c_maeri_batch_groups",
      "set U, MAERI CLI CONV runs: grouped (T_G > 1) and batched (T_N > 1) tiles, buffer off"),
+    ("c_maeri_sequences.yaml", sequences, "V", "tests/data/stonne/c_maeri_sequences",
+     "set V, MAERI CLI CONV runs: tiles that overlap at the iteration check (batch, T_N > 1, padded K tiles), "
+     "buffer off, held out"),
 ]
 
 
