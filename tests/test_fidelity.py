@@ -40,6 +40,9 @@ MEASURED = [
     ("c_maeri_batch_groups/cases.csv", "MAERI-AB-off", 27, 0.0, 0.0, 0.0039),
     # set V, held out: tiles in a row (batch tiles, T_N > 1, padded K tiles), every cycle count exact
     ("c_maeri_sequences/cases.csv", "MAERI-AB-off", 79, 0.0, 0.0, 0.0054),
+    # set W, held out: set V's grid with the buffer on (closed form), 1 of 74 off (2 cycles of 626)
+    ("c_maeri_sequences_ab/cases.csv", "MAERI-AB-on", 27, 0.0, 0.0032, 0.0068),
+    ("c_maeri_sequences_ab/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 47, 0.0, 0.0, 0.0045),
 ]
 
 

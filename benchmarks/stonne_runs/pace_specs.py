@@ -43,7 +43,8 @@ closed form.
 Also writes specs/c_maeri_sequences.yaml (set V, C_mseq_NNN), made after the model of tiles in a row
 (docs/design.md, "tiles one after another") to check it on runs it was not built from: 1x1 convs (C = 8
 with T_C = 8, 4, 2; K = 6 with T_K = 2, 4; N = 3, 4 with T_N = 1, 2, N) on 64/64/64, 64/16/8 and
-128/32/16, then 3x3 batched and 1x1 grouped-and-batched convs on 64/64/64 and 128/32/16, buffer off.
+128/32/16, then 3x3 batched and 1x1 grouped-and-batched convs on 64/64/64 and 128/32/16, buffer off;
+and specs/c_maeri_sequences_ab.yaml (set W, C_mseqab_NNN), the same grid with the buffer on.
 
 Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
@@ -185,6 +186,15 @@ def sequences() -> list[dict]:
     return out
 
 
+def sequences_buffer_on() -> list[dict]:
+    # set V's grid with the accumulation buffer on: batched and grouped tiles in a row, as the closed form
+    # times them (no partial sums go back to memory)
+    out = []
+    for i, c in enumerate(sequences()):
+        out.append({**c, "accumulation_buffer": 1, "case_id": f"C_mseqab_{i + 1:03d}"})
+    return out
+
+
 def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",
           title: str = "set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of "
                        "bus-limited VNs (buffer on)") -> None:
@@ -214,6 +224,8 @@ SPECS = [
     ("c_maeri_sequences.yaml", sequences, "V", "tests/data/stonne/c_maeri_sequences",
      "set V, MAERI CLI CONV runs: tiles that overlap at the iteration check (batch, T_N > 1, padded K tiles), "
      "buffer off, held out"),
+    ("c_maeri_sequences_ab.yaml", sequences_buffer_on, "W", "tests/data/stonne/c_maeri_sequences_ab",
+     "set W, MAERI CLI CONV runs: set V's grid with the accumulation buffer on, held out"),
 ]
 
 
