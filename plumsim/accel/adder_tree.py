@@ -187,10 +187,10 @@ def uniform_reduction_adds(vn_size: int, num_vns: int, ms_size: int) -> tuple[in
     return packed_reduction_adds(np.full(int(num_vns), int(vn_size), dtype=np.int64), ms_size)
 
 
-def multiplier_paths(starts, sizes, ms_size: int) -> np.ndarray:
+def multiplier_paths(starts, sizes, ms_size: int, layout=None, validate: bool = True) -> np.ndarray:
     """Cycles from each multiplier's product to its VN's output adder, one adder per cycle (int64, one
     entry per multiplier: VN after VN, each from its first multiplier; arguments as
-    :func:`three_way_adds_per_vn`, one layout).
+    :func:`three_way_adds_per_vn`; ``layout`` and ``validate`` as :func:`reduction_paths`).
 
     A product climbs its block to the block's top adder, crosses the augmented link to the next block
     towards the VN's top block (entering it at that level) and climbs on, so a multiplier of the top block
@@ -203,8 +203,9 @@ def multiplier_paths(starts, sizes, ms_size: int) -> np.ndarray:
     """
     starts = np.asarray(starts, dtype=np.int64).reshape(-1)
     sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
-    layout = np.zeros(starts.shape, dtype=np.int64)
-    _check(starts, sizes, layout, ms_size)
+    layout = np.zeros(starts.shape, dtype=np.int64) if layout is None else np.asarray(layout, dtype=np.int64)
+    if validate:
+        _check(starts, sizes, layout, ms_size)
     if starts.size == 0:
         return np.zeros(0, dtype=np.int64)
     _, _, top_levels, nl, nr, lo, hi, ls, rs, ts, te = _paths(starts, sizes, layout, ms_size)

@@ -26,12 +26,13 @@ CollectionBus*.cpp, STONNEModel.cpp) and confirmed on probe runs (docs/design.md
   busiest line, and a line carrying m VNs sends their last outputs no earlier than m x (positions - 1)
   cycles after its first one.
 * **Drain.** The next (n, g, k) tile starts once every output of this one is stored (SDMemory's
-  iteration check). A VN's last sum leaves its output adder after the deepest of its operand's paths
-  (:func:`plumsim.accel.adder_tree.output_adders`), counted from the last packet of the ports feeding it,
-  queues on its bus line and in the write FIFO (:func:`plumsim.accel.write_side.last_write`; the FIFO still
+  iteration check). A VN's last sum leaves its output adder once the last of its products has climbed
+  its own path (:func:`plumsim.accel.adder_tree.multiplier_paths`), counted from the last packet of the
+  ports feeding it, queues on its bus line and in the write FIFO (:func:`plumsim.accel.write_side.last_write`; the FIFO still
   holds earlier positions' outputs, :func:`_earlier_outputs`) and is stored
   ``MAERI_OUTPUT_LATENCY_*`` cycles later (+1 through a distribution tree). With T_N > 1 the iteration check
-  lets the next tile start early, so only the last tile's drain counts.
+  lets the next tile start early, so only the last tile's drain counts (the event-level model of
+  :mod:`plumsim.accel.maeri_fold_events` runs such tiles one after another; this closed form does not).
 
 Returned cycles are STONNE cycles.
 """
@@ -42,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from plumsim.accel.adder_tree import reduction_paths, three_way_adds
+from plumsim.accel.adder_tree import multiplier_paths, reduction_paths, three_way_adds
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.write_side import WRITE_FIFO_WINDOW, asnetwork_bus_line, busiest_line, last_write, runs
@@ -258,22 +259,6 @@ def port_finish(w, f, nl, nfold, iX, iY):
     return out
 
 
-def _range_max_multi(A: np.ndarray, tile: np.ndarray, ranges) -> list[np.ndarray]:
-    """For each (lo, hi) pair of arrays: max of A [B, ms] over columns [lo, hi) of row ``tile`` (hi > lo);
-    one ``maximum.reduceat`` for all of them."""
-    ms, n = A.shape[1], tile.size
-    if n == 0:
-        return [np.zeros(0, dtype=np.int64) for _ in ranges]
-    flat = np.append(A.reshape(-1), 0)
-    base = tile * ms
-    idx = np.empty(2 * n * len(ranges), dtype=np.int64)
-    for i, (lo, hi) in enumerate(ranges):
-        idx[2 * n * i:2 * n * (i + 1):2] = base + lo
-        idx[2 * n * i + 1:2 * n * (i + 1):2] = base + hi
-    out = np.maximum.reduceat(flat, idx)[::2]
-    return [out[i * n:(i + 1) * n] for i in range(len(ranges))]
-
-
 def conv_cycles_batch(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> np.ndarray:
     """STONNE cycles of one conv layer for many tiles (int64 [B]). X, Y already padded; ``T``: tile field
     (T_R..T_Y) -> int array [B]; every tile must be valid for the layer (not re-checked here)."""
@@ -370,8 +355,9 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # drain: each VN's last sum from the last operands of its multipliers (folding: the loop chain's
     # end), then its bus line, which paces a line of m > 1 VNs from its first sum on, and the write FIFO
     vns = _VNs(tile, start, start + vsize, top_lo, top_hi, top_depth, left_merges, right_merges)
+    paths = multiplier_paths(start, vsize, ms, layout=tile, validate=False)
     out = _sums_out(vns, np.where(folding[:, None], F, np.where(port_used, F_read, 0)),
-                    np.where((iY > 1), n_lead, f_lead), folding, width)
+                    np.where((iY > 1), n_lead, f_lead), folding, width, paths)
     # buffer off: a read port whose partial sums alone fill the loop (as many VNs' partial-sum multipliers
     # on it as the loop has cycles) sends them back one a cycle, so the last fold's sums of those VNs
     # leave one a cycle, not together (they go in the order they were stored; VN order stands in for it)
@@ -388,7 +374,7 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     v = np.flatnonzero((~folding & (busiest > 1) & (ix * iy > 1))[tile])
     if v.size:
         first = _sums_out(vns, np.where(port_used, _first_position_finish(w_load, f_load, nf), 0), f_lead,
-                          folding, width, v)
+                          folding, width, paths, v)
         out[v] = np.maximum(out[v], _line_paced(tile[v] * rn + line[v], first, (ix * iy)[tile[v]]))
     queued = (busiest > 1)[earlier[2]]      # on a line of several VNs they queue; alone they leave at once
     last, backlog = last_write(np.concatenate([out, earlier[0][queued]]),
@@ -426,39 +412,27 @@ class _VNs(NamedTuple):
 _LOW = np.iinfo(np.int64).min // 4
 
 
-def _sums_out(vns: _VNs, port_time, lead, folding, width: int, v=None) -> np.ndarray:
-    """When VNs ``v`` (default: all) have their sum leave the output adder (cycles, int64), their
-    operands' last packets leaving their ports ``lead`` packets before ``port_time`` [B, dn] (a
-    multiplier without a packet in that step holds a value forwarded earlier and does not wait).
-    Folding tiles (the loop chain's end for every multiplier), and every tile when a port feeds one
-    multiplier, are timed per port; the others per multiplier, on their rows only."""
-    v = np.arange(vns.tile.size) if v is None else v
-    t, s0, e, lo, hi, d = vns.tile[v], vns.start[v], vns.end[v], vns.top_lo[v], vns.top_hi[v], vns.top_depth[v]
-    # the top block, the part left of it and the part right of it (an empty part: a one-multiplier
-    # stand-in, masked below)
-    ranges = [(lo, hi), (s0, np.maximum(lo, s0 + 1)), (np.minimum(hi, e - 1), e)]
-    parts = [np.empty(v.size, dtype=np.int64) for _ in ranges]
-    fine = ~folding[t] if width > 1 else np.zeros(v.size, dtype=bool)
-    coarse = ~fine
-    if coarse.any():
-        A = port_time if width > 1 else np.where(folding[:, None] | (lead >= 0), port_time, _LOW)
-        got = _range_max_multi(A, t[coarse], [(a[coarse] // width, (b[coarse] - 1) // width + 1)
-                                              for a, b in ranges])
-        for part, g in zip(parts, got):
-            part[coarse] = g
-    if fine.any():
-        tf = t[fine]                     # ascending: VNs are listed tile by tile
-        new_row = np.concatenate(([True], tf[1:] != tf[:-1]))
-        rows, row_of = tf[new_row], np.cumsum(new_row) - 1
-        L = lead[rows]
-        A = np.where(L < 0, _LOW, np.repeat(port_time[rows], width, axis=1) - L)
-        got = _range_max_multi(A, row_of, [(a[fine], b[fine]) for a, b in ranges])
-        for part, g in zip(parts, got):
-            part[fine] = g
-    top, left, right = parts
-    left = np.where(s0 < lo, left, _LOW)
-    right = np.where(hi < e, right, _LOW)
-    return np.maximum.reduce([top + d, left + d + vns.left_merges[v], right + d + vns.right_merges[v]])
+def _sums_out(vns: _VNs, port_time, lead, folding, width: int, paths, v=None) -> np.ndarray:
+    """When VNs ``v`` (default: all) have their sum leave the output adder (cycles, int64): the latest of
+    their multipliers' last operands (leaving their ports ``lead`` packets before ``port_time`` [B, dn])
+    plus each multiplier's own path up the tree (``paths``, :func:`plumsim.accel.adder_tree.multiplier_paths`
+    of every VN, VN after VN). A multiplier without a packet in that step holds a value forwarded earlier
+    and does not wait. Folding tiles (the loop chain's end for every multiplier), and every tile when a port
+    feeds one multiplier, are timed per port; the others per multiplier."""
+    n = vns.end - vns.start
+    v = np.arange(n.size) if v is None else v
+    sizes = n[v]
+    heads = np.cumsum(sizes) - sizes
+    vv = np.repeat(v, sizes)
+    j = np.arange(vv.size) - np.repeat(heads, sizes)            # offset inside the VN
+    t, m = vns.tile[vv], vns.start[vv] + j
+    time = port_time[t, m // width]
+    L = lead[t, m]
+    if width > 1:
+        time = np.where(folding[t] | (L >= 0), np.where(folding[t], time, time - L), _LOW)
+    else:
+        time = np.where(folding[t] | (L >= 0), time, _LOW)
+    return np.maximum.reduceat(time + paths[(np.cumsum(n) - n)[vv] + j], heads)
 
 
 def _earlier_outputs(out, positions, period, shared, tile, line):
