@@ -124,7 +124,7 @@ def test_every_stored_stonne_run_is_valid():
                 AcceleratorConfig(row.controller_type, row.mn_type, row.rn_type, i(row.ms_size), i(row.dn_bw),
                                   i(row.rn_bw), i(row.ms_rows), i(row.ms_cols), bool(i(row.accumulation_buffer)))
             n += 1
-    assert n == 1864
+    assert n == 1887
 
 
 def test_cfg_reader_names_file_and_field(tmp_path):

@@ -50,7 +50,7 @@ def test_event_model_reproduces_the_folding_runs():
         extrapolated += got.simulated < got.stored
         if got.stored != ref:
             misses[case] = got.stored
-    assert folding == 891
+    assert folding == 914
     assert misses == {}
     assert extrapolated > 100
 

@@ -46,6 +46,11 @@ with T_C = 8, 4, 2; K = 6 with T_K = 2, 4; N = 3, 4 with T_N = 1, 2, N) on 64/64
 128/32/16, then 3x3 batched and 1x1 grouped-and-batched convs on 64/64/64 and 128/32/16, buffer off;
 and specs/c_maeri_sequences_ab.yaml (set W, C_mseqab_NNN), the same grid with the buffer on.
 
+Also writes specs/c_maeri_forwarding.yaml (set X, C_mfwd_NNN), made after the event model's rule for
+forwarded products (they arrive with their VN's last new operand on the port): 3x3 convs with input
+forwarding (T_S = 3, T_Y' = 1, 5x5 outputs) whose read ports straddle two VNs, one fold and folding,
+K = T_K = 3, 5, 7, on 256/16/16, 128/16/8, 128/32/32 and 64/8/8, buffer off.
+
 Plain grids, no random draw: re-running the script rewrites the specs byte for byte.
 """
 
@@ -195,6 +200,24 @@ def sequences_buffer_on() -> list[dict]:
     return out
 
 
+def forwarding() -> list[dict]:
+    # input forwarding along rows (T_S = S = 3, T_Y' = 1) where read ports straddle two VNs, so a port's
+    # last packet of a step may belong to the other VN: one fold (VNs of 27) and folding (13, 19 with the
+    # partial-sum multiplier), K = T_K = 3, 5, 7 VNs, buffer off
+    out = []
+    for ms, dn, rn in ((256, 16, 16), (128, 16, 8), (128, 32, 32), (64, 8, 8)):
+        for TR, TC, C in ((3, 3, 3), (1, 4, 4), (3, 2, 4)):
+            for K in (3, 5, 7):
+                if (3 * TR * TC + (TR * TC < 3 * C)) * K > ms:
+                    continue
+                c = _conv(ms, rn, 0, C, K, 3, 3, 7, 7, TR, 3, TC, K)
+                c["dn_bw"] = dn
+                out.append(c)
+    for i, c in enumerate(out):
+        c["case_id"] = f"C_mfwd_{i + 1:03d}"
+    return out
+
+
 def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",
           title: str = "set Q, MAERI CLI CONV pace runs: positions of folding VNs (buffer off) and of "
                        "bus-limited VNs (buffer on)") -> None:
@@ -226,6 +249,8 @@ SPECS = [
      "buffer off, held out"),
     ("c_maeri_sequences_ab.yaml", sequences_buffer_on, "W", "tests/data/stonne/c_maeri_sequences_ab",
      "set W, MAERI CLI CONV runs: set V's grid with the accumulation buffer on, held out"),
+    ("c_maeri_forwarding.yaml", forwarding, "X", "tests/data/stonne/c_maeri_forwarding",
+     "set X, MAERI CLI CONV runs: input forwarding on read ports shared by two VNs, buffer off, held out"),
 ]
 
 

@@ -182,10 +182,12 @@ EVENT_WORK_BUDGET = 600_000
 
 #: of that budget, the work a tile may take before its first periodic jump unless stepping through the rest
 #: fits the budget (:func:`plumsim.accel.maeri_fold_events.fold_tile_schedule`'s ``probe_work``): a chain
-#: that repeats shows it early. Every stored calibration run that needs more than this had jumped by then,
-#: or is short enough to step through (C_maeri_conv_18, no period at all). On the 1,001 buffer-off tiles of
-#: the ResNet-18 sweep grid it hands 350 of the 604 that do not finish to the closed form at a quarter of
-#: the budget, and 10 of the 407 that would finish (their chains repeat late): 22 s for all instead of 37 s.
+#: that repeats shows it early. Every stored calibration run that needs more than this had jumped by then
+#: (the latest first jump: 93k units, C_mfreal_003 and 005, whose input forwarding is tracked per
+#: multiplier), or is short enough to step through (C_maeri_conv_18, no period at all). On the 1,001
+#: buffer-off tiles of the ResNet-18 sweep grid (benchmarks/bench_event_budget.py) 376 finish event-level
+#: and 625 go to the closed form, 30 s in all on the 2-core VM (the model before forwarding was tracked
+#: per multiplier: 397, 29.5 s, the same hour); without the probe 10 more finish and it takes 1.6x longer.
 #: Not a fitted constant: a cost limit.
 EVENT_PROBE_WORK = 150_000
 

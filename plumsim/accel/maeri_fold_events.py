@@ -4,7 +4,7 @@ read side, tree and write side for a tile of one fold, which has no partial sums
 
 numpy only. Built from debug traces of STONNE's memory, multiplier and adder switches and from its
 collection-bus source, and checked against every stored run it applies to (tests/test_maeri_fold_events.py):
-exact on all 891 single-tile folding runs of tests/data/stonne and on the real ResNet-20 layers of set S.
+exact on all 914 single-tile runs of tests/data/stonne and on the real ResNet-20 layers of set S.
 With one fold the VNs have no partial-sum multiplier and a sum leaves when its products are in.
 
 What happens in a tile of VNs (one per output channel and position of the tile), with F folds per
@@ -15,7 +15,13 @@ numbered position by position, fold by fold):
   distinct inputs of their multipliers in increasing input id (:func:`plumsim.accel.maeri_timing.operand_ids`;
   with input forwarding along rows, a row's later positions send only the new column). A partial sum
   waiting for a port goes first. A packet reaches its multipliers the same cycle (one cycle later through a
-  distribution tree, ms_size > dn_bw), which multiply and pass the product up at once.
+  distribution tree, ms_size > dn_bw), which multiply and pass the product up at once (a multiplier
+  computes at most once a cycle, after its own previous step).
+* **Input forwarding**: in a row's later positions a multiplier that is not in the window's last column
+  takes the value its right neighbour held in the same fold of the previous position; it computes one
+  cycle after both its own previous step and that neighbour's (MSwitch forwards as it computes, and the
+  multipliers cycle in index order, so the lower one receives a cycle later). Per multiplier, not per
+  port: a port's last packet of a step may belong to another VN.
 * **The tree**: a product takes one cycle per adder to its VN's output adder
   (:func:`plumsim.accel.adder_tree.multiplier_paths`); a VN's sum of a step leaves when its last product
   and its partial-sum multiplier's value are in.
@@ -129,8 +135,9 @@ def tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, conf
     (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
     model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together; about a
     tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
-    :data:`PRODUCT_WORK` per product sent to the tree, 4 per partial sum and 2 per store, one per step a port
-    passes without a packet, and the cost of the period checks (2 per step referenced in the state, the
+    :data:`PRODUCT_WORK` per VN's products sent to the tree together, 4 per partial sum and 2 per store, one
+    per step a port passes without a packet, with input forwarding 2 per multiplier computing from a packet
+    and 4 per forwarded value it passes on, and the cost of the period checks (2 per step referenced in the state, the
     ports' digest, 4 per entry of a whole state, 64 plus 2 per period and port of a ports-ahead check).
     ``probe_work``: also raise :class:`OverBudget` once that much work is spent without a single periodic
     jump (a chain that repeats shows it early; see :data:`plumsim.accel.maeri.EVENT_PROBE_WORK`)."""
@@ -185,7 +192,12 @@ class _Tile:
                 e[1] += 1
             return tuple((v, p, c) for v, (p, c) in out.items())
 
-        self.full, self.new, self.forwarded, weights = [], [], [], []
+        self.full, self.new, weights = [], [], []
+        # with input forwarding, per multiplier: its packets' multipliers (row-first and later steps) and
+        # whether it takes forwarded values in later steps
+        self.full_m, self.new_m = [], []
+        self.mv, self.path = mv, path
+        self.takes_forwarded = [bool(fwd and mo[j] >= 0 and s_of[j] != T_S - 1) for j in range(nv * size)]
         for p in range(dn):
             mults = [j for j in range(p * width, min((p + 1) * width, nv * size)) if mo[j] >= 0]
             full: dict = {}
@@ -196,7 +208,8 @@ class _Tile:
                     new.setdefault(int(iid[j]), []).append(j)
             self.full.append([per_vn(full[k]) for k in sorted(full)])
             self.new.append([per_vn(new[k]) for k in sorted(new)] if fwd else self.full[-1])
-            self.forwarded.append(per_vn([j for j in mults if fwd and s_of[j] != T_S - 1]))
+            self.full_m.append([full[k] for k in sorted(full)])
+            self.new_m.append([new[k] for k in sorted(new)])
             weights.append(F * len({int(wid[j]) for j in mults}))
         self.F, self.rows, self.cols, self.P, self.nv, self.dn, self.fwd = F, rows, cols, rows * cols, nv, dn, fwd
         self.steps = rows * cols * F                 # per tile
@@ -296,7 +309,8 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     F, P, nv, dn, fwd, ds, need = tt.F, tt.P, tt.nv, tt.dn, tt.fwd, tt.ds, tt.need
     cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
     n_steps, gates, P_all = tt.end, tt.gates, tt.tiles * tt.P     # steps of the whole sequence, its positions
-    full, new, forwarded = tt.full, tt.new, tt.forwarded
+    full, new, full_m, new_m = tt.full, tt.new, tt.full_m, tt.new_m
+    MV, PATH, TAKES = tt.mv, tt.path, tt.takes_forwarded
     lines, bus_input = tt.lines, tt.bus_input
     psum_ports = sorted(set(port_of))
 
@@ -383,6 +397,61 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     def over_budget():
         return OverBudget(f"folding tile did not finish within {max_work} units of simulation work")
 
+    # with input forwarding: when each multiplier computed each step (step -> {multiplier: cycle})
+    computed: dict = {}
+    n_computed = 0
+
+    def forwarded_values(done):
+        # multipliers ``done`` [(j, q)] computed: the forwarded values that waited for them. A multiplier
+        # taking a forwarded value in step y computes one cycle after both its own step y - 1 and its right
+        # neighbour's step y - F (the value it forwards then, received a cycle later: MSwitch cycles in index
+        # order and forwards to the one below); a row's first position gets every value from its port
+        nonlocal work, n_computed
+        got: dict = {}                       # (VN, step) -> [latest product at the output adder, count]
+        todo = list(done)
+        while todo:
+            a, b = todo.pop()
+            for x, y in ((a - 1, b + F), (a, b + 1)):
+                if x < 0 or not TAKES[x] or MV[x] != MV[a] or y >= n_steps or (y // F) % cols == 0:
+                    continue
+                at_y = computed.get(y)
+                if at_y is not None and x in at_y:
+                    continue
+                own, right = computed.get(y - 1, {}).get(x), computed.get(y - F, {}).get(x + 1)
+                if own is None or right is None:
+                    continue
+                c = max(own, right) + 1
+                computed.setdefault(y, {})[x] = c
+                n_computed += 1
+                e = got.setdefault((MV[x], y), [c + PATH[x], 0])
+                if c + PATH[x] > e[0]:
+                    e[0] = c + PATH[x]
+                e[1] += 1
+                todo.append((x, y))
+        work += 4 * len(done) + PRODUCT_WORK * len(got)
+        for (v, y), (at, n) in got.items():
+            product(v, y, at, n)
+
+    def new_values(js, q, arrive):
+        # the multipliers of one packet compute as it arrives (after their own previous step)
+        nonlocal work, n_computed
+        got: dict = {}
+        before = computed.get(q - 1, {})
+        at_q = computed.setdefault(q, {})
+        n_computed += len(js)
+        for j in js:
+            c = before.get(j)
+            c = arrive if c is None or c < arrive else c + 1
+            at_q[j] = c
+            e = got.setdefault(MV[j], [c + PATH[j], 0])
+            if c + PATH[j] > e[0]:
+                e[0] = c + PATH[j]
+            e[1] += 1
+        work += 2 * len(js) + PRODUCT_WORK * len(got)
+        for v, (at, n) in got.items():
+            product(v, q, at, n)
+        forwarded_values([(j, q) for j in js])
+
     def enter_tile(p, s):
         # port p is through tile j - 1: it sends tile j's first weight once j's gate is open
         nonlocal held_at
@@ -459,12 +528,9 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                 first = (s // F) % cols == 0
                 packets = full[p] if first else new[p]
                 while not packets:
-                    work += 1 + PRODUCT_WORK * len(forwarded[p])
+                    work += 1
                     if work + spent[1] > max_work:
                         raise over_budget()
-                    if fwd and not first:
-                        for v, d, c in forwarded[p]:       # nothing new on this port: only forwarded values
-                            product(v, s, t + ds + d, c)
                     s += 1
                     if s >= n_steps or s % total == 0:
                         break
@@ -479,15 +545,15 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                     continue
                 arrive = t + ds
                 k = cur_k[p]
-                work += PRODUCT_WORK * len(packets[k])
-                for v, d, c in packets[k]:
-                    product(v, s, arrive + d, c)
+                if fwd:
+                    new_values((full_m[p] if first else new_m[p])[k], s, arrive)
+                else:
+                    work += PRODUCT_WORK * len(packets[k])
+                    for v, d, c in packets[k]:
+                        product(v, s, arrive + d, c)
                 k += 1
                 last_packet = t
                 if k == len(packets):
-                    if fwd and not first:
-                        for v, d, c in forwarded[p]:
-                            product(v, s, arrive + d, c)
                     cur_s[p] = s + 1
                     k = 0
                 cur_k[p] = k
@@ -523,6 +589,14 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         if not alone:
             if any(weights_left):
                 continue
+            if fwd:
+                # forwarded values still to compute need no step before the slowest port's, less a position
+                low = min(cur_s[p] for p in active) - F - 1
+                for y in [y for y in computed if y < low]:
+                    n_computed -= len(computed.pop(y))
+                work += len(computed)
+                if computed:
+                    refs += [min(computed), max(computed)]
             # (one fold: no chain to run alone; a port's cursor bounds the steps it has sent)
             gates_open = stored >= tt.last_gate     # no tile from here on waits for the iteration check
             # a period of whole tiles repeats if no gate held a port in it and none can later: none is left
@@ -535,6 +609,8 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                     alone = True
                     t_alone, packets_alone, psums_alone = t, pk, psum_sent[A].copy()
                     products = {}
+                    computed = {}
+                    n_computed = 0
                     front_prev = front
                     guard = -1
                     seen = {}
@@ -543,17 +619,18 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
             # a cheap digest first; the whole state is built only where the digest has come up before
             ports = tuple((cur_s[p] - q, cur_k[p], cur_s[p] // total - w_tile[p]) for p in active)
             digest = (ports, stored - q * nv, len(products), len(psum), len(fifo), len(sent), len(leaving),
-                      last_packet - t, last - t)
+                      last_packet - t, last - t, n_computed)
             work += len(ports)
             if digest not in digests:
                 digests.add(digest)
                 continue
             refs += [cur_s[p] for p in active]
-            work += 4 * (len(refs) + len(products))
+            work += 4 * (len(refs) + len(products) + n_computed)
             state = _chain_state(q, t, psum_q, psum, leaving, line_q, queued, rr, lines, fifo, sent,
                                  stored - q * nv) + (
                 ports, tuple(sorted((v, s - q, at - t, c) for (v, s), (at, c) in products.items())),
-                last_packet - t, last - t)
+                last_packet - t, last - t,
+                tuple(sorted((y - q, tuple(sorted((j, c - t) for j, c in at.items()))) for y, at in computed.items())))
             for q0, t0, sent0 in _earlier(seen, state, (q, t, psum_sent.copy()), F, cols if fwd else 1, total):
                 d, dt = q - q0, t - t0
                 end = tt.kind_change(min(refs) - d, d, held_at < t0 and (gates_open or tt.gates_rise_slowly))
@@ -604,6 +681,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
                                                              sh, th)
         if not alone:
             products = {(v, s + sh): [at + th, c] for (v, s), (at, c) in products.items()}
+            computed = {y + sh: {j: c + th for j, c in at.items()} for y, at in computed.items()}
             for p in active:
                 w_tile[p] += (cur_s[p] + sh) // total - cur_s[p] // total
                 cur_s[p] += sh
