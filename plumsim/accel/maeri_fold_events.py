@@ -80,6 +80,7 @@ from plumsim.errors import ConfigError
 #: steps beyond the chain's furthest step that every port must have sent before the chain runs alone:
 #: more than the chain can advance between two checks and than a product's trip through the tree
 AHEAD_MARGIN = 16
+_NONE: dict = {}
 #: work units of one product reaching the tree (a dictionary update, about a microsecond)
 PRODUCT_WORK = 8
 
@@ -198,6 +199,13 @@ class _Tile:
         self.full_m, self.new_m = [], []
         self.mv, self.path = mv, path
         self.takes_forwarded = [bool(fwd and mo[j] >= 0 and s_of[j] != T_S - 1) for j in range(nv * size)]
+        # the multiplier that takes j's value a position later (its left neighbour in the window), or -1
+        self.left_taker = [j - 1 if j > 0 and self.takes_forwarded[j - 1] and mv[j - 1] == mv[j] else -1
+                           for j in range(nv * size)]
+
+        def info(js):
+            # (multiplier, VN, path, whether a forwarded value waits for it) per multiplier of a packet
+            return [(j, mv[j], path[j], self.left_taker[j] >= 0 or self.takes_forwarded[j]) for j in js]
         for p in range(dn):
             mults = [j for j in range(p * width, min((p + 1) * width, nv * size)) if mo[j] >= 0]
             full: dict = {}
@@ -208,8 +216,9 @@ class _Tile:
                     new.setdefault(int(iid[j]), []).append(j)
             self.full.append([per_vn(full[k]) for k in sorted(full)])
             self.new.append([per_vn(new[k]) for k in sorted(new)] if fwd else self.full[-1])
-            self.full_m.append([full[k] for k in sorted(full)])
-            self.new_m.append([new[k] for k in sorted(new)])
+            if fwd:
+                self.full_m.append([info(full[k]) for k in sorted(full)])
+                self.new_m.append([info(new[k]) for k in sorted(new)])
             weights.append(F * len({int(wid[j]) for j in mults}))
         self.F, self.rows, self.cols, self.P, self.nv, self.dn, self.fwd = F, rows, cols, rows * cols, nv, dn, fwd
         self.steps = rows * cols * F                 # per tile
@@ -310,7 +319,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
     n_steps, gates, P_all = tt.end, tt.gates, tt.tiles * tt.P     # steps of the whole sequence, its positions
     full, new, full_m, new_m = tt.full, tt.new, tt.full_m, tt.new_m
-    MV, PATH, TAKES = tt.mv, tt.path, tt.takes_forwarded
+    MV, PATH, TAKES, LEFT = tt.mv, tt.path, tt.takes_forwarded, tt.left_taker
     lines, bus_input = tt.lines, tt.bus_input
     psum_ports = sorted(set(port_of))
 
@@ -401,56 +410,81 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     computed: dict = {}
     n_computed = 0
 
-    def forwarded_values(done):
-        # multipliers ``done`` [(j, q)] computed: the forwarded values that waited for them. A multiplier
+    def forwarded_values(stack, got):
+        # multipliers ``stack`` [(j, q, cycle)] computed: the forwarded values that waited for them, their
+        # products grouped in ``got`` ((VN, step) -> [latest at the output adder, count]). A multiplier
         # taking a forwarded value in step y computes one cycle after both its own step y - 1 and its right
-        # neighbour's step y - F (the value it forwards then, received a cycle later: MSwitch cycles in index
-        # order and forwards to the one below); a row's first position gets every value from its port
-        nonlocal work, n_computed
-        got: dict = {}                       # (VN, step) -> [latest product at the output adder, count]
-        todo = list(done)
-        while todo:
-            a, b = todo.pop()
-            for x, y in ((a - 1, b + F), (a, b + 1)):
-                if x < 0 or not TAKES[x] or MV[x] != MV[a] or y >= n_steps or (y // F) % cols == 0:
-                    continue
-                at_y = computed.get(y)
-                if at_y is not None and x in at_y:
-                    continue
-                own, right = computed.get(y - 1, {}).get(x), computed.get(y - F, {}).get(x + 1)
-                if own is None or right is None:
-                    continue
-                c = max(own, right) + 1
-                computed.setdefault(y, {})[x] = c
-                n_computed += 1
-                e = got.setdefault((MV[x], y), [c + PATH[x], 0])
-                if c + PATH[x] > e[0]:
-                    e[0] = c + PATH[x]
-                e[1] += 1
-                todo.append((x, y))
-        work += 4 * len(done) + PRODUCT_WORK * len(got)
-        for (v, y), (at, n) in got.items():
-            product(v, y, at, n)
+        # neighbour's step y - F (the value it forwards then, received a cycle later: MSwitch cycles in
+        # index order and forwards to the one below); a row's first position gets every value from its port
+        nonlocal n_computed
+        while stack:
+            a, b, c = stack.pop()
+            x = LEFT[a]                      # takes a's value a position later, after its own step y - 1
+            y = b + F
+            if x >= 0 and y < n_steps and (y // F) % cols:
+                at_y = computed.get(y, _NONE)
+                if x not in at_y:
+                    o = computed.get(y - 1, _NONE).get(x)
+                    if o is not None:
+                        cx = (o if o > c else c) + 1
+                        if at_y is _NONE:
+                            at_y = computed[y] = {}
+                        at_y[x] = cx
+                        n_computed += 1
+                        stack.append((x, y, cx))
+                        e = got.get((MV[x], y))
+                        if e is None:
+                            got[(MV[x], y)] = [cx + PATH[x], 1]
+                        else:
+                            e[0] = max(e[0], cx + PATH[x])
+                            e[1] += 1
+            y = b + 1                        # a's own next step, after its right neighbour's step y - F
+            if TAKES[a] and y < n_steps and (y // F) % cols:
+                at_y = computed.get(y, _NONE)
+                if a not in at_y:
+                    o = computed.get(y - F, _NONE).get(a + 1)
+                    if o is not None:
+                        cx = (o if o > c else c) + 1
+                        if at_y is _NONE:
+                            at_y = computed[y] = {}
+                        at_y[a] = cx
+                        n_computed += 1
+                        stack.append((a, y, cx))
+                        e = got.get((MV[a], y))
+                        if e is None:
+                            got[(MV[a], y)] = [cx + PATH[a], 1]
+                        else:
+                            e[0] = max(e[0], cx + PATH[a])
+                            e[1] += 1
 
     def new_values(js, q, arrive):
         # the multipliers of one packet compute as it arrives (after their own previous step)
         nonlocal work, n_computed
         got: dict = {}
-        before = computed.get(q - 1, {})
-        at_q = computed.setdefault(q, {})
+        before = computed.get(q - 1, _NONE)
+        at_q = computed.get(q)
+        if at_q is None:
+            at_q = computed[q] = {}
         n_computed += len(js)
-        for j in js:
+        stack = []
+        for j, v, pj, dep in js:
             c = before.get(j)
             c = arrive if c is None or c < arrive else c + 1
             at_q[j] = c
-            e = got.setdefault(MV[j], [c + PATH[j], 0])
-            if c + PATH[j] > e[0]:
-                e[0] = c + PATH[j]
-            e[1] += 1
-        work += 2 * len(js) + PRODUCT_WORK * len(got)
-        for v, (at, n) in got.items():
-            product(v, q, at, n)
-        forwarded_values([(j, q) for j in js])
+            e = got.get((v, q))
+            if e is None:
+                got[(v, q)] = [c + pj, 1]
+            else:
+                e[0] = max(e[0], c + pj)
+                e[1] += 1
+            if dep:
+                stack.append((j, q, c))
+        n = len(stack)
+        if n:
+            forwarded_values(stack, got)
+        work += 2 * len(js) + 4 * n + PRODUCT_WORK * len(got)
+        for (v, y), (at, m) in got.items():
+            product(v, y, at, m)
 
     def enter_tile(p, s):
         # port p is through tile j - 1: it sends tile j's first weight once j's gate is open
