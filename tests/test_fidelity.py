@@ -22,7 +22,7 @@ MEASURED = [
     ("cases.csv", "SIGMA", 26, 0.0009, 0.0102, 0.0012),
     ("cases.csv", "TPU", 12, 0.0, 0.0, 0.0),
     ("c_maeri/cases.csv", "MAERI-AB-on", 22, 0.0, 0.0042, 0.0045),
-    ("c_maeri/cases.csv", "MAERI-AB-off", 24, 0.0, 0.00046, 0.0019),
+    ("c_maeri/cases.csv", "MAERI-AB-off", 24, 0.0, 0.0, 0.0019),
     ("c_maeri/cases.csv", "MAERI-AB-on-rn_bw<dn_bw", 6, 0.0, 0.0, 0.0021),
     ("c_sigma/cases.csv", "SIGMA", 73, 0.0003, 0.0161, 0.0031),
     ("c_tpu/cases.csv", "TPU", 30, 0.0, 0.0, 0.0),

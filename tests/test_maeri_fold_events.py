@@ -188,6 +188,23 @@ def test_grouped_and_batched_tiles_are_event_level_and_exact():
         assert res.info["timing"] == "event-level" and res.cycles == r.cycles, r.case_id
 
 
+def test_held_tiles_start_from_the_bus_pointers_the_tile_before_left():
+    # C_maeri_conv_18: three K tiles, each released once the one before is stored in full; the collection
+    # bus's round-robin pointers are all a tile passes on, and with them the second tile is 3 cycles
+    # shorter than the first (STONNE: 13,128 for the three, 4,378 + 4,375 + 4,375)
+    from plumsim.accel.maeri import maeri_conv
+    from plumsim.workload.layer import LayerShape
+
+    cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 256, 64, 16, accumulation_buffer=False)
+    tile = MaeriTile(1, 1, 9, 5, 1, 1, 2, 1)
+    first = fold_tile_schedule(1, 1, 12, 5, 3, 3, 10, 10, 1, tile, cfg)
+    second = fold_tile_schedule(1, 1, 12, 5, 3, 3, 10, 10, 1, tile, cfg, bus_pointers=first.bus_pointers)
+    assert (first.stored, second.stored) == (4378, 4375) and any(first.bus_pointers)
+    assert second.bus_pointers == first.bus_pointers
+    res = maeri_conv(LayerShape(1, 1, 12, 12, 3, 3, 10, 10, 1, 0), cfg, tile)
+    assert res.cycles == 13128 and res.info["timing"] == "event-level"
+
+
 def _random_tile_sequences(n, seed):
     # random layers of several (n, g, k) tiles that overlap: batch tiles (N > T_N), T_N > 1 within a batch
     # tile (released when 1/T_N of the tile before is stored), T_X' not dividing X'; one fold or several

@@ -212,9 +212,9 @@ def event_timed(tile: MaeriTile, config: AcceleratorConfig) -> bool:
 def tile_sequence(K: int, G: int, tile: MaeriTile, geo: TileGeometry) -> tuple[int, np.ndarray]:
     """How a layer's (n, g, k) tiles (n slowest, k fastest) follow each other on the read side: ``held``,
     the number of tiles at the start of which each is released only once the one before is stored in full
-    (so each starts afresh, and takes one tile's time), and the release gates of the tiles from there on
-    (int64 [iters - held]: outputs stored since that point before the tile's first packet may leave,
-    :func:`plumsim.accel.maeri_timing.release_outputs`; the first is 0). A tile stores
+    (so each takes one tile's time, from the bus pointers the one before left), and the release gates of
+    the tiles from there on (int64 [iters - held]: outputs stored since that point before the tile's first
+    packet may leave, :func:`plumsim.accel.maeri_timing.release_outputs`; the first is 0). A tile stores
     VNs x positions x folds outputs; its release needs T_K*T_G*X'*Y' x folds more than the one before
     within a batch tile, the same when T_N = 1, T_X' | X', T_Y' | Y' and T_K | K/G, and none for a later
     batch tile. Tile counts that do not fit in memory raise nothing here: see :data:`EVENT_MAX_TILES`."""
@@ -242,8 +242,10 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
     :data:`EVENT_WORK_BUDGET` (long real layers whose chain never repeats, where the closed form is
     0.013-0.31% off STONNE on the stored runs of sets S and T) or :data:`EVENT_MAX_TILES`.
 
-    Event-level: the ``held`` tiles of :func:`tile_sequence` one tile's time each, then the rest as one
-    run of tiles in a row (:func:`plumsim.accel.maeri_fold_events.tile_sequence_schedule`)."""
+    Event-level: the ``held`` tiles of :func:`tile_sequence` one tile's time each (each from the
+    collection bus's round-robin pointers the one before left, the only state a drained tile passes on),
+    then the rest as one run of tiles in a row
+    (:func:`plumsim.accel.maeri_fold_events.tile_sequence_schedule`)."""
     def closed_form(model):
         t = {k: int(v[0]) for k, v in conv_timing(N, G, C, K, R, S, X, Y, stride,
                                                   {f: [getattr(tile, f)] for f in TILE_FIELDS}, config).items()}
@@ -258,14 +260,34 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
         if gates.size == 0:
             return None
         args = (N, G, C, K, R, S, X, Y, stride, tile, config)
+        budget = {"max_work": EVENT_WORK_BUDGET, "probe_work": EVENT_PROBE_WORK}
         try:
-            run = tile_sequence_schedule(*args, gates.tolist(), max_work=EVENT_WORK_BUDGET,
-                                         probe_work=EVENT_PROBE_WORK)
-            one = run if held == 0 or gates.size == 1 else \
-                fold_tile_schedule(*args, max_work=EVENT_WORK_BUDGET, probe_work=EVENT_PROBE_WORK)
+            # the held tiles, each from the bus lines' round-robin pointers the one before left (all else is
+            # drained); pointers that come back make the tiles from there on repeat
+            cycles, done, pointers, inputs, scheds = 0, 0, None, [], []
+            while done < held:
+                key = None if pointers is None or not any(pointers) else pointers     # (all 0: the start)
+                if key in inputs:
+                    first = inputs.index(key)
+                    loop = [x.stored for x in scheds[first:]]
+                    reps, rest = divmod(held - done, len(loop))
+                    cycles += reps * sum(loop) + sum(loop[:rest])
+                    pointers = inputs[first + rest]
+                    break
+                one = fold_tile_schedule(*args, bus_pointers=pointers, **budget)
+                inputs.append(key)
+                scheds.append(one)
+                cycles += one.stored
+                done += 1
+                pointers = one.bus_pointers
+            key = None if pointers is None or not any(pointers) else pointers
+            if gates.size == 1 and key in inputs:
+                run = scheds[inputs.index(key)]          # the last tile, held too, repeats one timed already
+            else:
+                run = tile_sequence_schedule(*args, gates.tolist(), bus_pointers=pointers, **budget)
         except OverBudget:
             return None
-        return held * one.stored + run.stored, run.stored - run.last_packet
+        return cycles + run.stored, run.stored - run.last_packet
 
     machine = (config.ms_size, config.dn_bw, config.rn_bw, bool(config.accumulation_buffer))
     sched = _SCHEDULES.get_or_compute((N, G, C, K, R, S, X, Y, stride, tile, machine), schedule)

@@ -89,12 +89,14 @@ class FoldTileSchedule(NamedTuple):
     """One folding tile, timed event by event: ``stored`` is the cycle (1-based, STONNE's count) of its
     last store, ``last_packet`` that of its last read-port packet (weight, input or partial sum),
     ``weights`` the cycles its busiest port sends weights; ``simulated`` the cycles actually stepped
-    through (the rest was extrapolated exactly)."""
+    through (the rest was extrapolated exactly); ``bus_pointers`` each collection-bus line's round-robin
+    pointer at the end (the input it serves next), the state a tile held behind this one starts from."""
 
     last_packet: int
     stored: int
     weights: int
     simulated: int
+    bus_pointers: tuple = ()
 
 
 class OverBudget(RuntimeError):
@@ -114,15 +116,16 @@ def fold_tile_cycles(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Ac
 
 def fold_tile_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
                        max_work: int = 10**10, extrapolate: bool = True,
-                       probe_work: int | None = None) -> FoldTileSchedule:
-    """One (n, g, k) tile from a fresh start: :func:`tile_sequence_schedule` of one tile."""
+                       probe_work: int | None = None, bus_pointers: tuple | None = None) -> FoldTileSchedule:
+    """One (n, g, k) tile from a fresh start (the bus lines' round-robin pointers ``bus_pointers``, all 0
+    by default): :func:`tile_sequence_schedule` of one tile."""
     return tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile, config, (0,), max_work, extrapolate,
-                                  probe_work)
+                                  probe_work, bus_pointers)
 
 
 def tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: AcceleratorConfig,
                            gates=(0,), max_work: int = 10**10, extrapolate: bool = True,
-                           probe_work: int | None = None) -> FoldTileSchedule:
+                           probe_work: int | None = None, bus_pointers: tuple | None = None) -> FoldTileSchedule:
     """Time ``len(gates)`` consecutive (n, g, k) tiles of a MAERI conv (X, Y already padded) with the
     accumulation buffer off, from a fresh start (nothing in flight): T_N x T_G x T_K x T_X' x T_Y' VNs of
     T_R x T_S x T_C multipliers, plus the partial-sum one when a position takes more than one fold (folds,
@@ -132,8 +135,10 @@ def tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, conf
     outputs (partial sums included) are stored, counted at the start of the cycle: SDMemory's iteration
     check (docs/design.md, "tiles one after another"). The partial-sum multiplier sends the next position's
     zero after a tile's last position too. A tile of one fold has no chain to run alone (its ports always
-    set the pace). Cycles in STONNE cycles; ``stored`` is the last tile's last store. ``extrapolate=False`` steps through every cycle, the weight phase included
-    (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
+    set the pace). ``bus_pointers``: the collection-bus lines' round-robin pointers at the start (a tile
+    released only once the one before is stored in full starts from those it left, nothing else; default
+    all 0). Cycles in STONNE cycles; ``stored`` is the last tile's last store. ``extrapolate=False`` steps
+    through every cycle, the weight phase included (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
     model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together; about a
     tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
     :data:`PRODUCT_WORK` per VN's products sent to the tree together, 4 per partial sum and 2 per store, one
@@ -155,10 +160,10 @@ def tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, conf
     spent = [0, 0]               # cycles and work of a try given up
     if extrapolate:
         try:
-            return _run(tile_, max_work, True, spent, probe_work=probe_work)
+            return _run(tile_, max_work, True, spent, probe_work=probe_work, bus_pointers=bus_pointers)
         except _PortsFellBehind:
             pass
-    return _run(tile_, max_work, False, spent, skip_weights=extrapolate)
+    return _run(tile_, max_work, False, spent, skip_weights=extrapolate, bus_pointers=bus_pointers)
 
 
 class _Tile:
@@ -314,7 +319,7 @@ def first_kind_change(lo: int, d: int, F: int, P: int, cols: int = 1) -> int:
 
 
 def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights: bool = True,
-         probe_work: int | None = None) -> FoldTileSchedule:
+         probe_work: int | None = None, bus_pointers: tuple | None = None) -> FoldTileSchedule:
     F, P, nv, dn, fwd, ds, need = tt.F, tt.P, tt.nv, tt.dn, tt.fwd, tt.ds, tt.need
     cols, total, h, port_of = tt.cols, tt.steps, tt.h, tt.port_of
     n_steps, gates, P_all = tt.end, tt.gates, tt.tiles * tt.P     # steps of the whole sequence, its positions
@@ -329,7 +334,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
     leaving: dict = {}           # cycle -> sums leaving output adders
     line_q = {ln: [deque() for _ in range(tt.n_in[ln])] for ln in lines}
     queued = dict.fromkeys(lines, 0)
-    rr = dict.fromkeys(lines, 0)
+    rr = dict.fromkeys(lines, 0) if bus_pointers is None else dict(zip(lines, bus_pointers))
     alone = False                # the chain runs alone (ports ahead)
 
     def ready(key):
@@ -728,7 +733,7 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         front_prev = front + sh
         guard = -1
     return FoldTileSchedule(last_packet=last_packet, stored=last, weights=int(tt.W.max()),
-                            simulated=simulated + spent[0])
+                            simulated=simulated + spent[0], bus_pointers=tuple(rr[ln] for ln in lines))
 
 
 def _earlier(seen: dict, state: tuple, now: tuple, F: int, cols: int, tile_steps: int) -> list:
