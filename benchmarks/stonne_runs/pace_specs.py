@@ -66,6 +66,13 @@ HERE = Path(__file__).resolve().parent
 SET = "Q"
 
 
+def _numbered(cases: list[dict], prefix: str) -> list[dict]:
+    """The cases with ids PREFIX_001, PREFIX_002, ... in order."""
+    for i, c in enumerate(cases):
+        c["case_id"] = f"{prefix}_{i + 1:03d}"
+    return cases
+
+
 def _conv(ms, rn, ab, C, K, R, S, X, Y, T_R, T_S, T_C, T_K):
     return {**MAERI_FAM, "ms_size": ms, "dn_bw": ms, "rn_bw": rn, "accumulation_buffer": ab, "N": 1, "G": 1,
             "C": C, "K": K, "R": R, "S": S, "X": X, "Y": Y, "stride": 1, "T_R": T_R, "T_S": T_S, "T_C": T_C,
@@ -83,24 +90,18 @@ def fold() -> list[dict]:
             for rn in (128, 1):
                 for y in (S + 3, S + 11):
                     out.append(_conv(128, rn, 0, C, tk, R, S, R + 2, y, TR, TS, TC, tk))
-    for i, c in enumerate(out):
-        c["case_id"] = f"C_mpace_fold_{i + 1:03d}"
-    return out
+    return _numbered(out, "C_mpace_fold")
 
 
 def bus() -> list[dict]:
     out = [_conv(128, 128, 1, 3, tk, 1, 1, 1, y, 1, 1, 3, tk) for tk in (8, 12, 15, 16, 20) for y in (1, 2, 3, 4, 8)]
-    for i, c in enumerate(out):
-        c["case_id"] = f"C_mpace_bus_{i + 1:03d}"
-    return out
+    return _numbered(out, "C_mpace_bus")
 
 
 def row() -> list[dict]:
     out = [_conv(128, 128, 0, 8, tk, 1, 1, 1, y, 1, 1, 4, tk) for tk in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
            for y in (1, 2, 3, 4, 6, 8, 12)]
-    for i, c in enumerate(out):
-        c["case_id"] = f"C_mrow_{i + 1:03d}"
-    return out
+    return _numbered(out, "C_mrow")
 
 
 #: (ms, dn, rn, C, K, X (padded), stride, tile (T_R, T_S, T_C, T_K, T_X, T_Y)) of set S
@@ -117,9 +118,7 @@ def real() -> list[dict]:
         c = _conv(ms, rn, 0, C, K, 3, 3, X, X, TR, TS, TC, TK)
         c.update(dn_bw=dn, stride=st, T_X_=TX, T_Y_=TY)
         out.append(c)
-    for i, c in enumerate(out):
-        c["case_id"] = f"C_mfreal_{i + 1:03d}"
-    return out
+    return _numbered(out, "C_mfreal")
 
 
 def multirate() -> list[dict]:
@@ -157,9 +156,7 @@ def batch_groups() -> list[dict]:
         c = _conv(64, 64, 0, 4, 2, 3, 3, 6, 6, 1, 3, 2, 2)
         c.update(N=N, T_N=2)
         out.append(c)
-    for i, c in enumerate(out):
-        c["case_id"] = f"C_mbatchg_{i + 1:03d}"
-    return out
+    return _numbered(out, "C_mbatchg")
 
 
 def sequences() -> list[dict]:
@@ -186,9 +183,7 @@ def sequences() -> list[dict]:
             c = _conv(ms, rn, 0, 8, 8, 1, 1, 5, 5, 1, 1, TC, TK)
             c.update(dn_bw=dn, N=N, G=4, T_G=TG)
             out.append(c)
-    for i, c in enumerate(out):
-        c["case_id"] = f"C_mseq_{i + 1:03d}"
-    return out
+    return _numbered(out, "C_mseq")
 
 
 def sequences_buffer_on() -> list[dict]:
@@ -213,9 +208,7 @@ def forwarding() -> list[dict]:
                 c = _conv(ms, rn, 0, C, K, 3, 3, 7, 7, TR, 3, TC, K)
                 c["dn_bw"] = dn
                 out.append(c)
-    for i, c in enumerate(out):
-        c["case_id"] = f"C_mfwd_{i + 1:03d}"
-    return out
+    return _numbered(out, "C_mfwd")
 
 
 def write(path: Path, cases: list[dict], set_name: str = SET, out: str = "tests/data/stonne/c_maeri_pace",

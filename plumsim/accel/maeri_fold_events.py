@@ -424,43 +424,30 @@ def _run(tt: _Tile, max_work: int, extrapolate: bool, spent: list, skip_weights:
         nonlocal n_computed
         while stack:
             a, b, c = stack.pop()
-            x = LEFT[a]                      # takes a's value a position later, after its own step y - 1
-            y = b + F
-            if x >= 0 and y < n_steps and (y // F) % cols:
+            # a's left neighbour takes a's value a position later, once past its own step y - 1; a's own next
+            # step takes its right neighbour's value of a position before
+            for x, y, o_step, o_mult in ((LEFT[a], b + F, b + F - 1, LEFT[a]),
+                                         (a if TAKES[a] else -1, b + 1, b + 1 - F, a + 1)):
+                if x < 0 or y >= n_steps or not (y // F) % cols:
+                    continue
                 at_y = computed.get(y, _NONE)
-                if x not in at_y:
-                    o = computed.get(y - 1, _NONE).get(x)
-                    if o is not None:
-                        cx = (o if o > c else c) + 1
-                        if at_y is _NONE:
-                            at_y = computed[y] = {}
-                        at_y[x] = cx
-                        n_computed += 1
-                        stack.append((x, y, cx))
-                        e = got.get((MV[x], y))
-                        if e is None:
-                            got[(MV[x], y)] = [cx + PATH[x], 1]
-                        else:
-                            e[0] = max(e[0], cx + PATH[x])
-                            e[1] += 1
-            y = b + 1                        # a's own next step, after its right neighbour's step y - F
-            if TAKES[a] and y < n_steps and (y // F) % cols:
-                at_y = computed.get(y, _NONE)
-                if a not in at_y:
-                    o = computed.get(y - F, _NONE).get(a + 1)
-                    if o is not None:
-                        cx = (o if o > c else c) + 1
-                        if at_y is _NONE:
-                            at_y = computed[y] = {}
-                        at_y[a] = cx
-                        n_computed += 1
-                        stack.append((a, y, cx))
-                        e = got.get((MV[a], y))
-                        if e is None:
-                            got[(MV[a], y)] = [cx + PATH[a], 1]
-                        else:
-                            e[0] = max(e[0], cx + PATH[a])
-                            e[1] += 1
+                if x in at_y:
+                    continue
+                o = computed.get(o_step, _NONE).get(o_mult)
+                if o is None:
+                    continue
+                cx = (o if o > c else c) + 1
+                if at_y is _NONE:
+                    at_y = computed[y] = {}
+                at_y[x] = cx
+                n_computed += 1
+                stack.append((x, y, cx))
+                e = got.get((MV[x], y))
+                if e is None:
+                    got[(MV[x], y)] = [cx + PATH[x], 1]
+                else:
+                    e[0] = max(e[0], cx + PATH[x])
+                    e[1] += 1
 
     def new_values(js, q, arrive):
         # the multipliers of one packet compute as it arrives (after their own previous step)
