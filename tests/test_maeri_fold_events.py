@@ -205,6 +205,23 @@ def test_held_tiles_start_from_the_bus_pointers_the_tile_before_left():
     assert res.cycles == 13128 and res.info["timing"] == "event-level"
 
 
+def test_tiles_in_a_row_past_the_tile_limit_go_to_the_closed_form():
+    # batch tiles are never held: EVENT_MAX_TILES of them are one event-level run (whole-tile periods make it
+    # cheap), one more goes to the closed form, and so does a batch of 10^9 (exact integers)
+    from plumsim.accel.maeri import EVENT_MAX_TILES, maeri_conv
+    from plumsim.workload.layer import LayerShape
+
+    cfg = AcceleratorConfig("MAERI_DENSE_WORKLOAD", "LINEAR", "ASNETWORK", 64, 64, 64, accumulation_buffer=False)
+    tile = MaeriTile(1, 1, 8, 2)
+    runs = {n: maeri_conv(LayerShape(n, 1, 8, 2, 1, 1, 3, 3, 1, 0), cfg, tile) for n in (2, 3, EVENT_MAX_TILES)}
+    assert all(r.info["timing"] == "event-level" for r in runs.values())
+    per_tile = runs[3].cycles - runs[2].cycles
+    assert runs[EVENT_MAX_TILES].cycles == runs[2].cycles + (EVENT_MAX_TILES - 2) * per_tile
+    for n in (EVENT_MAX_TILES + 1, 10**9):
+        big = maeri_conv(LayerShape(n, 1, 8, 2, 1, 1, 3, 3, 1, 0), cfg, tile)
+        assert big.info["timing"] == "closed form (event-level over budget)" and big.cycles > 10 * n
+
+
 def _random_tile_sequences(n, seed):
     # random layers of several (n, g, k) tiles that overlap: batch tiles (N > T_N), T_N > 1 within a batch
     # tile (released when 1/T_N of the tile before is stored), T_X' not dividing X'; one fold or several
