@@ -284,8 +284,14 @@ def test_probe_gives_up_early_only_where_stepping_through_cannot_fit():
 
 
 def test_event_model_rejects_tiles_it_does_not_model():
+    from plumsim.accel.maeri_fold_events import tile_sequence_schedule
+
     with pytest.raises(ConfigError, match="accumulation buffer off"):
         fold_tile_cycles(*_six_vn_tile(ab=True))
+    for gates in ((), (5, 0)):          # no tile, or a first tile that waits for outputs nobody stores
+        with pytest.raises(ConfigError, match="gate 0") as err:
+            tile_sequence_schedule(*_six_vn_tile(), gates)
+        assert err.value.field == "gates"
 
 
 def _paths_by_walk(starts, sizes, ms):
