@@ -264,9 +264,12 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
         try:
             # the held tiles, each from the bus lines' round-robin pointers the one before left (all else is
             # drained); pointers that come back make the tiles from there on repeat
+            def start(pointers):         # all 0 is how the first tile starts
+                return None if pointers is None or not any(pointers) else pointers
+
             cycles, done, pointers, inputs, scheds = 0, 0, None, [], []
             while done < held:
-                key = None if pointers is None or not any(pointers) else pointers     # (all 0: the start)
+                key = start(pointers)
                 if key in inputs:
                     first = inputs.index(key)
                     loop = [x.stored for x in scheds[first:]]
@@ -280,9 +283,8 @@ def _timing(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, config: Accelerator
                 cycles += one.stored
                 done += 1
                 pointers = one.bus_pointers
-            key = None if pointers is None or not any(pointers) else pointers
-            if gates.size == 1 and key in inputs:
-                run = scheds[inputs.index(key)]          # the last tile, held too, repeats one timed already
+            if gates.size == 1 and start(pointers) in inputs:
+                run = scheds[inputs.index(start(pointers))]    # the last tile, held too, repeats one timed
             else:
                 run = tile_sequence_schedule(*args, gates.tolist(), bus_pointers=pointers, **budget)
         except OverBudget:

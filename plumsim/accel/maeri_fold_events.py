@@ -80,7 +80,7 @@ from plumsim.errors import ConfigError
 #: steps beyond the chain's furthest step that every port must have sent before the chain runs alone:
 #: more than the chain can advance between two checks and than a product's trip through the tree
 AHEAD_MARGIN = 16
-_NONE: dict = {}
+_NONE: dict = {}                 # a step nothing has computed yet (only read, never written)
 #: work units of one product reaching the tree (a dictionary update, about a microsecond)
 PRODUCT_WORK = 8
 
@@ -138,13 +138,14 @@ def tile_sequence_schedule(N, G, C, K, R, S, X, Y, stride, tile: MaeriTile, conf
     set the pace). ``bus_pointers``: the collection-bus lines' round-robin pointers at the start (a tile
     released only once the one before is stored in full starts from those it left, nothing else; default
     all 0). Cycles in STONNE cycles; ``stored`` is the last tile's last store. ``extrapolate=False`` steps
-    through every cycle, the weight phase included (the reference the extrapolation is tested against). Raises ConfigError for a tile it does not
-    model, :class:`OverBudget` past ``max_work`` units of simulation work (both tries together; about a
-    tenth of a microsecond each): per simulated cycle 32 plus the read ports and bus lines it visits,
-    :data:`PRODUCT_WORK` per VN's products sent to the tree together, 4 per partial sum and 2 per store, one
-    per step a port passes without a packet, with input forwarding 2 per multiplier computing from a packet
-    and 4 per forwarded value it passes on, and the cost of the period checks (2 per step referenced in the state, the
-    ports' digest, 4 per entry of a whole state, 64 plus 2 per period and port of a ports-ahead check).
+    through every cycle, the weight phase included (the reference the extrapolation is tested against).
+    Raises ConfigError for a tile it does not model, :class:`OverBudget` past ``max_work`` units of
+    simulation work (both tries together; about a tenth of a microsecond each): per simulated cycle 32
+    plus the read ports and bus lines it visits, :data:`PRODUCT_WORK` per VN's products sent to the tree
+    together, 4 per partial sum and 2 per store, one per step a port passes without a packet, with input
+    forwarding 2 per multiplier computing from a packet and 4 per forwarded value it passes on, and the
+    cost of the period checks (2 per step referenced in the state, the ports' digest, 4 per entry of a
+    whole state, 64 plus 2 per period and port of a ports-ahead check).
     ``probe_work``: also raise :class:`OverBudget` once that much work is spent without a single periodic
     jump (a chain that repeats shows it early; see :data:`plumsim.accel.maeri.EVENT_PROBE_WORK`)."""
     require_config(config)
@@ -279,16 +280,17 @@ class _Tile:
         done = packets >= self.total_packets[A]
         return np.where(done, np.iinfo(np.int64).max // 4, j * self.steps + r * cols * F + within)
 
-    def kind_change(self, lo: int, d: int, gates_open: bool, by_rows: bool = True) -> int:
-        """:func:`first_kind_change` over a sequence of tiles: a period of whole tiles (only once every
-        tile's gate is open) repeats up to the last tile's last position; any other stays inside one tile
-        (a tile's last position is followed by weights). ``by_rows``: rows matter (the ports set the pace,
-        with input forwarding)."""
+    def kind_change(self, lo: int, d: int, tiles_repeat: bool, by_rows: bool = True) -> int:
+        """:func:`first_kind_change` over a sequence of tiles: a period of whole tiles repeats up to the
+        last tile's last position when ``tiles_repeat`` (no gate can hold the tiles ahead differently from
+        the observed ones), and not at all otherwise; any other period stays inside one tile (a tile's last
+        position is followed by weights). ``by_rows``: rows matter (the ports set the pace, with input
+        forwarding)."""
         F, P, cols = self.F, self.P, self.cols if self.fwd and by_rows else 1
         if self.tiles == 1:
             return first_kind_change(lo, d, F, P, cols)
         if d % self.steps == 0:
-            return first_kind_change(lo, d, F, self.tiles * P, cols) if gates_open else lo
+            return first_kind_change(lo, d, F, self.tiles * P, cols) if tiles_repeat else lo
         if d > self.steps:
             return lo
         base = lo - lo % self.steps

@@ -417,8 +417,8 @@ def _sums_out(vns: _VNs, port_time, lead, folding, width: int, paths, v=None) ->
     their multipliers' last operands (leaving their ports ``lead`` packets before ``port_time`` [B, dn])
     plus each multiplier's own path up the tree (``paths``, :func:`plumsim.accel.adder_tree.multiplier_paths`
     of every VN, VN after VN). A multiplier without a packet in that step holds a value forwarded earlier
-    and does not wait. Folding tiles (the loop chain's end for every multiplier), and every tile when a port
-    feeds one multiplier, are timed per port; the others per multiplier."""
+    and does not wait. In folding tiles every multiplier takes its port's time as it is (the loop chain's
+    end)."""
     n = vns.end - vns.start
     v = np.arange(n.size) if v is None else v
     sizes = n[v]
@@ -428,10 +428,8 @@ def _sums_out(vns: _VNs, port_time, lead, folding, width: int, paths, v=None) ->
     t, m = vns.tile[vv], vns.start[vv] + j
     time = port_time[t, m // width]
     L = lead[t, m]
-    if width > 1:
-        time = np.where(folding[t] | (L >= 0), np.where(folding[t], time, time - L), _LOW)
-    else:
-        time = np.where(folding[t] | (L >= 0), time, _LOW)
+    fold = folding[t]
+    time = np.where(fold | (L >= 0), np.where(fold, time, time - L), _LOW)
     return np.maximum.reduceat(time + paths[(np.cumsum(n) - n)[vv] + j], heads)
 
 
