@@ -90,3 +90,68 @@ def test_tpu_tile_choice_equals_exhaustive_search():
             best = min(((tpu_cycles(M, N, K, cfg, tm, tn), -(tm * tn)), (tm, tn))
                        for tm in range(1, min(M, r) + 1) for tn in range(1, min(N, c) + 1))
             assert choose_tpu_tile(M, N, K, cfg) == best[1]
+
+
+def _random_layouts(seed: int, count: int):
+    """Random VN layouts (starts, sizes, layout ids) on random power-of-two trees: several layouts, VNs in
+    order, some touching, some with gaps, sizes from 1 to the whole tree."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        ms = int(2 ** rng.integers(1, 9))
+        st, sz, ly = [], [], []
+        for lay in range(int(rng.integers(1, 4))):
+            pos = 0
+            while True:
+                pos += int(rng.integers(0, 3)) if rng.random() < 0.3 else 0
+                size = int(rng.integers(1, max(2, ms // int(rng.choice([1, 2, 4, 8]))) + 1))
+                if pos + size > ms:
+                    break
+                st.append(pos), sz.append(size), ly.append(lay)
+                pos += size
+                if rng.random() < 0.2:
+                    break
+        if st:
+            yield ms, *(np.array(v, dtype=np.int64) for v in (st, sz, ly))
+
+
+def test_tree_walks_in_python_equal_the_vectorised_form(monkeypatch):
+    """Short layouts take the plain Python walk (adder_tree.SMALL_LAYOUT_VNS); it must give the numpy
+    form's integers, for every output of the walk and for every multiplier's path."""
+    from plumsim.accel import adder_tree
+    checked = 0
+    for ms, st, sz, ly in _random_layouts(3, 3000):
+        loop = adder_tree._paths(st, sz, ly, ms)
+        vec = adder_tree._paths_vectorised(st, sz, ly, ms)
+        assert st.size <= adder_tree.SMALL_LAYOUT_VNS
+        for a, b in zip(loop, vec):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+        small = adder_tree.multiplier_paths(st, sz, ms, layout=ly, validate=False)
+        monkeypatch.setattr(adder_tree, "SMALL_LAYOUT_VNS", 0)
+        np.testing.assert_array_equal(small, adder_tree.multiplier_paths(st, sz, ms, layout=ly, validate=False))
+        monkeypatch.undo()
+        checked += 1
+    assert checked > 2900
+
+
+def test_write_fifo_in_python_equals_the_vectorised_form(monkeypatch):
+    """A few outputs take last_write's plain Python loop (write_side.SMALL_WRITE_OUTPUTS); same (last,
+    backlog) as the numpy form, settled outputs included."""
+    from plumsim.accel import write_side
+    rng = np.random.default_rng(9)
+    for _ in range(3000):
+        n, groups, lines = int(rng.integers(1, 90)), int(rng.integers(1, 6)), int(rng.integers(1, 9))
+        arrive = rng.integers(-5, int(rng.choice([3, 20, 200])), n)
+        line, group = rng.integers(0, lines, n), rng.integers(0, groups, n)
+        settled = None
+        if rng.random() < 0.4:
+            ns = int(rng.integers(0, 10))
+            settled = (rng.integers(-40, 1, ns), rng.integers(0, groups, ns))   # (last >= 0: never late)
+        n_groups = groups + int(rng.integers(0, 2))
+        small = write_side.last_write(arrive, line, group, n_groups, settled=settled)
+        monkeypatch.setattr(write_side, "SMALL_WRITE_OUTPUTS", 0)
+        big = write_side.last_write(arrive, line, group, n_groups, settled=settled)
+        monkeypatch.undo()
+        for a, b in zip(small, big):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)

@@ -208,7 +208,10 @@ def multiplier_paths(starts, sizes, ms_size: int, layout=None, validate: bool = 
         _check(starts, sizes, layout, ms_size)
     if starts.size == 0:
         return np.zeros(0, dtype=np.int64)
-    _, _, top_levels, nl, nr, lo, hi, ls, rs, ts, te = _paths(starts, sizes, layout, ms_size)
+    if starts.size <= SMALL_LAYOUT_VNS:
+        return np.array(_multiplier_paths_loop(starts.tolist(), sizes.tolist(), layout.tolist(), int(ms_size)),
+                        dtype=np.int64)
+    _, _, top_levels, nl, nr, lo, hi, ls, rs, ts, te = _paths_vectorised(starts, sizes, layout, ms_size)
     ends = starts + sizes
     vn = np.repeat(np.arange(starts.size), sizes)
     m = np.arange(vn.size) - np.repeat(np.cumsum(sizes) - sizes, sizes) + starts[vn]
@@ -231,6 +234,37 @@ def multiplier_paths(starts, sizes, ms_size: int, layout=None, validate: bool = 
     # a VN owning no unit (two multipliers on two shared leaf adders): each is its side's forwarded value
     none = (hi - lo < 1)[vn]
     return np.where(none, T + np.where(m == starts[vn], nl[vn], nr[vn]), path)
+
+
+def _multiplier_paths_loop(starts: list, sizes: list, layout: list, ms_size: int) -> list[int]:
+    """:func:`multiplier_paths` VN by VN in Python integers (short layouts, see :data:`SMALL_LAYOUT_VNS`):
+    a VN's owned units are its top block, then on each side blocks of the sizes of the set bits of that
+    side's length, largest first, the i-th from the top block i cycles further."""
+    out: list[int] = []
+    for s, size, (_, _, T, nl, nr, a, b, ls, rs, ts, te) in zip(starts, sizes,
+                                                                 _paths_loop(starts, sizes, layout, ms_size)):
+        e = s + size
+        if b - a < 1:                      # no unit of its own: each multiplier is its side's forwarded one
+            out.extend([T + nl] + [T + nr] * (size - 1))
+            continue
+        units = []                         # path of each owned unit, from a to b
+        length, i = ts - a, 0              # left side: blocks shrink away from the top block
+        for bit in range(length.bit_length() - 1, -1, -1):
+            if length >> bit & 1:
+                i += 1
+                units[:0] = [T + i] * (1 << bit)
+        units.extend([T] * (te - ts))
+        length, i = b - te, 0
+        for bit in range(length.bit_length() - 1, -1, -1):
+            if length >> bit & 1:
+                i += 1
+                units.extend([T + i] * (1 << bit))
+        if ls:
+            out.append(T + nl)
+        out.extend(units[(m >> 1) - a] for m in range(s + ls, e - rs))
+        if rs:
+            out.append(T + nr)
+    return out
 
 
 def output_adders(starts, sizes, ms_size: int, layout=None):
@@ -271,10 +305,62 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None, validate: bool = T
     return _paths(starts, sizes, layout, ms_size)[:5]
 
 
+#: up to this many VNs the tree's walks run as plain Python loops over VNs: a numpy call costs about a
+#: microsecond whatever its length, a VN's walk in Python about half of one, so short layouts (one
+#: MAERI tile, a small SIGMA GEMM) are several times faster that way. Both forms give the same integers
+#: (tests/test_accel_fastpaths.py checks them against each other on random layouts); not a fitted
+#: constant.
+SMALL_LAYOUT_VNS = 48
+
+
 def _paths(starts, sizes, layout, ms_size: int):
     """:func:`reduction_paths`' five arrays (checked arguments, at least one VN), then the owned units
     [lo, hi), the forwarded singles (ls, rs) and the top block's units [ts, te) (``lo``/``hi`` where the VN
     owns at most one unit)."""
+    if starts.size <= SMALL_LAYOUT_VNS:
+        cols = np.array(_paths_loop(starts.tolist(), sizes.tolist(), layout.tolist(), int(ms_size)),
+                        dtype=np.int64).T
+        return (cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7].astype(bool),
+                cols[8].astype(bool), cols[9], cols[10])
+    return _paths_vectorised(starts, sizes, layout, ms_size)
+
+
+def _paths_loop(starts: list, sizes: list, layout: list, ms_size: int) -> list[tuple]:
+    """:func:`_paths` VN by VN in Python integers: one tuple (level, index, top_levels, left_merges,
+    right_merges, lo, hi, ls, rs, ts, te) per VN, the same values as :func:`_paths_vectorised`."""
+    n = len(starts)
+    leaf = ms_size.bit_length() - 2
+    out = []
+    for i in range(n):
+        s = starts[i]
+        e = s + sizes[i]
+        lo, hi = s >> 1, ((e - 1) >> 1) + 1
+        ls = int(i > 0 and starts[i - 1] + sizes[i - 1] == s and layout[i - 1] == layout[i] and (s & lo & 1) == 1)
+        rs = int(i < n - 1 and e == starts[i + 1] and layout[i] == layout[i + 1] and ((e - 1) | (hi - 1)) & 1 == 0)
+        a, b = lo + ls, hi - rs
+        if b - a > 1:                      # :func:`_split`
+            L = (a ^ (b - 1)).bit_length() - 1
+            mid = ((b - 1) >> L) << L
+            left, right = mid - a, b - mid
+            dl, dr = left.bit_length() - 1, right.bit_length() - 1
+            if left == right == 1 << L:    # both halves whole: one block
+                top, index, nl, nr, ts, te = dl + 1, a >> (dl + 1), 0, 0, a, b
+            elif dl >= dr:                 # the largest block on the left (the leftmost of two)
+                top, index = dl, (mid >> dl) - 1
+                nl, nr, ts, te = left.bit_count() - 1, right.bit_count(), mid - (1 << dl), mid
+            else:
+                top, index = dr, mid >> dr
+                nl, nr, ts, te = left.bit_count(), right.bit_count() - 1, mid, mid + (1 << dr)
+        elif b - a == 1:
+            top, index, nl, nr, ts, te = 0, a, 0, 0, a, b
+        else:                              # no unit of its own: the walk's values
+            top, index, nl, nr, ts, te = -1, 0, -1, 0, a, max(a, b)
+        out.append((leaf - top, index, top + 1, nl + ls, nr + rs, a, b, ls, rs, ts, te))
+    return out
+
+
+def _paths_vectorised(starts, sizes, layout, ms_size: int):
+    """:func:`_paths` in numpy, for long layouts (many tiles of the tile search, large SIGMA GEMMs)."""
     ends = starts + sizes
     touch = (ends[:-1] == starts[1:]) & (layout[:-1] == layout[1:])
     left_used = np.concatenate(([False], touch))

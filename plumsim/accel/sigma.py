@@ -207,42 +207,57 @@ def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray,
         check_size("work_bytes", 24 * n_it * dn, "dn_bw", dn,
                    f"SIGMA's per-port counts ({n_it} iterations x {dn} read ports) hold")
         rows = np.flatnonzero(shared)
-        r_idx, k = np.nonzero(bitmap[rows])                # row-major: in slot order
+        flat = np.flatnonzero(bitmap[rows])                # row-major: in slot order (np.nonzero on 2-D
+        r_idx = flat // bitmap.shape[1]                    # is several times slower)
+        k = flat - r_idx * bitmap.shape[1]
     if shared.any() and r_idx.size:                       # (iterations of all-zero rows cost nothing)
         rr = rows[r_idx]
         first = np.concatenate(([0], np.cumsum(row_nnz[rows])[:-1]))
         slot = row_slot[rr] + (np.arange(r_idx.size) - first[r_idx])
         it = row_it[rr]
-        Kd = bitmap.shape[1]
-        grp = it * dn + slot // width
-        per_port = np.bincount(_distinct_keys(grp * Kd + k) // Kd, minlength=n_it * dn).reshape(n_it, dn)
+        per_port, w_port, shared_hops = _shared_ports(it, slot, k, bitmap.shape[1], n_it, ms, dn)
         sh_its = it[np.concatenate(([True], it[1:] != it[:-1]))]   # it is non-decreasing
-        w_port = np.bincount(grp, minlength=n_it * dn).reshape(n_it, dn)
         kmax = per_port[sh_its].max(axis=1)
         c_port[sh_its] = kmax
         # weights queued ahead of the streamed values on the port that streams the most
         w_first[sh_its] = np.where(per_port[sh_its] == kmax[:, None], w_port[sh_its], 0).max(axis=1)
-        shared_hops = _multicast_hops(it, slot, k, Kd, ms, width)
     else:
         shared_hops = (0, 0)
     return c_port, w_first, shared_hops
 
 
-def _multicast_hops(it: np.ndarray, slot: np.ndarray, k: np.ndarray, Kd: int, ms: int, width: int):
-    """Switch routes and wire writes one streamed column saves, against one unicast per multiplier, in
-    iterations that hold several rows: a streamed value goes once through every switch (and wire) above
-    the multipliers of its port that need it (DSwitch::route_packages counts one route per switch and
-    cycle, DN_WIRE one write per link used). Returns (routes, wires) saved per column."""
-    levels = int(math.log2(width))
-    n = slot.size
+def _shared_ports(it: np.ndarray, slot: np.ndarray, k: np.ndarray, Kd: int, n_it: int, ms: int, dn: int):
+    """The read side of iterations that hold several rows, from their non-zeros (iteration ``it``,
+    multiplier ``slot``, streamed index ``k``; ``Kd`` streamed indices): distinct k per read port and
+    stationary values per port (int64 [n_it, dn] each), and the switch routes and wire writes one
+    streamed column saves against one unicast per multiplier ((routes, wires)): a streamed value goes once
+    through every switch (and wire) above the multipliers of its port that need it (DSwitch::route_packages
+    counts one route per switch and cycle, DN_WIRE one write per link used).
+
+    One sort by (iteration, k, multiplier) serves every level of the distribution tree: a value reaches a
+    switch once however many multipliers below it take it, so at each level the repeats are the
+    neighbours in that order with the same (iteration, k) under the same switch."""
+    width = ms // dn
+    levels = width.bit_length() - 1
+    lg = ms.bit_length() - 1                 # ms_size is a power of two: shifts, not divisions
+    v = np.sort(((it * Kd + k) << lg) | slot)
+    s = v & (ms - 1)
+    itk = v >> lg
+    same = itk[1:] == itk[:-1]
     routes = wires = 0
-    for d in range(levels + 1):                      # d = 0: the port's root switch (and the port's wire)
-        node = it * ms + (slot >> (levels - d))
-        distinct = _distinct_keys(node * Kd + k).size
-        wires += n - distinct
+    for d in range(levels + 1):          # d = 0: the port's root switch (and the port's wire)
+        shift = levels - d
+        repeat = same & ((s[1:] >> shift) == (s[:-1] >> shift))
+        if d == 0:
+            new_on_port = np.concatenate(([True], ~repeat))
+        dup = int(np.count_nonzero(repeat))
+        wires += dup
         if d < levels:
-            routes += n - distinct
-    return routes, wires
+            routes += dup
+    grp = (itk // Kd) * dn + (s >> levels)
+    per_port = np.bincount(grp[new_on_port], minlength=n_it * dn).reshape(n_it, dn)
+    w_port = np.bincount(grp, minlength=n_it * dn).reshape(n_it, dn)
+    return per_port, w_port, (routes, wires)
 
 
 def _write_side(level: np.ndarray, index: np.ndarray, depth: np.ndarray, it: np.ndarray, n_it: int, ms: int,

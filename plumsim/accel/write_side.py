@@ -18,6 +18,8 @@ No fitted constant.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -91,6 +93,41 @@ def busiest_line(line, group, n_groups: int, rn_bw: int) -> np.ndarray:
     return out
 
 
+#: up to this many outputs :func:`last_write` runs as a plain Python loop (a numpy call costs about a
+#: microsecond whatever its length; one SIGMA GEMM's or MAERI tile's outputs are few). Same integers
+#: (tests/test_accel_fastpaths.py); not a fitted constant.
+SMALL_WRITE_OUTPUTS = 96
+
+
+def _last_write_loop(arrive: list, line: list, group: list, n_groups: int, s_arrive, s_group):
+    """:func:`last_write` in Python integers: (last, backlog) lists, or None for outputs that arrive after
+    their group's last one leaves (left to the numpy form, which rejects them)."""
+    queues: dict = {}
+    for a, l, g in zip(arrive, line, group):
+        queues.setdefault((g, l), []).append(a)
+    last = [0] * n_groups
+    leaves = []
+    for (g, _), q in queues.items():
+        q.sort()
+        best = q[0]
+        for k, a in enumerate(q):
+            if a - k > best:
+                best = a - k
+            leaves.append((g, best + k))
+    for g, t in leaves:
+        if t > last[g]:
+            last[g] = t
+    # the write FIFO's backlog: floor(sum 2^-(age+1)) over outputs less than WRITE_FIFO_WINDOW cycles old
+    total = [0] * n_groups
+    for g, t in itertools.chain(leaves, zip(s_group, s_arrive)):
+        age = last[g] - t
+        if age < 0:
+            return None
+        if age < WRITE_FIFO_WINDOW:
+            total[g] += 1 << (WRITE_FIFO_WINDOW - 1 - age)
+    return last, [(x >> WRITE_FIFO_WINDOW).bit_length() for x in total]
+
+
 def last_write(arrive, line, group=None, n_groups: int | None = None, settled=None):
     """When the last output of each group is stored in memory.
 
@@ -110,6 +147,13 @@ def last_write(arrive, line, group=None, n_groups: int | None = None, settled=No
     line = np.asarray(line, dtype=np.int64).reshape(-1)
     group = np.zeros(arrive.shape, dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64).reshape(-1)
     n_groups = int(group.max()) + 1 if n_groups is None else int(n_groups)
+    n_settled = 0 if settled is None else np.asarray(settled[0]).size
+    if 0 < arrive.size + n_settled <= SMALL_WRITE_OUTPUTS:
+        got = _last_write_loop(arrive.tolist(), line.tolist(), group.tolist(), n_groups,
+                               () if settled is None else np.asarray(settled[0]).reshape(-1).tolist(),
+                               () if settled is None else np.asarray(settled[1]).reshape(-1).tolist())
+        if got is not None:
+            return np.array(got[0], dtype=np.int64), np.array(got[1], dtype=np.int64)
     last = np.zeros(n_groups, dtype=np.int64)
     backlog = np.zeros(n_groups, dtype=np.int64)
     n = arrive.size
