@@ -155,3 +155,23 @@ def test_write_fifo_in_python_equals_the_vectorised_form(monkeypatch):
         for a, b in zip(small, big):
             assert a.dtype == b.dtype
             np.testing.assert_array_equal(a, b)
+
+
+def test_bus_lines_in_python_equal_the_vectorised_form(monkeypatch):
+    """Every adder's collection-bus line and the busiest line per group, for a few adders (Python) and
+    for many (numpy), on every tree size and a range of rn_bw."""
+    from plumsim.accel import write_side
+    rng = np.random.default_rng(4)
+    for ms in (2, 4, 8, 64, 256):
+        adders = [(lv, i) for lv in range(ms.bit_length() - 1) for i in range(1 << lv)]
+        for rn in (1, 2, 3, 8, 64):
+            pick = rng.permutation(len(adders))[:write_side.SMALL_WRITE_OUTPUTS]
+            level = np.array([adders[j][0] for j in pick], dtype=np.int64)
+            index = np.array([adders[j][1] for j in pick], dtype=np.int64)
+            group = rng.integers(0, 4, level.size)
+            small = write_side.asnetwork_bus_line(level, index, ms, rn)
+            busy = write_side.busiest_line(small, group, 5, rn)
+            monkeypatch.setattr(write_side, "SMALL_WRITE_OUTPUTS", 0)
+            np.testing.assert_array_equal(small, write_side.asnetwork_bus_line(level, index, ms, rn))
+            np.testing.assert_array_equal(busy, write_side.busiest_line(small, group, 5, rn))
+            monkeypatch.undo()

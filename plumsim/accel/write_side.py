@@ -18,6 +18,7 @@ No fitted constant.
 
 from __future__ import annotations
 
+import collections
 import itertools
 
 import numpy as np
@@ -25,6 +26,12 @@ import numpy as np
 
 #: cycles of write-FIFO history that decide the backlog (see :func:`last_write`)
 WRITE_FIFO_WINDOW = 64
+
+#: up to this many outputs (or adders) :func:`last_write`, :func:`asnetwork_bus_line` and
+#: :func:`busiest_line` run as plain Python loops: a numpy call costs about a microsecond whatever its
+#: length, and one SIGMA GEMM's or MAERI tile's outputs are few. Same integers either way
+#: (tests/test_accel_fastpaths.py); not a fitted constant.
+SMALL_WRITE_OUTPUTS = 96
 
 
 def _dealing(level, index, ms_size: int):
@@ -49,6 +56,17 @@ def _dealing(level, index, ms_size: int):
 def asnetwork_bus_line(level, index, ms_size: int, rn_bw: int) -> np.ndarray:
     """Collection-bus line (0..rn_bw-1) fed by ASNETWORK adder (``level``, ``index``): level 0 = the
     root, index from the left (arrays, vectorised). See the module docstring."""
+    if np.size(level) <= SMALL_WRITE_OUTPUTS:
+        levels = int(ms_size).bit_length() - 1
+        doubles = 2 * ((1 << (levels - 1)) - levels if levels >= 2 else 0)
+        lines = []
+        for lv, ix in zip(np.asarray(level).reshape(-1).tolist(), np.asarray(index).reshape(-1).tolist()):
+            if 0 < ix < (1 << lv) - 1:            # in a linked pair (levels 2 and below only)
+                lines.append(((1 << (lv - 1)) - lv + (ix + (ix & 1)) // 2 - 1) % rn_bw)
+            else:
+                single = 0 if lv == 0 else (1 + ix if lv == 1 else 2 * lv - 1 + (ix > 0))
+                lines.append((single + doubles) % rn_bw)
+        return np.array(lines, dtype=np.int64).reshape(np.shape(level))
     inner, pair, single, doubles = _dealing(level, index, ms_size)
     return np.where(inner, pair % rn_bw, (single + doubles) % rn_bw)
 
@@ -85,18 +103,20 @@ def runs(sorted_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def busiest_line(line, group, n_groups: int, rn_bw: int) -> np.ndarray:
     """Outputs on the busiest collection-bus line of each group (int64 [n_groups]; 0 for a group without
     outputs): the cycles its lines need, at one output per line and cycle, for one output per item."""
+    if np.size(line) <= SMALL_WRITE_OUTPUTS:
+        on_line = collections.Counter(zip(np.asarray(group).reshape(-1).tolist(),
+                                          np.asarray(line).reshape(-1).tolist()))
+        out = [0] * int(n_groups)
+        for (g, _), count in on_line.items():
+            if count > out[g]:
+                out[g] = count
+        return np.array(out, dtype=np.int64)
     key = np.sort(np.asarray(group, dtype=np.int64) * rn_bw + np.asarray(line, dtype=np.int64))
     out = np.zeros(int(n_groups), dtype=np.int64)
     if key.size:
         heads, count = runs(key)
         np.maximum.at(out, key[heads] // rn_bw, count)
     return out
-
-
-#: up to this many outputs :func:`last_write` runs as a plain Python loop (a numpy call costs about a
-#: microsecond whatever its length; one SIGMA GEMM's or MAERI tile's outputs are few). Same integers
-#: (tests/test_accel_fastpaths.py); not a fitted constant.
-SMALL_WRITE_OUTPUTS = 96
 
 
 def _last_write_loop(arrive: list, line: list, group: list, n_groups: int, s_arrive, s_group):
