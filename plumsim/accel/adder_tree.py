@@ -208,10 +208,32 @@ def multiplier_paths(starts, sizes, ms_size: int, layout=None, validate: bool = 
         _check(starts, sizes, layout, ms_size)
     if starts.size == 0:
         return np.zeros(0, dtype=np.int64)
+    return tree_paths(starts, sizes, ms_size, layout, validate=False)[5]
+
+
+def tree_paths(starts, sizes, ms_size: int, layout=None, validate: bool = True):
+    """:func:`reduction_paths`' five arrays and :func:`multiplier_paths` from one walk of the tree (the
+    layout of a MAERI tile needs both). Arguments as :func:`reduction_paths`; int64 arrays."""
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
+              else np.asarray(layout, dtype=np.int64).reshape(-1))
+    if validate:
+        _check(starts, sizes, layout, ms_size)
+    if starts.size == 0:
+        return tuple(np.zeros(0, dtype=np.int64) for _ in range(6))
     if starts.size <= SMALL_LAYOUT_VNS:
-        return np.array(_multiplier_paths_loop(starts.tolist(), sizes.tolist(), layout.tolist(), int(ms_size)),
-                        dtype=np.int64)
-    _, _, top_levels, nl, nr, lo, hi, ls, rs, ts, te = _paths_vectorised(starts, sizes, layout, ms_size)
+        st, sz = starts.tolist(), sizes.tolist()
+        walks = _paths_loop(st, sz, layout.tolist(), int(ms_size))
+        cols = np.array([w[:5] for w in walks], dtype=np.int64).T
+        return (*cols, np.array(_multiplier_paths_loop(st, sz, walks), dtype=np.int64))
+    parts = _paths_vectorised(starts, sizes, layout, ms_size)
+    return (*parts[:5], _multiplier_paths_vectorised(starts, sizes, parts))
+
+
+def _multiplier_paths_vectorised(starts, sizes, parts) -> np.ndarray:
+    """:func:`multiplier_paths` in numpy from :func:`_paths_vectorised`' arrays ``parts``."""
+    _, _, top_levels, nl, nr, lo, hi, ls, rs, ts, te = parts
     ends = starts + sizes
     vn = np.repeat(np.arange(starts.size), sizes)
     m = np.arange(vn.size) - np.repeat(np.cumsum(sizes) - sizes, sizes) + starts[vn]
@@ -236,13 +258,13 @@ def multiplier_paths(starts, sizes, ms_size: int, layout=None, validate: bool = 
     return np.where(none, T + np.where(m == starts[vn], nl[vn], nr[vn]), path)
 
 
-def _multiplier_paths_loop(starts: list, sizes: list, layout: list, ms_size: int) -> list[int]:
-    """:func:`multiplier_paths` VN by VN in Python integers (short layouts, see :data:`SMALL_LAYOUT_VNS`):
-    a VN's owned units are its top block, then on each side blocks of the sizes of the set bits of that
-    side's length, largest first, the i-th from the top block i cycles further."""
+def _multiplier_paths_loop(starts: list, sizes: list, walks: list) -> list[int]:
+    """:func:`multiplier_paths` VN by VN in Python integers (short layouts, see :data:`SMALL_LAYOUT_VNS`)
+    from the VNs' walks (:func:`_paths_loop`): a VN's owned units are its top block, then on each side
+    blocks of the sizes of the set bits of that side's length, largest first, the i-th from the top block
+    i cycles further."""
     out: list[int] = []
-    for s, size, (_, _, T, nl, nr, a, b, ls, rs, ts, te) in zip(starts, sizes,
-                                                                 _paths_loop(starts, sizes, layout, ms_size)):
+    for s, size, (_, _, T, nl, nr, a, b, ls, rs, ts, te) in zip(starts, sizes, walks):
         e = s + size
         if b - a < 1:                      # no unit of its own: each multiplier is its side's forwarded one
             out.extend([T + nl] + [T + nr] * (size - 1))

@@ -28,8 +28,8 @@ import numpy as np
 from plumsim.accel.config import AcceleratorConfig, require_config
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.maeri_fold_events import OverBudget, fold_tile_schedule, tile_sequence_schedule
-from plumsim.accel.maeri_timing import (TILE_FIELDS, conv_cycles_batch, conv_timing, operand_ids, release_outputs,
-                                        vn_layout)
+from plumsim.accel.maeri_timing import (TILE_FIELDS, conv_cycles_batch, conv_timing, release_outputs,
+                                        tile_traffic, vn_layout)
 from plumsim.accel.maeri_tile import MaeriTile, TileGeometry, tile_geometry, uses_forwarding, validate_tile
 from plumsim.accel.result import SimResult
 from plumsim.errors import ConfigError
@@ -100,39 +100,12 @@ class _TileTraffic:
 def _tile_traffic(tile: MaeriTile, stride: int, ms_size: int, dn_bw: int, forwarding: bool,
                   psum_slot: bool) -> _TileTraffic:
     """Deliveries and switch routes per step, on STONNE's layout (with the partial-sum multiplier of
-    every VN when ``psum_slot``: it gets no weight or input packets)."""
-    TR, TS, TC, TK, TG = tile.T_R, tile.T_S, tile.T_C, tile.T_K, tile.T_G
-    TX, TY = tile.T_X, tile.T_Y
-    size = tile.virtual_neuron_size + int(psum_slot)
-    width = ms_size // dn_bw
-    m = np.arange(size * tile.num_virtual_neurons, dtype=np.int64)
-    v, o = np.divmod(m, size)
-    o = o - int(psum_slot)
-    m, v, o = m[o >= 0], v[o >= 0], o[o >= 0]
-    wid, iid, s = operand_ids(v, o, TR, TS, TC, TK, TG, tile.T_N, TX, TY, stride)
-    newcol = (s == TS - 1) if forwarding else np.ones(m.size, dtype=bool)
-    levels = int(math.log2(width))
-
-    # one route per distinct (packet, switch) at each of the tree's switch levels, for the three kinds of
-    # step in one sort: a switch of level j is numbered after every switch of the levels before it, and
-    # the kinds' packet ids are offset apart
-    sel = [np.ones(m.size, dtype=bool), np.ones(m.size, dtype=bool), newcol]
-    keys = [wid, iid, iid]
-    routes = [0, 0, 0]
-    if m.size and levels:
-        span = int(max(wid.max(), iid.max())) + 1
-        k = np.concatenate([key[c].astype(np.int64) + i * span for i, (key, c) in enumerate(zip(keys, sel))])
-        mm = np.concatenate([m[c] for c in sel])
-        base = 0
-        nodes = []
-        for j in range(levels):
-            nodes.append(mm // (width >> j) + base)
-            base += ms_size // (width >> j)
-        pair = np.sort(np.tile(k, levels) * base + np.concatenate(nodes))
-        first = np.concatenate(([True], pair[1:] != pair[:-1]))
-        routes = np.bincount(pair[first] // base // span, minlength=3).tolist()
-    return _TileTraffic(w_deliv=m.size, f_deliv=m.size, n_deliv=int(newcol.sum()),
-                        w_routes=routes[0], f_routes=routes[1], n_routes=routes[2])
+    every VN when ``psum_slot``: it gets no weight or input packets):
+    :func:`plumsim.accel.maeri_timing.tile_traffic`, from the sort that gives the read ports' loads."""
+    fed, fed_new, w_routes, f_routes, n_routes = tile_traffic(
+        {f: getattr(tile, f) for f in TILE_FIELDS}, stride, forwarding, psum_slot, ms_size, dn_bw)
+    return _TileTraffic(w_deliv=fed, f_deliv=fed, n_deliv=fed_new, w_routes=w_routes, f_routes=f_routes,
+                        n_routes=n_routes)
 
 
 # ----------------------------------------------------------------------------------------------

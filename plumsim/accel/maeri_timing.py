@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from plumsim.accel.adder_tree import multiplier_paths, reduction_paths, three_way_adds
+from plumsim.accel.adder_tree import three_way_adds, tree_paths
 from plumsim.accel.calibration import MAERI_OUTPUT_LATENCY_AB_OFF, MAERI_OUTPUT_LATENCY_AB_ON, MAERI_PSUM_LOOP
 from plumsim.accel.lru import LRUMemo
 from plumsim.accel.write_side import WRITE_FIFO_WINDOW, asnetwork_bus_line, busiest_line, last_write, runs
@@ -58,53 +58,28 @@ def operand_ids(v, o, TR, TS, TC, TK, TG, TN, TX, TY, stride):
     at several multipliers. Input ids increase in the order SDMemory sends the packets (window row, then
     column, then n, g, c), so a port sends a step's packets in increasing id. Broadcasts over tile fields
     given as arrays."""
+    # (successive divmods: the fewest numpy calls; wid and iid as the layout above, c*T_R*T_S + r*T_S + s
+    # being o itself)
+    rows, y = np.divmod(v, TY)
+    knx, x = np.divmod(rows, TX)               # knx = (n*T_G + g)*T_K + k
+    ng = knx // TK                             # n*T_G + g
     c, rs = np.divmod(o, TR * TS)
     r, s = np.divmod(rs, TS)
-    y = v % TY
-    x = (v // TY) % TX
-    k = (v // (TY * TX)) % TK
-    g = (v // (TY * TX * TK)) % TG
-    n = v // (TY * TX * TK * TG)
     yin = TS + (TY - 1) * stride
-    wid = ((g * TK + k) * TC + c) * (TR * TS) + r * TS + s
-    iid = ((x * stride + r) * yin + (y * stride + s)) * (TN * TG * TC) + (n * TG + g) * TC + c
+    wid = knx % (TG * TK) * (TR * TS * TC) + o
+    iid = ((x * stride + r) * yin + (y * stride + s)) * (TN * TG * TC) + ng * TC + c
     return wid, iid, s
-
-
-def send_lead(key: np.ndarray, dn_bw: int) -> np.ndarray:
-    """[B, ms] keys in send order (-1 = no packet) -> lead [B, ms]: how many of its port's packets of the
-    step leave after the multiplier's own (-1: no packet)."""
-    if key.size == 0:
-        return key.copy()
-    B, ms = key.shape
-    width = ms // dn_bw
-    k2 = key.reshape(-1, width)                          # one row per (tile, port)
-    # flat positions of each row's keys in sorted order (fancy indexing, not take/put_along_axis: cheaper
-    # on the small arrays of one tile)
-    idx = (np.argsort(k2, axis=1, kind="stable") + (np.arange(k2.shape[0]) * width)[:, None]).reshape(-1)
-    srt = key.reshape(-1)[idx].reshape(-1, width)
-    new = np.ones(srt.shape, dtype=bool)
-    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    new &= srt != -1
-    rank = np.cumsum(new, axis=1) - 1
-    lead = np.empty(key.size, dtype=np.int64)
-    lead[idx] = (rank[:, -1:] - rank).reshape(-1)
-    return np.where(key == -1, -1, lead.reshape(B, ms))
-
-
-def distinct_per_port(key: np.ndarray, dn_bw: int) -> np.ndarray:
-    """[B, ms] keys (-1 = multiplier unused or not fed) -> distinct keys per read port, [B, dn_bw]."""
-    B, ms = key.shape
-    srt = np.sort(key.reshape(B, dn_bw, ms // dn_bw), axis=2)
-    new = np.ones(srt.shape, dtype=bool)
-    new[:, :, 1:] = srt[:, :, 1:] != srt[:, :, :-1]
-    return np.count_nonzero(new & (srt != -1), axis=2)
 
 
 #: per-port loads remembered per (ms_size, dn_bw, stride, tile, forwarding, partial-sum slot): they do not
 #: depend on the layer's sizes or rn_bw, and a sweep times the same tiles for many layers and machines.
-#: Values: (int32 [4, dn_bw] loads, int32 [2, ms_size] leads); bounded by bytes.
-_LOADS = LRUMemo(max_items=1 << 16, max_bytes=128 << 20, sizeof=lambda v: v[0].nbytes + v[1].nbytes)
+#: Values: (int32 [4, dn_bw] loads, int32 [2, ms_size] leads, the step traffic of :func:`tile_traffic`);
+#: bounded by bytes.
+_LOADS = LRUMemo(max_items=1 << 16, max_bytes=128 << 20, sizeof=lambda v: v[0].nbytes + v[1].nbytes + 64)
+
+
+def _loads_key(ms: int, dn: int, stride: int, fields, fwd, slot) -> tuple:
+    return (ms, dn, int(stride), *fields, int(fwd), int(slot))
 
 
 def port_loads(T: dict, stride: int, fwd, slot, ms: int, dn: int):
@@ -117,31 +92,51 @@ def port_loads(T: dict, stride: int, fwd, slot, ms: int, dn: int):
     cols = [np.asarray(T[k], dtype=np.int64).reshape(-1) for k in TILE_FIELDS]
     fwd = np.asarray(fwd, dtype=bool).reshape(-1)
     slot = np.asarray(slot, dtype=np.int64).reshape(-1)
-    rows = np.stack(cols + [fwd.astype(np.int64), slot], axis=1)
-    keys = [(ms, dn, int(stride)) + r for r in map(tuple, rows.tolist())]
-    out = np.empty((rows.shape[0], 4, dn), dtype=np.int64)
-    lead = np.empty((rows.shape[0], 2, ms), dtype=np.int64)
-    miss = []
-    for b, key in enumerate(keys):
-        hit = _LOADS.get(key)
-        if hit is None:
-            miss.append(b)
-        else:
-            out[b], lead[b] = hit
+    B = cols[0].size
+    rows = zip(*(c.tolist() for c in cols)) if B > 1 else [tuple(int(c[0]) for c in cols)]
+    keys = [_loads_key(ms, dn, stride, r, f, q) for r, f, q in zip(rows, fwd.tolist(), slot.tolist())]
+    hits = [_LOADS.get(key) for key in keys]
+    miss = [b for b, h in enumerate(hits) if h is None]
     if miss:
         m = np.asarray(miss)
-        fresh, fresh_lead = _port_loads_exact({k: c[m][:, None] for k, c in zip(TILE_FIELDS, cols)}, stride,
-                                              fwd[m][:, None], slot[m][:, None], ms, dn)
-        out[m], lead[m] = fresh, fresh_lead
-        for b, row, row_lead in zip(miss, fresh.astype(np.int32), fresh_lead.astype(np.int32)):
-            _LOADS.put(keys[b], (row, row_lead))
+        fresh, fresh_lead, traffic = _port_loads_exact({k: c[m][:, None] for k, c in zip(TILE_FIELDS, cols)},
+                                                       stride, fwd[m][:, None], slot[m][:, None], ms, dn)
+        for j, b in enumerate(miss):
+            hits[b] = (fresh[j].astype(np.int32), fresh_lead[j].astype(np.int32), tuple(traffic[j].tolist()))
+            _LOADS.put(keys[b], hits[b])
+    if B == 1:
+        out, lead = hits[0][0][None].astype(np.int64), hits[0][1][None].astype(np.int64)
+    else:
+        out = np.stack([h[0] for h in hits]).astype(np.int64)
+        lead = np.stack([h[1] for h in hits]).astype(np.int64)
     return out[:, 0], out[:, 1], out[:, 2], out[:, 3], lead[:, 0], lead[:, 1]
 
 
-def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.ndarray:
-    """:func:`port_loads` computed: int64 [B, 4, dn] loads and [B, 2, ms] leads. Arrays [B, 1]."""
+def tile_traffic(T: dict, stride: int, fwd: bool, slot: bool, ms: int, dn: int) -> tuple[int, ...]:
+    """Distribution-network traffic of one tile's steps (``T``: tile field -> int): (multipliers fed per
+    weight or full-window step, multipliers fed per new-column step, switch routes per weight step, per
+    full-window step, per new-column step). A route is one distinct packet through one switch (a
+    multicast goes once through every switch above its destinations); the partial-sum multiplier gets
+    none. From the same sort as :func:`port_loads`, and remembered with it."""
+    key = _loads_key(ms, dn, stride, [int(T[k]) for k in TILE_FIELDS], fwd, slot)
+    hit = _LOADS.get(key)
+    if hit is None:
+        port_loads({k: [int(T[k])] for k in TILE_FIELDS}, stride, [bool(fwd)], [int(slot)], ms, dn)
+        hit = _LOADS.get(key)
+    return hit[2]
+
+
+def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int):
+    """:func:`port_loads` computed: int64 [B, 4, dn] loads, [B, 2, ms] leads and [B, 5] step traffic
+    (:func:`tile_traffic`). Arrays [B, 1].
+
+    One stable sort of each port's keys (weight, input, new-column input ids; -1 = no packet) gives all
+    three: a port sends one packet per distinct key, in increasing key; and at every switch level a key
+    goes once through each switch above its multipliers, which in key-then-multiplier order are the
+    entries where the key or the switch changes."""
     TR, TS, TC, TK, TG, TN, TX, TY = (T[k] for k in TILE_FIELDS)
     B, width = TR.shape[0], ms // dn
+    levels = width.bit_length() - 1
     size = TR * TS * TC + slot
     nv = TK * TG * TN * TX * TY
     m = np.arange(ms, dtype=np.int64)[None, :]
@@ -152,35 +147,60 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int) -> np.n
     wid, iid, s = operand_ids(v, np.maximum(o, 0), TR, TS, TC, TK, TG, TN, TX, TY, stride)
     wid, iid = np.where(op, wid, -1), np.where(op, iid, -1)
     nid = np.where(~fwd | (s == TS - 1), iid, -1)
-    q = np.count_nonzero((valid & (o < 0)).reshape(B, dn, width), axis=2)
-    # one sort for the three kinds of packet: [3B, ms] -> [3, B, dn]
-    distinct = distinct_per_port(np.concatenate([wid, iid, nid]), dn).reshape(3, B, dn)
-    loads = np.stack([distinct[0], distinct[1], distinct[2], q], axis=1)
+    keys = np.concatenate([wid, iid, nid])                  # [3B, ms]
+    k2 = keys.reshape(-1, width)                           # one row per (kind, tile, port)
+    # flat positions of each row's keys in sorted order (fancy indexing, not take/put_along_axis: cheaper
+    # on the small arrays of one tile); stable: equal keys stay in multiplier order
+    order = np.argsort(k2, axis=1, kind="stable")
+    idx = (order + (np.arange(k2.shape[0]) * width)[:, None]).reshape(-1)
+    srt = keys.reshape(-1)[idx].reshape(-1, width)
+    sent = srt != -1
+    new = np.ones(srt.shape, dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    new &= sent
+    # (np.stack and axis-wise counts cost several microseconds each on arrays this small: one buffer)
+    loads = np.empty((4, B, dn), dtype=np.int64)
+    loads[:3] = new.sum(axis=1).reshape(3, B, dn)
+    loads[3] = (valid & (o < 0)).reshape(B, dn, width).sum(axis=2)     # partial-sum slots per port
+    loads = loads.transpose(1, 0, 2)
+    # switch routes: level j's switches each cover width >> j multipliers of a port (j = 0: its root). A
+    # new key goes through one switch per level; a repeat of the key through those levels where its
+    # multiplier's switch differs from the previous one's, i.e. bit_length(offset xor previous offset) - 1
+    # of them
+    routes = levels * new.reshape(3, B, ms).sum(axis=2)
+    if levels:
+        hops = np.maximum(np.frexp(order[:, 1:] ^ order[:, :-1])[1] - 1, 0)
+        repeat = sent[:, 1:] & ~new[:, 1:]
+        routes += np.where(repeat, hops, 0).reshape(3, B, -1).sum(axis=2)
+    fed = sent.reshape(3, B, ms).sum(axis=2)
+    traffic = np.concatenate([fed[0::2], routes]).T
     # leads: only the drain of a tile without a partial-sum loop reads them; a port feeding one
     # multiplier sends its packet last
+    rank = np.cumsum(new, axis=1) - 1
+    lead_all = np.empty(keys.size, dtype=np.int64)
+    lead_all[idx] = (rank[:, -1:] - rank).reshape(-1)
+    lead_all = np.where(keys == -1, -1, lead_all.reshape(3 * B, ms))
     lead = np.full((B, 2, ms), -1, dtype=np.int64)
-    if width == 1:
-        lead[:, 0] = np.where(iid < 0, -1, 0)
-        lead[:, 1] = np.where(nid < 0, -1, 0)
-    else:
-        plain = np.flatnonzero(slot[:, 0] == 0)
-        if plain.size:
-            both = send_lead(np.concatenate([iid[plain], nid[plain]]), dn)
-            lead[plain, 0], lead[plain, 1] = both[:plain.size], both[plain.size:]
-    return loads, lead
+    plain = slot[:, 0] == 0
+    lead[:, 0] = np.where(plain[:, None], lead_all[B:2 * B], -1)
+    lead[:, 1] = np.where(plain[:, None], lead_all[2 * B:], -1)
+    return loads, lead, traffic
 
 
 #: VN layouts remembered per (ms_size, rn_bw, VN size, VNs): where each VN's sum leaves the tree and on
 #: which bus line; they do not depend on the layer or the read ports. Values: (int32 [7, VNs] per-VN
-#: fields, outputs on the busiest line, 3:1 adds of one reduction); bounded by bytes.
-_LAYOUTS = LRUMemo(max_items=1 << 15, max_bytes=64 << 20, sizeof=lambda v: v[0].nbytes)
+#: fields, outputs on the busiest line, 3:1 adds of one reduction, int32 [VNs x size] multiplier paths);
+#: bounded by bytes.
+_LAYOUTS = LRUMemo(max_items=1 << 15, max_bytes=64 << 20, sizeof=lambda v: v[0].nbytes + v[3].nbytes)
 
 
 class VNLayout(NamedTuple):
     """The VNs of many tiles laid back to back from multiplier 0, tile after tile: per VN (int64 [sum nv])
     its first multiplier, the levels from its top block to the output adder, the blocks merged from the
     left and from the right, its top block's multipliers [top_lo, top_hi) and its bus line; per tile
-    (int64 [B]) the outputs on its busiest line and the ADD_3_1 events of one reduction of its VNs."""
+    (int64 [B]) the outputs on its busiest line and the ADD_3_1 events of one reduction of its VNs; per
+    multiplier (int64 [sum nv x size], VN after VN) the cycles from its product to its VN's output adder
+    (:func:`plumsim.accel.adder_tree.multiplier_paths`)."""
 
     start: np.ndarray
     top_depth: np.ndarray
@@ -191,6 +211,7 @@ class VNLayout(NamedTuple):
     line: np.ndarray
     busiest: np.ndarray
     three_way_adds: np.ndarray
+    paths: np.ndarray
 
 
 def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
@@ -198,14 +219,11 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
     included) on ``ms`` multipliers and ``rn`` bus lines."""
     B = size.size
     keys = [(ms, rn, a, b) for a, b in zip(size.tolist(), nv.tolist())]
-    got: list = [None] * B
+    got = [_LAYOUTS.get(k) for k in keys]
     miss: dict = {}
     for i, k in enumerate(keys):
-        hit = _LAYOUTS.get(k)
-        if hit is None:
+        if got[i] is None:
             miss.setdefault(k, []).append(i)
-        else:
-            got[i] = hit
     if miss:
         ks = list(miss)
         sz = np.array([k[2] for k in ks], dtype=np.int64)
@@ -214,22 +232,28 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
         start = (np.arange(tile.size) - np.repeat(np.cumsum(n) - n, n)) * sz[tile]
         vsize = sz[tile]
         # packed back to back within ms (the caller's tiles fit): no argument checks
-        level, index, top_depth, left, right = reduction_paths(start, vsize, ms, layout=tile, validate=False)
+        level, index, top_depth, left, right, paths = tree_paths(start, vsize, ms, layout=tile, validate=False)
         span = ms >> level
         top_lo = np.maximum(index * span, start)
         top_hi = np.minimum((index + 1) * span, start + vsize)
         line = asnetwork_bus_line(level, index, ms, rn)
-        busiest = busiest_line(line, tile, len(ks), rn)
-        add3 = np.bincount(tile, weights=three_way_adds(left, right, vsize), minlength=len(ks))
+        busiest = busiest_line(line, tile, len(ks), rn).tolist()
+        add3 = np.bincount(tile, weights=three_way_adds(left, right, vsize), minlength=len(ks)).tolist()
         fields = np.stack([start, top_depth, left, right, top_lo, top_hi, line]).astype(np.int32)
-        for j, (k, part) in enumerate(zip(ks, np.split(fields, np.cumsum(n)[:-1], axis=1))):
-            entry = (part, int(busiest[j]), int(add3[j]))
+        paths = paths.astype(np.int32)
+        cut, pcut = [0] + np.cumsum(n).tolist(), [0] + np.cumsum(n * sz).tolist()
+        for j, k in enumerate(ks):
+            entry = (fields[:, cut[j]:cut[j + 1]], int(busiest[j]), int(add3[j]), paths[pcut[j]:pcut[j + 1]])
             _LAYOUTS.put(k, entry)
             for i in miss[k]:
                 got[i] = entry
-    fields = (got[0][0] if B == 1 else np.concatenate([g[0] for g in got], axis=1)).astype(np.int64)
+    if B == 1:
+        fields, paths = got[0][0].astype(np.int64), got[0][3].astype(np.int64)
+    else:
+        fields = np.concatenate([g[0] for g in got], axis=1).astype(np.int64)
+        paths = np.concatenate([g[3] for g in got]).astype(np.int64)
     return VNLayout(*fields, np.array([g[1] for g in got], dtype=np.int64),
-                    np.array([g[2] for g in got], dtype=np.int64))
+                    np.array([g[2] for g in got], dtype=np.int64), paths)
 
 
 def partial_sum_path(start, top_lo, top_depth, left_merges):
@@ -355,7 +379,7 @@ def _conv_timing(N, G, C, K, R, S, X, Y, stride, T: dict, config) -> dict[str, n
     # drain: each VN's last sum from the last operands of its multipliers (folding: the loop chain's
     # end), then its bus line, which paces a line of m > 1 VNs from its first sum on, and the write FIFO
     vns = _VNs(tile, start, start + vsize, top_lo, top_hi, top_depth, left_merges, right_merges)
-    paths = multiplier_paths(start, vsize, ms, layout=tile, validate=False)
+    paths = lay.paths
     out = _sums_out(vns, np.where(folding[:, None], F, np.where(port_used, F_read, 0)),
                     np.where((iY > 1), n_lead, f_lead), folding, width, paths)
     # buffer off: a read port whose partial sums alone fill the loop (as many VNs' partial-sum multipliers

@@ -28,7 +28,6 @@ numpy only.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
@@ -125,50 +124,18 @@ def _distinct_per_group(K: np.ndarray, groups: int, count_psum: bool = True) -> 
     return (new & keep).sum(axis=2)
 
 
-class _Packing(NamedTuple):
-    """The greedy in-order packing of a bitmap's rows (:func:`_pack`), in Python lists: per iteration its
-    occupied multipliers (a folded chunk's partial-sum slot included), its weights, whether it is a
-    folded row's later chunk, and whether several rows share it; the virtual neurons (non-empty chunks:
-    first multiplier, size, iteration); the rows sharing iterations (index, first multiplier, iteration,
-    non-zeros); and the counts the counters need."""
+def _pack(row_nnz: list[int], ms: int):
+    """Greedy in-order packing on row sizes only (same rule as :func:`_iterations`, without k indices).
 
-    n_it: int
-    it_occ: list
-    it_nzs: list
-    it_later: list
-    it_shared: list
-    vn_start: list
-    vn_size: list
-    vn_it: list
-    shared_rows: list
-    shared_slot: list
-    shared_it: list
-    shared_nnz: list
-    n_chunks: int
-    folded_rows: int
-    fold_its: int
-    chunks_per_it_max: int
-
-
-def _pack(row_nnz: list[int], ms: int) -> _Packing:
-    """Greedy in-order packing on row sizes only (same rule as :func:`_iterations`, without k indices):
-    rows go whole, in order, into ``ms`` multipliers; a row that does not fit starts the next iteration;
-    a row longer than ``ms`` is folded into its own iterations, a first chunk of ``ms`` non-zeros and
-    later ones of up to ``ms - 1`` plus the partial-sum slot. All-zero rows take a place in their
-    iteration but no multiplier (no virtual neuron). A plain loop over stationary rows (hundreds),
-    integers only: every per-row and per-iteration fact is collected on the way (numpy calls cost more
-    than these few integer steps)."""
-    occ: list[int] = []
-    nzs: list[int] = []
-    later: list[int] = []
-    rows_in: list[list[int]] = []                 # rows of each open or packed iteration
-    vn_start: list[int] = []
-    vn_size: list[int] = []
-    vn_it: list[int] = []
-    slots: list[int] = []
-    folded_rows = fold_its = n_chunks = 0
-    cur: list[int] | None = None                  # rows of the iteration being filled
-    used = 0
+    Returns (row_it: iteration of each row's first chunk, row_nch: chunks per row, row_slot: first
+    multiplier of the row in its iteration (0 for folded rows), n_it). A plain loop over stationary rows
+    (hundreds), integers only."""
+    M = len(row_nnz)
+    row_it = [0] * M
+    row_nch = [1] * M
+    row_slot = [0] * M
+    n_it = 0
+    cur_rows = used = 0
     for i, r in enumerate(row_nnz):
         if r > ms:
             if ms < 2:
@@ -176,94 +143,86 @@ def _pack(row_nnz: list[int], ms: int) -> _Packing:
                                   f"{FRONTEND_MIN_ROW_NNZ}) but ms_size={ms}: a row longer than the array is folded "
                                   "into chunks that keep one multiplier for the partial sum, which leaves none "
                                   "for weights on one multiplier", field="[MSNetwork] ms_size")
-            cur = None
+            if cur_rows:
+                n_it += 1
+                cur_rows = used = 0
             nch = 1 + -(-(r - ms) // (ms - 1))
-            first_it = len(occ)
-            # chunk 0: ms non-zeros; chunk j >= 1: the next up to ms - 1, plus the partial-sum slot
-            rest = r - ms - (nch - 2) * (ms - 1)  # non-zeros of the last chunk
-            sizes = [ms] + [ms] * (nch - 2) + [rest + 1]
-            occ.extend(sizes)
-            nzs.extend([ms] + [ms - 1] * (nch - 2) + [rest])
-            later.extend([0] + [1] * (nch - 1))
-            rows_in.extend([[i]] + [[]] * (nch - 1))
-            vn_start.extend([0] * nch)
-            vn_size.extend(sizes)
-            vn_it.extend(range(first_it, first_it + nch))
-            slots.append(0)
-            folded_rows += 1
-            fold_its += nch
-            n_chunks += nch
+            row_it[i], row_nch[i] = n_it, nch
+            n_it += nch
             continue
-        if cur is not None and used + r > ms and cur:
-            cur = None
-        if cur is None:
-            cur = []
-            rows_in.append(cur)
-            occ.append(0)
-            nzs.append(0)
-            later.append(0)
-            used = 0
-        if r:
-            vn_start.append(used)
-            vn_size.append(r)
-            vn_it.append(len(occ) - 1)
-        slots.append(used)
-        cur.append(i)
-        occ[-1] += r
-        nzs[-1] += r
+        if used + r > ms and cur_rows:
+            n_it += 1
+            cur_rows = used = 0
+        row_it[i], row_slot[i] = n_it, used
+        cur_rows += 1
         used += r
-        n_chunks += 1
-    shared = [len(rs) > 1 for rs in rows_in]
-    sh_rows, sh_slot, sh_it, sh_nnz = [], [], [], []
-    for t, rs in enumerate(rows_in):
-        if len(rs) > 1:
-            occ[t] = nzs[t] = 0                   # (set from the k indices: :func:`_shared_ports`)
-            for i in rs:
-                sh_rows.append(i)
-                sh_slot.append(slots[i])
-                sh_it.append(t)
-                sh_nnz.append(row_nnz[i])
-    return _Packing(len(occ), occ, nzs, later, shared, vn_start, vn_size, vn_it, sh_rows, sh_slot, sh_it,
-                    sh_nnz, n_chunks, folded_rows, fold_its,
-                    # (a folded row's later chunk is an iteration's one chunk; its first chunk counts 1 here)
-                    max((len(rs) for rs in rows_in), default=0))
+    if cur_rows:
+        n_it += 1
+    return row_it, row_nch, row_slot, n_it
 
 
-def _streaming_cost(bitmap: np.ndarray, pk: _Packing, ms: int, dn: int):
+def _distinct_keys(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of an int64 array (sorted); a plain sort is faster here than np.unique."""
+    srt = np.sort(keys)
+    keep = np.ones(srt.size, dtype=bool)
+    keep[1:] = srt[1:] != srt[:-1]
+    return srt[keep]
+
+
+def _streaming_cost(bitmap: np.ndarray, row_nnz: np.ndarray, row_it: np.ndarray, row_nch: np.ndarray,
+                    row_slot: np.ndarray, n_it: int, ms: int, dn: int) -> np.ndarray:
     """Per iteration: packets per streamed column on the busiest read port (c, int64 [n_it]) and the
-    stationary values queued on that port before the first column (w); and the switch routes and wire
-    writes a streamed column saves by multicast ((routes, wires), :func:`_shared_ports`).
+    stationary values queued on that port before the first column (w).
 
     An iteration holding one chunk has distinct k indices in every slot (a row's non-zeros are distinct),
-    so its per-port counts follow from its size alone: port 0 is the fullest, and holds weights only
-    (a later chunk's first multiplier takes the partial sum instead, unless a second port is as busy and
-    holds only weights). Only iterations packing several rows need the k indices, to find k shared by
-    two rows on one port."""
+    so its per-port counts follow from its size alone; only iterations packing several rows need the k
+    indices, to find k shared by two rows on one port."""
     width = ms // dn
-    n_it = pk.n_it
-    occ = np.array(pk.it_occ, dtype=np.int64)
-    c_port = np.minimum(width, occ)
-    w_first = np.where(np.array(pk.it_later, dtype=bool) & (occ < 2 * width), c_port - 1,
-                       np.minimum(width, np.array(pk.it_nzs, dtype=np.int64)))
-    shared_hops = (0, 0)
-    if pk.shared_rows:
+    it_rows = np.bincount(row_it, minlength=n_it)          # rows starting in each iteration
+    single = row_nch > 1                                    # folded rows: one chunk per iteration
+    # occupancy (multipliers, psum slot included) and non-zeros of every single-chunk iteration
+    occ = np.zeros(n_it, dtype=np.int64)
+    nzs = np.zeros(n_it, dtype=np.int64)
+    if single.any():
+        fr = np.flatnonzero(single)
+        nch = row_nch[fr]
+        its = np.repeat(row_it[fr], nch) + (np.arange(int(nch.sum())) - np.repeat(np.cumsum(nch) - nch, nch))
+        j = its - np.repeat(row_it[fr], nch)                # chunk index within the row
+        n = np.repeat(row_nnz[fr], nch)
+        later = np.minimum(ms - 1, n - ms - (j - 1) * (ms - 1))
+        nzs[its] = np.where(j == 0, ms, later)
+        occ[its] = np.where(j == 0, ms, later + 1)
+    alone = (~single) & (it_rows[row_it] == 1)
+    occ[row_it[alone]] = row_nnz[alone]
+    nzs[row_it[alone]] = row_nnz[alone]
+    c_port = np.minimum(width, occ)                        # port 0 is the fullest of a lone chunk
+    # weights on port 0 (a later chunk's first multiplier takes the partial sum, not a weight)
+    w_first = np.minimum(width, nzs)
+    if single.any():
+        # (unless a second port is as busy and holds only weights)
+        w_first[its] = np.where((j > 0) & (occ[its] < 2 * width), np.minimum(width, occ[its]) - 1,
+                                np.minimum(width, occ[its]))
+    shared = (~single) & (it_rows[row_it] > 1)
+    if shared.any():
         check_size("work_bytes", 24 * n_it * dn, "dn_bw", dn,
                    f"SIGMA's per-port counts ({n_it} iterations x {dn} read ports) hold")
-        Kd = bitmap.shape[1]
-        flat = np.flatnonzero(bitmap[pk.shared_rows])     # row-major: in slot order (np.nonzero on 2-D
-        if flat.size:                                      # is several times slower)
-            r_idx = flat // Kd
-            k = flat - r_idx * Kd
-            nnz = np.array(pk.shared_nnz, dtype=np.int64)
-            first = np.cumsum(nnz) - nnz
-            slot = np.array(pk.shared_slot, dtype=np.int64)[r_idx] + (np.arange(flat.size) - first[r_idx])
-            it = np.array(pk.shared_it, dtype=np.int64)[r_idx]
-            per_port, w_port, shared_hops = _shared_ports(it, slot, k, Kd, n_it, ms, dn)
-            sh_its = it[np.concatenate(([True], it[1:] != it[:-1]))]   # it is non-decreasing
-            kmax = per_port[sh_its].max(axis=1)
-            c_port[sh_its] = kmax
-            # weights queued ahead of the streamed values on the port that streams the most
-            w_first[sh_its] = np.where(per_port[sh_its] == kmax[:, None], w_port[sh_its], 0).max(axis=1)
+        rows = np.flatnonzero(shared)
+        flat = np.flatnonzero(bitmap[rows])                # row-major: in slot order (np.nonzero on 2-D
+        r_idx = flat // bitmap.shape[1]                    # is several times slower)
+        k = flat - r_idx * bitmap.shape[1]
+    if shared.any() and r_idx.size:                       # (iterations of all-zero rows cost nothing)
+        rr = rows[r_idx]
+        first = np.concatenate(([0], np.cumsum(row_nnz[rows])[:-1]))
+        slot = row_slot[rr] + (np.arange(r_idx.size) - first[r_idx])
+        it = row_it[rr]
+        per_port, w_port, shared_hops = _shared_ports(it, slot, k, bitmap.shape[1], n_it, ms, dn)
+        sh_its = it[np.concatenate(([True], it[1:] != it[:-1]))]   # it is non-decreasing
+        kmax = per_port[sh_its].max(axis=1)
+        c_port[sh_its] = kmax
+        # weights queued ahead of the streamed values on the port that streams the most
+        w_first[sh_its] = np.where(per_port[sh_its] == kmax[:, None], w_port[sh_its], 0).max(axis=1)
+    else:
+        shared_hops = (0, 0)
     return c_port, w_first, shared_hops
 
 
@@ -328,25 +287,31 @@ def _layout(bitmap: np.ndarray, ms: int, dn: int) -> dict:
     """The part of a SIGMA GEMM's plan that depends on the stationary bitmap, ms_size and dn_bw (not on
     rn_bw nor the streamed columns): the packing of rows into iterations, cycles per streamed column on
     the read ports, the virtual neurons' output adders, 3:1 adds. A sweep over rn_bw reuses it."""
-    row_nnz = np.count_nonzero(bitmap, axis=1).tolist()
-    pk = _pack(row_nnz, ms)
-    c, w, (saved_routes, saved_wires) = _streaming_cost(bitmap, pk, ms, dn)
-    start = np.array(pk.vn_start, dtype=np.int64)
-    size = np.array(pk.vn_size, dtype=np.int64)
-    it = np.array(pk.vn_it, dtype=np.int64)
+    row_nnz = np.count_nonzero(bitmap, axis=1).astype(np.int64)
+    row_it, row_nch, row_slot, n_it = _pack(row_nnz.tolist(), ms)
+    row_it = np.asarray(row_it, dtype=np.int64)
+    row_nch = np.asarray(row_nch, dtype=np.int64)
+    row_slot = np.asarray(row_slot, dtype=np.int64)
+    c, w, (saved_routes, saved_wires) = _streaming_cost(bitmap, row_nnz, row_it, row_nch, row_slot, n_it, ms, dn)
+    n_chunks = int(row_nch.sum())
+    chunk_row = np.repeat(np.arange(row_nnz.size), row_nch)
+    chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
+    chunk_it = np.repeat(row_it, row_nch) + chunk_idx
+    start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
     # one decomposition of every VN's range gives its output adder, its depth and its 3:1 adds (the
     # chunks are packed in order, within the array: no argument checks needed)
     level, index, top, left, right = reduction_paths(start, size, ms, layout=it, validate=False)
     depth = reduction_depth(top, left, right)
+    folded = row_nch > 1
     return {
-        "nnz": sum(row_nnz), "n_it": pk.n_it, "c": c, "w": w, "it": it, "level": level, "index": index,
+        "nnz": int(row_nnz.sum()), "n_it": n_it, "c": c, "w": w, "it": it, "level": level, "index": index,
         "depth": depth, "saved_routes": int(saved_routes), "saved_wires": int(saved_wires),
-        "n_chunks": pk.n_chunks,
-        "later_chunks": pk.n_chunks - len(row_nnz),
-        "folded_rows": pk.folded_rows, "fold_its": pk.fold_its,
-        "nonzero_rows": len(row_nnz) - row_nnz.count(0),
+        "n_chunks": n_chunks,
+        "later_chunks": n_chunks - row_nnz.size,
+        "folded_rows": int(np.count_nonzero(folded)), "fold_its": int(row_nch[folded].sum()),
+        "nonzero_rows": int(np.count_nonzero(row_nnz)),
         "add3": int(three_way_adds(left, right, size).sum()),
-        "rows_per_iteration_max": pk.chunks_per_it_max,
+        "rows_per_iteration_max": int(np.bincount(chunk_it).max()),
     }
 
 
