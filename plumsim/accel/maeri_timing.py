@@ -188,9 +188,9 @@ def _port_loads_exact(T: dict, stride: int, fwd, slot, ms: int, dn: int):
 
 
 #: VN layouts remembered per (ms_size, rn_bw, VN size, VNs): where each VN's sum leaves the tree and on
-#: which bus line; they do not depend on the layer or the read ports. Values: (int32 [7, VNs] per-VN
-#: fields, outputs on the busiest line, 3:1 adds of one reduction, int32 [VNs x size] multiplier paths);
-#: bounded by bytes.
+#: which bus line; they do not depend on the layer or the read ports. Values: (int64 [7, VNs] per-VN
+#: fields, outputs on the busiest line, 3:1 adds of one reduction, int64 [VNs x size] multiplier paths;
+#: read-only arrays); bounded by bytes.
 _LAYOUTS = LRUMemo(max_items=1 << 15, max_bytes=64 << 20, sizeof=lambda v: v[0].nbytes + v[3].nbytes)
 
 
@@ -239,8 +239,9 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
         line = asnetwork_bus_line(level, index, ms, rn)
         busiest = busiest_line(line, tile, len(ks), rn).tolist()
         add3 = np.bincount(tile, weights=three_way_adds(left, right, vsize), minlength=len(ks)).tolist()
-        fields = np.stack([start, top_depth, left, right, top_lo, top_hi, line]).astype(np.int32)
-        paths = paths.astype(np.int32)
+        fields = np.stack([start, top_depth, left, right, top_lo, top_hi, line])
+        fields.setflags(write=False)          # (shared with the cache: read only)
+        paths.setflags(write=False)
         cut, pcut = [0] + np.cumsum(n).tolist(), [0] + np.cumsum(n * sz).tolist()
         for j, k in enumerate(ks):
             entry = (fields[:, cut[j]:cut[j + 1]], int(busiest[j]), int(add3[j]), paths[pcut[j]:pcut[j + 1]])
@@ -248,10 +249,10 @@ def vn_layout(size: np.ndarray, nv: np.ndarray, ms: int, rn: int) -> VNLayout:
             for i in miss[k]:
                 got[i] = entry
     if B == 1:
-        fields, paths = got[0][0].astype(np.int64), got[0][3].astype(np.int64)
+        fields, paths = got[0][0], got[0][3]
     else:
-        fields = np.concatenate([g[0] for g in got], axis=1).astype(np.int64)
-        paths = np.concatenate([g[3] for g in got]).astype(np.int64)
+        fields = np.concatenate([g[0] for g in got], axis=1)
+        paths = np.concatenate([g[3] for g in got])
     return VNLayout(*fields, np.array([g[1] for g in got], dtype=np.int64),
                     np.array([g[2] for g in got], dtype=np.int64), paths)
 
@@ -272,7 +273,7 @@ def port_finish(w, f, nl, nfold, iX, iY):
     row_load = nfold * (f + (iY - 1) * nl)
     total = nfold * w + iX * row_load
     out = np.maximum(total, nfold - 1 + total - (nfold - 1) * w)
-    for r in (0, iX - 1):
+    for r in ((0,) if (iX == 1).all() else (0, iX - 1)):    # (one row: its first is its last)
         s0 = nfold + r * nfold * iY                   # first step of row r
         rest = (iX - r) * row_load                    # packets from s0 on
         out = np.maximum(out, s0 + rest)
