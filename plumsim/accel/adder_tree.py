@@ -269,21 +269,21 @@ def _multiplier_paths_loop(starts: list, sizes: list, walks: list) -> list[int]:
         if b - a < 1:                      # no unit of its own: each multiplier is its side's forwarded one
             out.extend([T + nl] + [T + nr] * (size - 1))
             continue
-        units = []                         # path of each owned unit, from a to b
+        # the path of every multiplier of the owned units a..b-1 (two per unit), block by block
+        mults = [T] * (2 * (te - ts))
         length, i = ts - a, 0              # left side: blocks shrink away from the top block
         for bit in range(length.bit_length() - 1, -1, -1):
             if length >> bit & 1:
                 i += 1
-                units[:0] = [T + i] * (1 << bit)
-        units.extend([T] * (te - ts))
+                mults[:0] = [T + i] * (2 << bit)
         length, i = b - te, 0
         for bit in range(length.bit_length() - 1, -1, -1):
             if length >> bit & 1:
                 i += 1
-                units.extend([T + i] * (1 << bit))
+                mults.extend([T + i] * (2 << bit))
         if ls:
             out.append(T + nl)
-        out.extend(units[(m >> 1) - a] for m in range(s + ls, e - rs))
+        out.extend(mults[s + ls - 2 * a:e - rs - 2 * a])
         if rs:
             out.append(T + nr)
     return out

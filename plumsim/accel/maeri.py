@@ -135,8 +135,15 @@ def _input_reads(R: int, S: int, Cg: int, tile: MaeriTile, stride: int, geo: Til
     yin = tile.T_S + (tile.T_Y - 1) * stride
 
     def inside(n_iter, t, span, bound, lo=0):
-        idx = np.arange(n_iter)[:, None] * t + np.arange(lo, span)[None, :]
-        return int(np.count_nonzero(idx < bound))
+        # entries i*t + j < bound, i < n_iter, lo <= j < span: whole rows of span - lo while
+        # i*t + span <= bound, then a few partial rows (at most (span - lo) / t of them)
+        full = min(n_iter, max(0, (bound - span) // t + 1)) if bound >= span else 0
+        count = full * (span - lo)
+        for i in range(full, n_iter):
+            if bound - i * t <= lo:
+                break
+            count += bound - i * t - lo
+        return count
 
     rows = inside(geo.iR, tile.T_R, xin, tile.T_X + R - 1)
     cols_full = inside(geo.iS, tile.T_S, yin, tile.T_Y + S - 1)

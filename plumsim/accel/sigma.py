@@ -294,10 +294,15 @@ def _layout(bitmap: np.ndarray, ms: int, dn: int) -> dict:
     row_slot = np.asarray(row_slot, dtype=np.int64)
     c, w, (saved_routes, saved_wires) = _streaming_cost(bitmap, row_nnz, row_it, row_nch, row_slot, n_it, ms, dn)
     n_chunks = int(row_nch.sum())
-    chunk_row = np.repeat(np.arange(row_nnz.size), row_nch)
-    chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
-    chunk_it = np.repeat(row_it, row_nch) + chunk_idx
-    start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
+    if n_chunks == row_nnz.size:         # no row folds: one chunk per row, where the packing put it
+        keep = row_nnz > 0
+        chunk_it = row_it
+        start, size, it = row_slot[keep], row_nnz[keep], row_it[keep]
+    else:
+        chunk_row = np.repeat(np.arange(row_nnz.size), row_nch)
+        chunk_idx = np.arange(n_chunks) - np.repeat(np.cumsum(row_nch) - row_nch, row_nch)
+        chunk_it = np.repeat(row_it, row_nch) + chunk_idx
+        start, size, it = _chunk_layout(row_nnz, chunk_row, chunk_idx, chunk_it, ms)
     # one decomposition of every VN's range gives its output adder, its depth and its 3:1 adds (the
     # chunks are packed in order, within the array: no argument checks needed)
     level, index, top, left, right = reduction_paths(start, size, ms, layout=it, validate=False)
@@ -501,7 +506,7 @@ def im2col_nnz(x: np.ndarray | None, C: int, X: int, Y: int, R: int, S: int, str
     ty = _taps_per_index(Y, S, stride, padding, Yo)
     if x is None:
         return int(C * tx.sum() * ty.sum())
-    per_pixel = np.count_nonzero(np.asarray(x).reshape(-1, X, Y), axis=0).astype(np.int64)
+    per_pixel = (np.asarray(x).reshape(-1, X, Y) != 0).sum(axis=0)       # int64 counts
     return int(tx @ per_pixel @ ty)
 
 
