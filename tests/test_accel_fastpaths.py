@@ -175,3 +175,39 @@ def test_bus_lines_in_python_equal_the_vectorised_form(monkeypatch):
             np.testing.assert_array_equal(small, write_side.asnetwork_bus_line(level, index, ms, rn))
             np.testing.assert_array_equal(busy, write_side.busiest_line(small, group, 5, rn))
             monkeypatch.undo()
+
+
+def test_tile_traffic_equals_distinct_packets_per_switch():
+    """The distribution tree's routes per step (one per distinct packet through each switch) and the
+    multipliers fed, from port_loads' one sort, against a plain count: for every switch level, the set of
+    (packet, switch) pairs of the step's operand multipliers."""
+    from plumsim.accel.maeri_timing import operand_ids, tile_traffic
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(1500):
+        ms = int(2 ** rng.integers(3, 10))
+        dn = int(2 ** rng.integers(0, int(np.log2(ms)) + 1))
+        width, stride = ms // dn, int(rng.integers(1, 3))
+        t = {f: int(rng.integers(1, 4)) for f in TILE_FIELDS}
+        slot = int(rng.integers(0, 2))
+        size = t["T_R"] * t["T_S"] * t["T_C"] + slot
+        nv = t["T_K"] * t["T_G"] * t["T_N"] * t["T_X"] * t["T_Y"]
+        if size * nv > ms:
+            continue
+        fwd = bool(rng.integers(0, 2)) and t["T_Y"] == 1 and t["T_S"] > 1 and stride == 1
+        m = np.arange(size * nv)
+        v, o = np.divmod(m, size)
+        o = o - slot
+        keep = o >= 0
+        m, v, o = m[keep], v[keep], o[keep]
+        wid, iid, s = operand_ids(v, o, *(t[f] for f in TILE_FIELDS), stride)
+        new_col = (s == t["T_S"] - 1) if fwd else np.ones(m.size, dtype=bool)
+        levels = int(np.log2(width))
+        expect = []
+        for key, sel in ((wid, slice(None)), (iid, slice(None)), (iid, new_col)):
+            expect.append(sum(len({(int(k), int(mm) // (width >> j)) for k, mm in zip(key[sel], m[sel])})
+                              for j in range(levels)))
+        got = tile_traffic(t, stride, fwd, bool(slot), ms, dn)
+        assert got == (m.size, int(new_col.sum()), *expect)
+        checked += 1
+    assert checked > 300
