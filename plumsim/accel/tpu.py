@@ -126,22 +126,30 @@ def _py(a) -> np.ndarray:
     return np.asarray(a).astype(object)
 
 
+#: which of the four kinds of tile (full x full, full x remainder, remainder x full, remainder x
+#: remainder) have remainder rows / remainder columns
+_REM_ROWS = np.array([False, False, True, True])
+_REM_COLS = np.array([False, True, False, True])
+
+
 def _gemm_cycles(M: int, N: int, K: int, config: AcceleratorConfig, tm, tn) -> np.ndarray:
     """Cycles of the whole GEMM per tile (tm, tn) (arrays): full and remainder tiles, counted, not listed.
     int64, or exact Python integers (an object array) when the count may pass 62 bits: a batch of any
     size costs the same few operations."""
     tm, tn = np.asarray(tm, dtype=np.int64), np.asarray(tn, dtype=np.int64)
-    exact = _exact_needed(M, N, K, config)
-    total = np.zeros(np.broadcast(tm, tn).shape, dtype=object if exact else np.int64)
-    for cnt_m, m in ((M // tm, tm), ((M % tm > 0).astype(np.int64), M % tm)):
-        for cnt_n, n in ((N // tn, tn), ((N % tn > 0).astype(np.int64), N % tn)):
-            cnt = _py(cnt_m) * _py(cnt_n) if exact else cnt_m * cnt_n
-            t = tile_cycles(np.maximum(m, 1), np.maximum(n, 1), K, config)
-            if exact:
-                total = total + np.asarray(cnt * _py(t), dtype=object) * np.asarray(cnt > 0)
-            else:
-                total += np.where(cnt > 0, cnt * t, 0)
-    return total
+    # the four kinds of tile (full or remainder rows x full or remainder columns) on a leading axis, timed
+    # in one call
+    lead = (4,) + (1,) * max(tm.ndim, tn.ndim)
+    rem_rows, rem_cols = _REM_ROWS.reshape(lead), _REM_COLS.reshape(lead)
+    m, n = np.where(rem_rows, M % tm, tm), np.where(rem_cols, N % tn, tn)
+    cnt_m = np.where(rem_rows, M % tm > 0, M // tm)
+    cnt_n = np.where(rem_cols, N % tn > 0, N // tn)
+    t = tile_cycles(np.maximum(m, 1), np.maximum(n, 1), K, config)
+    if _exact_needed(M, N, K, config):
+        cnt = _py(cnt_m) * _py(cnt_n)
+        return np.asarray((cnt * _py(t) * np.asarray(cnt > 0)).sum(axis=0), dtype=object)
+    cnt = cnt_m * cnt_n
+    return np.where(cnt > 0, cnt * t, 0).sum(axis=0)
 
 
 def tpu_gemm(M: int, N: int, K: int, config: AcceleratorConfig, T_M: int, T_N: int) -> SimResult:
