@@ -10,7 +10,7 @@ from plumsim.accel.config import AcceleratorConfig
 from plumsim.accel.maeri import TILE_FIELDS, MaeriTile, conv_cycles, conv_cycles_batch, event_timed
 from plumsim.accel.sigma import (_distinct_per_group, _iterations, _plan, im2col,
                                  im2col_nnz)
-from plumsim.accel.tpu import choose_tpu_tile, tpu_cycles
+from plumsim.accel.tpu import choose_tpu_tile, tile_cycles, tpu_cycles
 
 
 @pytest.mark.parametrize("ms,dn", [(16, 16), (16, 4), (32, 8), (64, 2), (8, 1)])
@@ -90,6 +90,19 @@ def test_tpu_tile_choice_equals_exhaustive_search():
             best = min(((tpu_cycles(M, N, K, cfg, tm, tn), -(tm * tn)), (tm, tn))
                        for tm in range(1, min(M, r) + 1) for tn in range(1, min(N, c) + 1))
             assert choose_tpu_tile(M, N, K, cfg) == best[1]
+
+
+def test_tpu_gemm_cycles_equal_the_sum_over_every_tile():
+    # the four kinds of tile counted in one call against every output tile listed and timed alone
+    rng = np.random.default_rng(5)
+    for r, c, dn, rn in ((8, 8, 16, 8), (8, 8, 4, 3), (4, 4, 1, 2), (16, 16, 8, 6)):
+        cfg = AcceleratorConfig("TPU_OS_DENSE", "OS_MESH", "TEMPORALRN", r * c, dn, rn, r, c, True)
+        for _ in range(10):
+            M, N, K = int(rng.integers(1, 3 * r)), int(rng.integers(1, 3 * c)), int(rng.integers(1, 30))
+            tm, tn = int(rng.integers(1, r + 1)), int(rng.integers(1, c + 1))
+            listed = sum(int(tile_cycles(min(tm, M - i), min(tn, N - j), K, cfg))
+                         for i in range(0, M, tm) for j in range(0, N, tn))
+            assert tpu_cycles(M, N, K, cfg, tm, tn) == listed
 
 
 def _random_layouts(seed: int, count: int):

@@ -73,8 +73,8 @@ def operand_ids(v, o, TR, TS, TC, TK, TG, TN, TX, TY, stride):
 
 #: per-port loads remembered per (ms_size, dn_bw, stride, tile, forwarding, partial-sum slot): they do not
 #: depend on the layer's sizes or rn_bw, and a sweep times the same tiles for many layers and machines.
-#: Values: (int32 [4, dn_bw] loads, int32 [2, ms_size] leads, the step traffic of :func:`tile_traffic`);
-#: bounded by bytes.
+#: Values: (int64 [4, dn_bw] loads, int64 [2, ms_size] leads, the step traffic of :func:`tile_traffic`;
+#: read-only arrays, used as they are); bounded by bytes.
 _LOADS = LRUMemo(max_items=1 << 16, max_bytes=128 << 20, sizeof=lambda v: v[0].nbytes + v[1].nbytes + 64)
 
 
@@ -102,13 +102,17 @@ def port_loads(T: dict, stride: int, fwd, slot, ms: int, dn: int):
         fresh, fresh_lead, traffic = _port_loads_exact({k: c[m][:, None] for k, c in zip(TILE_FIELDS, cols)},
                                                        stride, fwd[m][:, None], slot[m][:, None], ms, dn)
         for j, b in enumerate(miss):
-            hits[b] = (fresh[j].astype(np.int32), fresh_lead[j].astype(np.int32), tuple(traffic[j].tolist()))
+            # one tile: views of the fresh arrays; several: copies, so an entry holds only its own bytes
+            load, lead = (fresh[j], fresh_lead[j]) if len(miss) == 1 else (fresh[j].copy(), fresh_lead[j].copy())
+            load.setflags(write=False)        # (shared with the cache: read only)
+            lead.setflags(write=False)
+            hits[b] = (load, lead, tuple(traffic[j].tolist()))
             _LOADS.put(keys[b], hits[b])
     if B == 1:
-        out, lead = hits[0][0][None].astype(np.int64), hits[0][1][None].astype(np.int64)
+        out, lead = hits[0][0][None], hits[0][1][None]
     else:
-        out = np.stack([h[0] for h in hits]).astype(np.int64)
-        lead = np.stack([h[1] for h in hits]).astype(np.int64)
+        out = np.stack([h[0] for h in hits])
+        lead = np.stack([h[1] for h in hits])
     return out[:, 0], out[:, 1], out[:, 2], out[:, 3], lead[:, 0], lead[:, 1]
 
 
