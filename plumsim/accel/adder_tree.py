@@ -37,6 +37,18 @@ import numpy as np
 from plumsim.errors import ConfigError
 
 
+def _layout_arrays(starts, sizes, ms_size: int, layout, validate: bool):
+    """A layout's VNs as flat int64 arrays (starts, sizes, layout ids; no ids = one layout), checked by
+    :func:`_check` when ``validate``."""
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+    layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
+              else np.asarray(layout, dtype=np.int64).reshape(-1))
+    if validate:
+        _check(starts, sizes, layout, ms_size)
+    return starts, sizes, layout
+
+
 def _check(starts: np.ndarray, sizes: np.ndarray, layout: np.ndarray, ms_size: int) -> None:
     ms = int(ms_size)
     if ms < 2 or ms & (ms - 1):
@@ -201,11 +213,7 @@ def multiplier_paths(starts, sizes, ms_size: int, layout=None, validate: bool = 
     by the event-level MAERI model on every stored folding run. :func:`reduction_paths` keeps only the
     outermost block of each side (its left/right merges), the longest path.
     """
-    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
-    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
-    layout = np.zeros(starts.shape, dtype=np.int64) if layout is None else np.asarray(layout, dtype=np.int64)
-    if validate:
-        _check(starts, sizes, layout, ms_size)
+    starts, sizes, layout = _layout_arrays(starts, sizes, ms_size, layout, validate)
     if starts.size == 0:
         return np.zeros(0, dtype=np.int64)
     return tree_paths(starts, sizes, ms_size, layout, validate=False)[5]
@@ -214,12 +222,7 @@ def multiplier_paths(starts, sizes, ms_size: int, layout=None, validate: bool = 
 def tree_paths(starts, sizes, ms_size: int, layout=None, validate: bool = True):
     """:func:`reduction_paths`' five arrays and :func:`multiplier_paths` from one walk of the tree (the
     layout of a MAERI tile needs both). Arguments as :func:`reduction_paths`; int64 arrays."""
-    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
-    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
-    layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
-              else np.asarray(layout, dtype=np.int64).reshape(-1))
-    if validate:
-        _check(starts, sizes, layout, ms_size)
+    starts, sizes, layout = _layout_arrays(starts, sizes, ms_size, layout, validate)
     if starts.size == 0:
         return tuple(np.zeros(0, dtype=np.int64) for _ in range(6))
     if starts.size <= SMALL_LAYOUT_VNS:
@@ -316,12 +319,7 @@ def reduction_paths(starts, sizes, ms_size: int, layout=None, validate: bool = T
     (top_levels); and the blocks merged into it from the left and from the right (one cycle each, the two
     sides in parallel), so a value from the left of the top block takes top_levels + left_merges cycles.
     """
-    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
-    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
-    layout = (np.zeros(starts.shape, dtype=np.int64) if layout is None
-              else np.asarray(layout, dtype=np.int64).reshape(-1))
-    if validate:
-        _check(starts, sizes, layout, ms_size)
+    starts, sizes, layout = _layout_arrays(starts, sizes, ms_size, layout, validate)
     if starts.size == 0:
         return tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
     return _paths(starts, sizes, layout, ms_size)[:5]
