@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from plumsim.accel import dataflow, maeri_timing, repetition, sigma, tiling, tpu
-from plumsim.accel.lru import _ALL, clear_caches
+from plumsim.accel.lru import _ALL, LRUMemo, clear_caches
 from plumsim.accel.cfg import load_config
 from plumsim.accel.dataflow import simulate_dataflow
 from plumsim.workload.synth import synth
@@ -28,6 +28,16 @@ def _clear():
 def test_clear_caches_reaches_every_model_cache():
     # a new cache must be an LRUMemo (so clear_caches and the bounds reach it); the known ones are
     assert {id(c) for c in CACHES} <= {id(c) for c in _ALL}
+
+
+def test_clear_caches_keeps_only_what_it_is_told_to():
+    kept, other = LRUMemo(4), LRUMemo(4)
+    for memo in (kept, other):
+        memo.put("probe", 1)
+    clear_caches(keep=(kept,))
+    assert (len(kept), len(other)) == (1, 0)
+    clear_caches()
+    assert len(kept) == 0
 
 
 def _run(layers, config, modes):

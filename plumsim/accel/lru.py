@@ -21,10 +21,12 @@ _MISSING = object()
 _ALL: "weakref.WeakSet[LRUMemo]" = weakref.WeakSet()
 
 
-def clear_caches() -> None:
-    """Forget everything every :class:`LRUMemo` remembers (cold-cache benchmarks and tests)."""
+def clear_caches(keep: tuple = ()) -> None:
+    """Forget everything every :class:`LRUMemo` remembers (cold-cache benchmarks and tests), except the
+    memos in ``keep`` (e.g. a benchmark of layers whose tiles were seen before)."""
     for memo in list(_ALL):
-        memo.clear()
+        if not any(memo is k for k in keep):
+            memo.clear()
 
 
 class LRUMemo:
