@@ -139,17 +139,11 @@ def _gemm_cycles(M: int, N: int, K: int, config: AcceleratorConfig, tm, tn) -> n
     tm, tn = np.asarray(tm, dtype=np.int64), np.asarray(tn, dtype=np.int64)
     # the four kinds of tile (full or remainder rows x full or remainder columns) on a leading axis, timed
     # in one call
-    if tm.ndim == tn.ndim == 0:        # one tile (tpu_gemm): the four shapes from Python integers
-        a, b = int(tm), int(tn)
-        m, n = np.array([a, a, M % a, M % a]), np.array([b, N % b, b, N % b])
-        cnt_m = np.array([M // a, M // a, int(M % a > 0), int(M % a > 0)])
-        cnt_n = np.array([N // b, int(N % b > 0), N // b, int(N % b > 0)])
-    else:
-        lead = (4,) + (1,) * max(tm.ndim, tn.ndim)
-        rem_rows, rem_cols = _REM_ROWS.reshape(lead), _REM_COLS.reshape(lead)
-        m, n = np.where(rem_rows, M % tm, tm), np.where(rem_cols, N % tn, tn)
-        cnt_m = np.where(rem_rows, M % tm > 0, M // tm)
-        cnt_n = np.where(rem_cols, N % tn > 0, N // tn)
+    lead = (4,) + (1,) * max(tm.ndim, tn.ndim)
+    rem_rows, rem_cols = _REM_ROWS.reshape(lead), _REM_COLS.reshape(lead)
+    m, n = np.where(rem_rows, M % tm, tm), np.where(rem_cols, N % tn, tn)
+    cnt_m = np.where(rem_rows, M % tm > 0, M // tm)
+    cnt_n = np.where(rem_cols, N % tn > 0, N // tn)
     t = tile_cycles(np.maximum(m, 1), np.maximum(n, 1), K, config)
     if _exact_needed(M, N, K, config):
         cnt = _py(cnt_m) * _py(cnt_n)
